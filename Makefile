@@ -1,0 +1,31 @@
+# Two commands: `make demo` runs the demo on the bundled default, `make test` runs every test.
+# Both set up the virtual environment (.venv) and build the workspace first when needed.
+
+VENV ?= .venv
+SHELL := /bin/bash
+ROS_ENV = export AMENT_PREFIX_PATH=$(CURDIR)/$(VENV) CMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$((RANDOM % 100 + 1))} && \
+	source install/setup.bash
+
+.PHONY: setup build test demo bench scene clean
+
+setup:
+	tools/setup_env.sh
+
+build: setup
+	export AMENT_PREFIX_PATH=$(CURDIR)/$(VENV) CMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) \
+		PATH=$(CURDIR)/$(VENV)/bin:$$PATH && colcon build
+
+test: build
+	$(ROS_ENV) && colcon test --event-handlers console_direct+ && colcon test-result --verbose
+
+demo: build
+	$(ROS_ENV) && play-lmp-sim bench --steps 2000 && \
+		play-lmp-sim show --out out/scene.png --size 600 && echo "Scene picture: out/scene.png"
+
+bench: build
+	$(ROS_ENV) && play-lmp-sim bench --steps 5000
+
+clean:
+	rm -rf build install log

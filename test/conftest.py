@@ -1,0 +1,19 @@
+"""Shared fixtures: a private ROS domain per test so parallel runs never cross-talk."""
+
+import os
+import random
+
+import pytest
+
+
+@pytest.fixture
+def ros_domain(monkeypatch) -> int:
+    """
+    Give the test (and every process it starts) its own ROS_DOMAIN_ID on the loopback only.
+
+    :return: the domain id.
+    """
+    domain_id = random.Random(os.getpid() * 7919 + id(monkeypatch)).randint(1, 100)
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(domain_id))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    return domain_id
