@@ -21,7 +21,7 @@ setup(
     zip_safe=False,
     maintainer='play_lmp_ros maintainers',
     maintainer_email='maintainers@play-lmp-ros.dev',
-    description='Goal-reaching manipulation learned from play: simulator, oracle, policy, ROS 2 nodes.',
+    description='Goal-reaching manipulation learned from play: simulator, policy, ROS 2 nodes.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={

@@ -1,4 +1,4 @@
-"""The play_lmp_interfaces types: their fields, and a round trip over real DDS between processes."""
+"""The play_lmp_interfaces types: their fields and a round trip over DDS between processes."""
 
 import subprocess
 import sys
@@ -13,7 +13,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 # A second process that turns every Observation it receives into a GoalState carrying the same
 # 39 numbers, so the test sees both message types cross the DDS boundary.
-ECHO_NODE = textwrap.dedent('''
+ECHO_NODE = textwrap.dedent("""
     import rclpy
     from rclpy.node import Node
     from play_lmp_interfaces.msg import GoalState, Observation
@@ -41,7 +41,7 @@ ECHO_NODE = textwrap.dedent('''
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-''')
+""")
 
 
 def test_fixed_size_fields_match_the_layout():

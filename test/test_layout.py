@@ -55,7 +55,7 @@ def test_absolute_actions_allow_any_finite_pose():
 
 
 def test_relative_action_follows_calvin_formula_with_wrap():
-    """rel = clip(target - observed) / scale, euler differences wrapped at +-pi first."""
+    """Compute rel = clip(target - observed) / scale, with euler differences wrapped first."""
     robot_obs = np.zeros(15)
     robot_obs[:6] = [0.1, 0.2, 0.5, 3.13, 0.0, -3.13]
     absolute = np.array([0.11, 0.17, 0.5, -3.13, 0.01, 3.13, -1.0])

@@ -1,9 +1,9 @@
 """
 The observation / action contract, CALVIN's exactly.
 
-Every other module (simulator, oracle, skills, dataset code, ONNX export, ROS conversions) takes its
-sizes, slices, ranges and scalings from here, so that one edit changes them everywhere and the
-layout hash stamped into exported models changes with it.
+Every other module (simulator, oracle, skills, dataset code, ONNX export, ROS conversions)
+takes its sizes, slices, ranges and scalings from here, so that one edit changes them everywhere
+and the layout hash stamped into exported models changes with it.
 
 Observation (39,) float64 = concat(robot_obs (15,), scene_obs (24,)):
 
@@ -121,7 +121,8 @@ def split_observation(obs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """
     obs = np.asarray(obs)
     if obs.shape[-1] != OBS_DIM:
-        raise ValueError(f'observation must have {OBS_DIM} values in its last axis, got {obs.shape}')
+        raise ValueError(
+            f'observation must have {OBS_DIM} values in its last axis, got shape {obs.shape}')
     return obs[..., :ROBOT_OBS_DIM], obs[..., ROBOT_OBS_DIM:]
 
 
