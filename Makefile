@@ -18,7 +18,11 @@ build: setup
 		PATH=$(CURDIR)/$(VENV)/bin:$$PATH && colcon build
 
 test: build
-	$(ROS_ENV) && colcon test --event-handlers console_direct+ && colcon test-result --verbose
+	set -o pipefail && $(ROS_ENV) && colcon test --event-handlers console_direct+ && \
+		colcon test-result --verbose | \
+		tee /dev/stderr | awk '/^Summary: [0-9]+ tests/ { \
+		  t=$$2; e=$$4; f=$$6; s=$$8; \
+		  printf "tests: %d passed, %d failed, %d skipped\n", t-e-f-s, e+f, s }'
 
 demo: build
 	$(ROS_ENV) && play-lmp-sim bench --steps 2000 && \
