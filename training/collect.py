@@ -1,0 +1,417 @@
+"""
+Generate long, continuous scripted play in CALVIN's dataset format.
+
+    python -m training.collect --out data/play --frames 50000 --workers 2
+
+Play is a stream of random feasible skills from play_lmp_ros.core.skills, biased the way good
+human play is (see the learning-from-play notes): after an interaction the player often retries a
+failed task or keeps playing with the object just touched (open the drawer, then close it; lift a
+block, then stack it) before moving on.  Variety comes from per-skill speed changes and action
+noise, free-space motions and short idles.  Every successful skill, as judged by CALVIN's oracle,
+becomes a language-annotation window.
+
+Episodes (continuous play segments of ``--episode-frames``) are generated independently from
+(seed, episode index), in worker processes, and committed in order by CalvinWriter: an interrupted
+run continues after its last committed episode with ``--resume`` (the default), and what was
+written is never rewritten.  Every tenth episode goes to the validation split.
+"""
+
+import argparse
+from dataclasses import asdict, dataclass, field
+import json
+import logging
+import multiprocessing
+from pathlib import Path
+import sys
+import time
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+from play_lmp_ros.core import layout, skills
+from play_lmp_ros.core.sim import PlayTableSim
+from play_lmp_ros.core.sim.cli import stdout_to_stderr
+from play_lmp_ros.core.tasks import TaskOracle
+from tqdm import tqdm
+from training.calvin_dataset import CalvinWriter
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_EVERY = 10
+ORACLE_CHECK_EVERY = 4
+
+
+@dataclass(frozen=True)
+class PlayConfig:
+    """
+    How the scripted player behaves.
+
+    :param episode_frames: length of one continuous play segment.
+    :param revisit_probability: chance of staying with the object just touched (retry a failed
+        task, or another task on the same object) instead of choosing anew.
+    :param free_motion_probability: chance of a free-space motion between skills.
+    :param idle_probability: chance of a short idle between skills.
+    :param speed_range: per-skill speed factor, uniform in this range.
+    :param noise_range: per-skill std of Gaussian noise on the motion dims, uniform in this range.
+    :param images: render rgb_static and rgb_gripper for every frame (slow).
+    """
+
+    episode_frames: int = 1000
+    revisit_probability: float = 0.5
+    free_motion_probability: float = 0.1
+    idle_probability: float = 0.05
+    speed_range: Tuple[float, float] = (0.7, 1.2)
+    noise_range: Tuple[float, float] = (0.0, 0.15)
+    images: bool = False
+
+    def __post_init__(self):
+        """Reject settings that cannot produce play."""
+        if self.episode_frames < 64:
+            raise ValueError(f'episode_frames must be at least 64, got {self.episode_frames}')
+        for name in ('revisit_probability', 'free_motion_probability', 'idle_probability'):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f'{name} must lie in [0, 1], got {getattr(self, name)}')
+        if not 0.0 < self.speed_range[0] <= self.speed_range[1]:
+            raise ValueError(f'speed_range must be 0 < low <= high, got {self.speed_range}')
+        if not 0.0 <= self.noise_range[0] <= self.noise_range[1] <= 1.0:
+            raise ValueError(f'noise_range must be 0 <= low <= high <= 1, got {self.noise_range}')
+
+
+@dataclass
+class EpisodeRecord:
+    """
+    One generated play segment, ready for the writer.
+
+    :param index: global episode index.
+    :param robot_obs: (T, 15) observations before each action.
+    :param scene_obs: (T, 24).
+    :param actions: (T, 7) absolute actions as CALVIN records them: the TCP pose reached at the
+        next frame plus the commanded gripper.
+    :param images: per-frame dicts of rgb_static / rgb_gripper, or None.
+    :param annotations: (task, first frame, last frame) offsets inside the episode.
+    :param attempts: task -> [attempts, successes].
+    """
+
+    index: int
+    robot_obs: np.ndarray
+    scene_obs: np.ndarray
+    actions: np.ndarray
+    images: Optional[List[Dict[str, np.ndarray]]] = None
+    annotations: List[Tuple[str, int, int]] = field(default_factory=list)
+    attempts: Dict[str, List[int]] = field(default_factory=dict)
+
+
+def instruction_for(task: str) -> str:
+    """
+    Return a plain English instruction for a task name.
+
+    :param task: one of the 34 task names.
+    :return: e.g. 'open the drawer' or 'lift the red block from the table'.
+    """
+    words = task.split('_')
+    special = {
+        'move_slider_left': 'slide the door to the left',
+        'move_slider_right': 'slide the door to the right',
+        'turn_on_led': 'press the button to turn on the green light',
+        'turn_off_led': 'press the button to turn off the green light',
+        'turn_on_lightbulb': 'move the switch to turn on the light bulb',
+        'turn_off_lightbulb': 'move the switch to turn off the light bulb',
+        'stack_block': 'stack the blocks on top of each other',
+        'unstack_block': 'take the top block off the stack',
+        'place_in_slider': 'place the block in the sliding cabinet',
+        'place_in_drawer': 'place the block in the drawer',
+        'push_into_drawer': 'push the block into the drawer',
+    }
+    if task in special:
+        return special[task]
+    if words[0] == 'lift':
+        where = {'table': 'the table', 'slider': 'the sliding cabinet', 'drawer': 'the drawer'}
+        return f'lift the {words[1]} block from {where[words[3]]}'
+    if words[0] in ('push', 'rotate'):
+        return f'{words[0]} the {words[1]} block to the {words[3]}'
+    return ' '.join(words[:1] + ['the'] + words[1:])
+
+
+class ScriptedPlayer:
+    """Drive one simulator through continuous scripted play."""
+
+    def __init__(self, sim: PlayTableSim, config: PlayConfig):
+        """
+        Wrap a simulator.
+
+        :param sim: the simulator, owned by the caller.
+        :param config: player behaviour.
+        """
+        self._sim = sim
+        self._config = config
+        self._oracle = TaskOracle()
+
+    def play_episode(self, index: int, seed: int) -> EpisodeRecord:
+        """
+        Generate one play segment from a seeded random scene.
+
+        :param index: global episode index (also seeds the episode with ``seed``).
+        :param seed: base seed of the whole dataset.
+        :return: the recorded episode.
+        """
+        rng = np.random.default_rng([seed, index])
+        config = self._config
+        obs = self._sim.reset_random(seed=int(rng.integers(2 ** 31)))
+        frames: List[np.ndarray] = []
+        actions: List[np.ndarray] = []
+        images: Optional[List[Dict[str, np.ndarray]]] = [] if config.images else None
+        record = EpisodeRecord(index, np.empty(0), np.empty(0), np.empty(0), images)
+        previous: Optional[Tuple[str, bool]] = None
+        gripper = float(obs[layout.GRIPPER_ACTION]) if obs[layout.GRIPPER_ACTION] else 1.0
+
+        def step(relative: np.ndarray) -> np.ndarray:
+            nonlocal gripper
+            frames.append(obs_now[0])
+            if images is not None:
+                images.append({'rgb_static': self._sim.render('static'),
+                               'rgb_gripper': self._sim.render('gripper')})
+            gripper = float(relative[6])
+            next_obs = self._sim.step(relative)
+            actions.append(np.concatenate([next_obs[layout.TCP_POS], next_obs[layout.TCP_ORN],
+                                           [gripper]]))
+            obs_now[0] = next_obs
+            return next_obs
+
+        obs_now = [obs]
+        while len(frames) < config.episode_frames:
+            budget = config.episode_frames - len(frames)
+            draw = rng.random()
+            if draw < config.idle_probability:
+                for _ in range(min(budget, int(rng.integers(5, 20)))):
+                    step(np.array([0, 0, 0, 0, 0, 0, gripper]))
+                continue
+            if draw < config.idle_probability + config.free_motion_probability:
+                self._free_motion(rng, step, obs_now, gripper, budget)
+                continue
+            task = self._choose_task(obs_now[0], previous, rng)
+            if task is None:
+                self._free_motion(rng, step, obs_now, gripper, budget)
+                continue
+            succeeded = self._run_skill(task, rng, step, obs_now, budget, record, len(frames))
+            previous = (task, succeeded)
+        record.robot_obs = np.array(frames)[:, :layout.ROBOT_OBS_DIM]
+        record.scene_obs = np.array(frames)[:, layout.ROBOT_OBS_DIM:]
+        record.actions = np.array(actions)
+        return record
+
+    def _choose_task(self, obs: np.ndarray, previous: Optional[Tuple[str, bool]],
+                     rng: np.random.Generator) -> Optional[str]:
+        """Pick the next task: revisit the last object with some probability, else any."""
+        feasible = skills.feasible_tasks(obs)
+        if not feasible:
+            return None
+        if previous is not None and rng.random() < self._config.revisit_probability:
+            task, succeeded = previous
+            if not succeeded and task in feasible:
+                return task
+            touched = skills.TASK_OBJECTS[task]
+            same_object = [t for t in feasible if skills.TASK_OBJECTS[t] == touched]
+            if same_object:
+                return str(rng.choice(same_object))
+        return str(rng.choice(feasible))
+
+    def _run_skill(self, task: str, rng: np.random.Generator, step, obs_now: List[np.ndarray],
+                   budget: int, record: EpisodeRecord, first_frame: int) -> bool:
+        """Run one skill to its end (or the budget), annotate it if the oracle sees success."""
+        low, high = self._config.speed_range
+        skill = skills.make_skill(task, obs_now[0], rng, speed=float(rng.uniform(low, high)))
+        noise = float(rng.uniform(*self._config.noise_range))
+        start_info = self._sim.scene_info()
+        counts = record.attempts.setdefault(task, [0, 0])
+        counts[0] += 1
+        achieved_at = None
+        for offset in range(min(budget, skill.max_steps)):
+            relative = skill.act(obs_now[0])
+            if noise > 0.0:
+                relative[:6] = np.clip(relative[:6] + rng.normal(0.0, noise, 6), -1.0, 1.0)
+            step(relative)
+            finished = skill.done or offset + 1 == min(budget, skill.max_steps)
+            if achieved_at is None and (offset % ORACLE_CHECK_EVERY == 0 or finished):
+                if self._oracle.check(task, start_info, self._sim.scene_info()):
+                    achieved_at = first_frame + offset
+            if skill.done:
+                break
+        if achieved_at is None:
+            return False
+        counts[1] += 1
+        record.annotations.append((task, first_frame, achieved_at))
+        return True
+
+    def _free_motion(self, rng: np.random.Generator, step, obs_now: List[np.ndarray],
+                     gripper: float, budget: int) -> None:
+        """Move the TCP towards a random point above the table, gripper unchanged."""
+        target = np.array([rng.uniform(-0.25, 0.3), rng.uniform(-0.3, 0.05),
+                           rng.uniform(0.5, 0.7)])
+        for _ in range(min(budget, int(rng.integers(15, 45)))):
+            error = target - obs_now[0][layout.TCP_POS]
+            if np.linalg.norm(error) < 0.01:
+                break
+            motion = np.clip(error / layout.MAX_REL_POS_M, -1.0, 1.0)
+            step(np.concatenate([motion, np.zeros(3), [gripper]]))
+
+
+_WORKER_PLAYER: Optional[ScriptedPlayer] = None
+
+
+def _init_worker(config: PlayConfig) -> None:
+    """Create this worker process's simulator and player once."""
+    global _WORKER_PLAYER
+    with stdout_to_stderr():
+        _WORKER_PLAYER = ScriptedPlayer(PlayTableSim(), config)
+
+
+def _play(job: Tuple[int, int]) -> EpisodeRecord:
+    """Generate episode ``index`` of dataset ``seed`` in a worker."""
+    index, seed = job
+    return _WORKER_PLAYER.play_episode(index, seed)
+
+
+def split_of(index: int) -> str:
+    """
+    Return the split an episode belongs to.
+
+    :param index: global episode index.
+    :return: 'validation' for every tenth episode, else 'training'.
+    """
+    return 'validation' if index % VALIDATION_EVERY == VALIDATION_EVERY - 1 else 'training'
+
+
+def committed_prefix(counts: Dict[str, int]) -> int:
+    """
+    Return how many episodes, in global order, the two splits already hold.
+
+    Episodes are committed in global order, so the committed ones form a prefix whose split
+    counts equal the writers' episode counts.
+
+    :param counts: committed episodes per split.
+    :return: the length of that prefix.
+    :raises ValueError: when the counts cannot come from one prefix (a foreign dataset).
+    """
+    seen = {'training': 0, 'validation': 0}
+    index = 0
+    while seen != counts:
+        split = split_of(index)
+        if seen[split] >= counts.get(split, 0):
+            raise ValueError(
+                f'the splits hold {counts} episodes, which no run of this generator produces')
+        seen[split] += 1
+        index += 1
+    return index
+
+
+def generate(out: Path, frames: int, seed: int, workers: int, config: PlayConfig,
+             progress: bool = True) -> Dict[str, object]:
+    """
+    Generate (or continue generating) a play dataset.
+
+    :param out: dataset root; training/ and validation/ are created inside.
+    :param frames: total frames wanted over both splits.
+    :param seed: base seed.
+    :param workers: worker processes.
+    :param config: player behaviour.
+    :param progress: show a progress bar.
+    :return: a summary: frames, episodes, seconds, frames per second, per-task success.
+    """
+    settings = {'seed': seed, 'config': asdict(config)}
+    writers = {split: CalvinWriter.open_existing(out, split, images=config.images,
+                                                 dataset_id='scripted-play', settings=settings)
+               for split in ('training', 'validation')}
+    done = committed_prefix({split: w.num_episodes for split, w in writers.items()})
+    done_frames = sum(w.num_frames for w in writers.values())
+    episodes_wanted = max(done, -(-frames // config.episode_frames))
+    attempts: Dict[str, List[int]] = {}
+    started = time.perf_counter()
+    new_frames = 0
+    jobs = [(index, seed) for index in range(done, episodes_wanted)]
+    with tqdm(total=episodes_wanted * config.episode_frames, initial=done_frames,
+              unit='frame', disable=not progress, desc='play') as bar:
+        for record in _records(jobs, workers, config):
+            _commit(writers[split_of(record.index)], record)
+            for task, (tried, succeeded) in record.attempts.items():
+                totals = attempts.setdefault(task, [0, 0])
+                totals[0] += tried
+                totals[1] += succeeded
+            new_frames += len(record.actions)
+            bar.update(len(record.actions))
+    elapsed = time.perf_counter() - started
+    for split, writer in writers.items():
+        if writer.num_episodes:
+            writer.finalize()
+        else:
+            logger.warning('%s split is empty: every %dth episode goes there, so ask for at least '
+                           '%d episodes', split, VALIDATION_EVERY, VALIDATION_EVERY)
+    return {
+        'out': str(out),
+        'frames': sum(w.num_frames for w in writers.values()),
+        'episodes': {split: w.num_episodes for split, w in writers.items()},
+        'new_frames': new_frames,
+        'seconds': round(elapsed, 2),
+        'frames_per_second': round(new_frames / elapsed, 1) if new_frames else None,
+        'workers': workers,
+        'skill_success': {task: f'{s}/{n}' for task, (n, s) in sorted(attempts.items())},
+    }
+
+
+def _records(jobs: Sequence[Tuple[int, int]], workers: int,
+             config: PlayConfig) -> Iterator[EpisodeRecord]:
+    """Yield generated episodes in job order, from this process or a pool."""
+    if workers <= 1:
+        _init_worker(config)
+        for job in jobs:
+            yield _play(job)
+        return
+    context = multiprocessing.get_context('spawn')
+    with context.Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
+        yield from pool.imap(_play, jobs)
+
+
+def _commit(writer: CalvinWriter, record: EpisodeRecord) -> None:
+    """Write one episode and its annotations, then commit it."""
+    writer.begin_episode()
+    first_id = writer.next_frame_id
+    for t in range(len(record.actions)):
+        writer.add_frame(record.robot_obs[t], record.scene_obs[t], record.actions[t],
+                         record.images[t] if record.images is not None else None)
+    for task, start, end in record.annotations:
+        writer.add_annotation(task, first_id + start, first_id + end, instruction_for(task))
+    writer.end_episode()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """
+    Run the play generator from the command line.
+
+    :param argv: arguments, sys.argv[1:] when None.
+    :return: process exit code.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', type=Path, required=True, help='dataset root directory')
+    parser.add_argument('--frames', type=int, default=50000, help='total frames, both splits')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--workers', type=int, default=1, help='worker processes')
+    parser.add_argument('--episode-frames', type=int, default=PlayConfig.episode_frames,
+                        help='frames per continuous play segment')
+    parser.add_argument('--images', action='store_true',
+                        help='render rgb_static and rgb_gripper for every frame (slow)')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    try:
+        config = PlayConfig(episode_frames=args.episode_frames, images=args.images)
+        if args.frames < 1 or args.workers < 1:
+            raise ValueError('--frames and --workers must be positive')
+        summary = generate(args.out, args.frames, args.seed, args.workers, config,
+                           progress=not args.no_progress)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
