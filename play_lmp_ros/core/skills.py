@@ -1119,6 +1119,24 @@ def _drawer_candidates(obs: np.ndarray) -> List[int]:
     return blocks
 
 
+def _door_room_problem(name: str, value: float, joint_range: Tuple[float, float],
+                       towards_upper: bool, travel: float) -> Optional[str]:
+    """
+    Say why a door or drawer cannot travel far enough for the oracle, or None when it can.
+
+    :param name: the part, for the message.
+    :param value: its joint value (m).
+    :param joint_range: (lower, upper) joint limits (m).
+    :param towards_upper: whether the task moves it towards the upper limit.
+    :param travel: the oracle's threshold (m); a margin is added on top.
+    :return: the reason, or None.
+    """
+    room = joint_range[1] - value if towards_upper else value - joint_range[0]
+    if room < travel + DOOR_THRESHOLD_MARGIN:
+        return f'the {name} is at {value:.2f} m, too close to its end'
+    return None
+
+
 def infeasibility(task: str, obs: np.ndarray) -> Optional[str]:
     """
     Return why a task's skill cannot run from a state, or None when it can.
@@ -1150,19 +1168,11 @@ def infeasibility(task: str, obs: np.ndarray) -> Optional[str]:
     if task == 'push_into_drawer':
         return None if _drawer_candidates(obs) else 'no block can be pushed into the open drawer'
     if words[0] == 'move':
-        slider = scene[layout.SLIDER]
-        room = (layout.SLIDER_RANGE[1] - slider if words[2] == 'left'
-                else slider - layout.SLIDER_RANGE[0])
-        if room < 0.15 + DOOR_THRESHOLD_MARGIN:
-            return f'the sliding door is at {slider:.2f} m, too close to its end'
-        return None
+        return _door_room_problem('sliding door', scene[layout.SLIDER], layout.SLIDER_RANGE,
+                                  towards_upper=words[2] == 'left', travel=0.15)
     if words[1] == 'drawer':
-        drawer = scene[layout.DRAWER]
-        room = (layout.DRAWER_RANGE[1] - drawer if words[0] == 'open'
-                else drawer - layout.DRAWER_RANGE[0])
-        if room < 0.12 + DOOR_THRESHOLD_MARGIN:
-            return f'the drawer is at {drawer:.2f} m, too close to its end'
-        return None
+        return _door_room_problem('drawer', scene[layout.DRAWER], layout.DRAWER_RANGE,
+                                  towards_upper=words[0] == 'open', travel=0.12)
     if words[-1] in ('led', 'lightbulb'):
         index = layout.LED if words[-1] == 'led' else layout.LIGHTBULB
         wanted_start = 0 if words[1] == 'on' else 1

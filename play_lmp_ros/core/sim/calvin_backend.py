@@ -38,6 +38,7 @@ from typing import Optional, Tuple
 import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.scene_info import BlockInfo, ROBOT, SceneInfo, TABLE
+from play_lmp_ros.core.sim.closable import ClosableSimulator
 import pybullet
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def _own_hydra(config_dir: str):
         GlobalHydra.instance().hydra = outer
 
 
-class CalvinEnvSim:
+class CalvinEnvSim(ClosableSimulator):
     """
     calvin_env with the PlayTableSim API (observe, step, reset, scene_info, render, states).
 
@@ -391,15 +392,3 @@ class CalvinEnvSim:
         # client: the environment is closed once, here.
         self._env.close = lambda: None
         self._closed = True
-
-    def __enter__(self) -> 'CalvinEnvSim':
-        """
-        Enter a with block.
-
-        :return: this simulator.
-        """
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        """Close the simulator at the end of a with block."""
-        self.close()

@@ -15,6 +15,7 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.scene_info import BlockInfo, ROBOT, SceneInfo, TABLE, TABLE_LINKS
 from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim.closable import ClosableSimulator
 import pybullet
 import pybullet_data
 from pybullet_utils import bullet_client
@@ -47,7 +48,7 @@ class SimStateToken:
     led: int
 
 
-class PlayTableSim:
+class PlayTableSim(ClosableSimulator):
     """
     PyBullet play table with CALVIN's observation/action contract.
 
@@ -325,18 +326,6 @@ class PlayTableSim:
         if not self._closed:
             self._client.disconnect()
             self._closed = True
-
-    def __enter__(self) -> 'PlayTableSim':
-        """
-        Enter a with block.
-
-        :return: this simulator.
-        """
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        """Close the simulator at the end of a with block."""
-        self.close()
 
     # ------------------------------------------------------------------ validation
 
