@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ROS_ENV = export AMENT_PREFIX_PATH=$(CURDIR)/$(VENV) CMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) \
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$((RANDOM % 100 + 1))} && \
-	source install/setup.bash
+	source install/setup.bash && export PATH=$(CURDIR)/install/play_lmp_ros/lib/play_lmp_ros:$$PATH
 
 .PHONY: setup build test demo bench scene clean
 
@@ -26,7 +26,9 @@ test: build
 
 demo: build
 	$(ROS_ENV) && play-lmp-sim bench --steps 2000 && \
-		play-lmp-sim show --out out/scene.png --size 600 && echo "Scene picture: out/scene.png"
+		play-lmp-sim show --out out/scene.png --size 600 && echo "Scene picture: out/scene.png" && \
+		python -m training.evaluate_skills --trials 3 --out out/skills \
+			--tasks open_drawer,turn_on_led,lift_red_block_table,rotate_blue_block_left
 
 bench: build
 	$(ROS_ENV) && play-lmp-sim bench --steps 5000

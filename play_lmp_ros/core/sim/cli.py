@@ -121,7 +121,7 @@ def write_png(path: str, image: np.ndarray) -> None:
     """
     Write an RGB image as a PNG file (no dependency beyond zlib).
 
-    :param path: output file.
+    :param path: output file; missing parent folders are created.
     :param image: (H, W, 3) uint8.
     """
     height, width, _ = image.shape
@@ -132,6 +132,7 @@ def write_png(path: str, image: np.ndarray) -> None:
         return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', checksum)
 
     header = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, 'wb') as output:
         output.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header)
                      + chunk(b'IDAT', zlib.compress(rows, 9)) + chunk(b'IEND', b''))
