@@ -9,7 +9,7 @@ from play_lmp_ros.core.sim import cli
 
 
 def test_show_writes_a_png_into_a_new_folder(tmp_path):
-    """show creates missing folders and writes a PNG of the requested size."""
+    """Write a PNG of the requested size, creating missing folders."""
     out = tmp_path / 'pictures' / 'scene.png'
     assert cli.main(['show', '--out', str(out), '--size', '64']) == 0
     data = out.read_bytes()
