@@ -8,8 +8,10 @@ import pytest
 CORE_MODULES = [
     'play_lmp_ros.core',
     'play_lmp_ros.core.layout',
+    'play_lmp_ros.core.policy',
     'play_lmp_ros.core.scene_info',
     'play_lmp_ros.core.sim',
+    'play_lmp_ros.core.skills',
     'play_lmp_ros.core.tasks',
 ]
 

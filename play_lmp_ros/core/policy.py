@@ -1,0 +1,455 @@
+"""
+Run an exported Play-LMP / Play-GCBC policy with onnxruntime, one control step at a time.
+
+Both the ROS policy node and the evaluation tools use :class:`OnnxPolicy`; it needs only numpy
+and onnxruntime (never rclpy or torch).
+
+The ONNX contract (format_version '1').  A model directory holds:
+
+- ``planner.onnx`` (LMP only; not read for GCBC): inputs ``obs`` [B,39] and ``goal`` [B,39],
+  float32 -> outputs ``plan_mean`` [B,D] and ``plan_std`` [B,D] (std > 0), the prior over the
+  latent plan.
+- ``actor.onnx``: inputs ``obs`` [B,39], ``goal`` [B,39], ``plan`` [B,D] (LMP only: a GCBC actor
+  has NO ``plan`` input), ``h`` [B,H], ``c`` [B,H], all float32 -> outputs ``logits``,
+  ``means``, ``log_scales`` [B,7,K] (the discretized logistic mixture per action dimension) and
+  ``h_out``, ``c_out`` [B,H] (the LSTM state after this step).  One control step per call; the
+  recurrent state is explicit.
+
+B is the batch axis (symbolic or 1; the runtime uses 1), D = d_latent, H = hidden_size,
+K = mixtures.  Observation normalization is baked into the graphs: they take raw 39-D states in
+the layout of :mod:`play_lmp_ros.core.layout`.  Sampling happens here in numpy with a seeded
+generator, so runs are reproducible.
+
+Each model carries string ``metadata_props`` with the keys of :data:`REQUIRED_METADATA_KEYS`:
+format_version ('1'), method ('lmp' or 'gcbc'), d_latent (D, 0 for GCBC), hidden_size (H),
+mixtures (K), bins, replan_every, control_hz (must equal layout.CONTROL_HZ), action_type
+('relative'), layout_hash (must equal layout.layout_hash()), training_data and code_version.
+The planner and the actor must agree on method and d_latent, and the graphs' input and output
+names and shapes must match the metadata; anything else raises :class:`ModelError`.
+
+Rollout (the seed's run_policy loop): every ``replan_every`` steps counted from :meth:`reset`
+(steps 0, k, 2k, ...) the LSTM state is zeroed and, for LMP, a new plan is sampled from the
+planner's prior; each step samples the mixture, clips the six motion dimensions to [-1, 1] and
+binarizes the gripper (+1 if > 0 else -1).
+"""
+
+import logging
+import os
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import onnxruntime
+from play_lmp_ros.core import layout
+
+logger = logging.getLogger(__name__)
+
+PLANNER_FILE = 'planner.onnx'
+ACTOR_FILE = 'actor.onnx'
+
+REQUIRED_METADATA_KEYS = (
+    'format_version',
+    'method',
+    'd_latent',
+    'hidden_size',
+    'mixtures',
+    'bins',
+    'replan_every',
+    'control_hz',
+    'action_type',
+    'layout_hash',
+    'training_data',
+    'code_version',
+)
+INTEGER_METADATA_KEYS = ('d_latent', 'hidden_size', 'mixtures', 'bins', 'replan_every',
+                         'control_hz')
+SUPPORTED_FORMAT_VERSIONS = ('1',)
+METHODS = ('lmp', 'gcbc')
+ACTION_TYPE = 'relative'
+CPU_PROVIDER = 'CPUExecutionProvider'
+FLOAT_TENSOR = 'tensor(float)'
+
+# The seed draws uniforms from this open interval so that log(u) and log(1 - u) stay finite.
+UNIFORM_LOW = 1e-5
+UNIFORM_HIGH = 1.0 - 1e-5
+
+
+class ModelError(ValueError):
+    """Raised when a model directory is missing, corrupt or does not match this package."""
+
+
+class NonFiniteOutputError(RuntimeError):
+    """Raised when the model produced NaN or inf."""
+
+
+def _open_session(path: str, providers: Sequence[str]) -> onnxruntime.InferenceSession:
+    """
+    Open an onnxruntime session, turning a missing or unreadable file into ModelError.
+
+    :param path: the .onnx file.
+    :param providers: execution providers, in order of preference, all available.
+    :return: the session.
+    :raises ModelError: if the file is missing or is not a valid ONNX model.
+    """
+    if not os.path.isfile(path):
+        raise ModelError(f'model file {path} does not exist')
+    options = onnxruntime.SessionOptions()
+    # One step of a small network: more threads only add synchronisation latency.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        return onnxruntime.InferenceSession(path, sess_options=options, providers=list(providers))
+    except Exception as error:  # onnxruntime raises its own unexported exception types.
+        raise ModelError(f'{path} is not a valid ONNX model: {error}') from None
+
+
+def load_metadata(path: str) -> Dict[str, str]:
+    """
+    Return the metadata_props of an ONNX model file.
+
+    :param path: the .onnx file.
+    :return: key -> value, both strings.
+    :raises ModelError: if the file is missing or is not a valid ONNX model.
+    """
+    return dict(_open_session(path, [CPU_PROVIDER]).get_modelmeta().custom_metadata_map)
+
+
+def check_metadata(meta: Dict[str, str], path: str) -> Dict[str, str]:
+    """
+    Check one model's metadata against the contract and this package's layout.
+
+    :param meta: metadata_props of the model.
+    :param path: the model file, named in error messages.
+    :return: meta, unchanged.
+    :raises ModelError: if a key is missing or a value is unsupported or does not match.
+    """
+    missing = [key for key in REQUIRED_METADATA_KEYS if key not in meta]
+    if missing:
+        raise ModelError(f'{path}: metadata lacks the required keys {missing}')
+    if meta['format_version'] not in SUPPORTED_FORMAT_VERSIONS:
+        raise ModelError(
+            f'{path}: format_version {meta["format_version"]!r} is not supported; this package '
+            f'reads {list(SUPPORTED_FORMAT_VERSIONS)}')
+    if meta['method'] not in METHODS:
+        raise ModelError(f'{path}: method must be one of {list(METHODS)}, got {meta["method"]!r}')
+    if meta['layout_hash'] != layout.layout_hash():
+        raise ModelError(
+            f'{path}: model was trained for observation layout {meta["layout_hash"]}, this '
+            f'package uses {layout.layout_hash()}')
+    if meta['action_type'] != ACTION_TYPE:
+        raise ModelError(
+            f'{path}: action_type must be {ACTION_TYPE!r}, got {meta["action_type"]!r}')
+    values = {key: _metadata_int(meta, key, path) for key in INTEGER_METADATA_KEYS}
+    if values['control_hz'] != layout.CONTROL_HZ:
+        raise ModelError(
+            f'{path}: model was trained at control_hz {values["control_hz"]}, this package '
+            f'runs at {layout.CONTROL_HZ}')
+    for key in ('hidden_size', 'mixtures', 'bins', 'replan_every'):
+        if values[key] < 1:
+            raise ModelError(f'{path}: metadata {key} must be positive, got {values[key]}')
+    if meta['method'] == 'lmp' and values['d_latent'] < 1:
+        raise ModelError(f'{path}: an lmp model needs d_latent > 0, got {values["d_latent"]}')
+    if meta['method'] == 'gcbc' and values['d_latent'] != 0:
+        raise ModelError(f'{path}: a gcbc model has d_latent 0, got {values["d_latent"]}')
+    return meta
+
+
+def _metadata_int(meta: Dict[str, str], key: str, path: str) -> int:
+    """
+    Parse an integer metadata value.
+
+    :param meta: metadata_props of the model.
+    :param key: the key to parse.
+    :param path: the model file, named in error messages.
+    :return: the value.
+    :raises ModelError: if the value is not an integer.
+    """
+    try:
+        return int(meta[key])
+    except ValueError:
+        raise ModelError(f'{path}: metadata {key} must be an integer, got {meta[key]!r}') from None
+
+
+def _check_signature(nodes, expected: Dict[str, Tuple[int, ...]], what: str, path: str) -> None:
+    """
+    Check a graph's inputs or outputs: exact names, float32, and non-batch dims as expected.
+
+    :param nodes: session.get_inputs() or session.get_outputs().
+    :param expected: name -> expected dims after the batch axis.
+    :param what: 'inputs' or 'outputs', for messages.
+    :param path: the model file, named in error messages.
+    :raises ModelError: on any mismatch.
+    """
+    found = {node.name: node for node in nodes}
+    if sorted(found) != sorted(expected):
+        raise ModelError(
+            f'{path}: graph {what} are {sorted(found)}, the contract expects {sorted(expected)}')
+    for name, dims in expected.items():
+        node = found[name]
+        if node.type != FLOAT_TENSOR:
+            raise ModelError(f'{path}: {name} must be {FLOAT_TENSOR}, got {node.type}')
+        shape = list(node.shape)
+        batch_ok = shape and (shape[0] is None or isinstance(shape[0], str) or shape[0] == 1)
+        if len(shape) != len(dims) + 1 or not batch_ok or tuple(shape[1:]) != dims:
+            raise ModelError(
+                f'{path}: {name} has shape {shape}, the metadata implies [B, '
+                f'{", ".join(str(dim) for dim in dims)}]')
+
+
+def _usable_providers(providers: Sequence[str]) -> List[str]:
+    """
+    Drop the providers this onnxruntime build lacks, with a warning, and append CPU as fallback.
+
+    :param providers: requested execution providers, in order of preference.
+    :return: the available ones, ending with CPUExecutionProvider.
+    """
+    available = onnxruntime.get_available_providers()
+    usable = [provider for provider in providers if provider in available]
+    dropped = [provider for provider in providers if provider not in available]
+    if dropped:
+        logger.warning('execution providers %s are not available (this onnxruntime has %s); '
+                       'dropping them', dropped, available)
+    if CPU_PROVIDER not in usable:
+        usable.append(CPU_PROVIDER)
+    return usable
+
+
+def sample_dlml(logits: np.ndarray, means: np.ndarray, log_scales: np.ndarray,
+                rng: np.random.Generator, deterministic: bool = False) -> np.ndarray:
+    """
+    Sample one action from a factorized discretized-logistic mixture (the seed's DLML head).
+
+    Per action dimension, pick a component by Gumbel-max over the logits, then draw a logistic
+    sample mu + exp(s) * (log u - log(1 - u)) from it, with u ~ U(1e-5, 1 - 1e-5) fresh for each
+    draw.  No clipping here.
+
+    :param logits: (A, K) unnormalised component log-weights, A action dims (7), K components.
+    :param means: (A, K) component locations.
+    :param log_scales: (A, K) component log-scales (not clamped, as in the seed).
+    :param rng: the generator to draw from; untouched in deterministic mode.
+    :param deterministic: return the mean of the most likely component of each dim instead.
+    :return: (A,) float32 action.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    means = np.asarray(means, dtype=np.float32)
+    log_scales = np.asarray(log_scales, dtype=np.float32)
+    if logits.ndim != 2 or means.shape != logits.shape or log_scales.shape != logits.shape:
+        raise ValueError(
+            'logits, means and log_scales must share one (A, K) shape, got '
+            f'{logits.shape}, {means.shape}, {log_scales.shape}')
+    dims = np.arange(logits.shape[0])
+    if deterministic:
+        return means[dims, np.argmax(logits, axis=1)].astype(np.float32)
+    gumbel = -np.log(-np.log(rng.uniform(UNIFORM_LOW, UNIFORM_HIGH, size=logits.shape)))
+    component = np.argmax(logits + gumbel, axis=1)
+    u = rng.uniform(UNIFORM_LOW, UNIFORM_HIGH, size=logits.shape[0])
+    scale = np.exp(log_scales[dims, component].astype(np.float64))
+    sample = means[dims, component] + scale * (np.log(u) - np.log1p(-u))
+    return sample.astype(np.float32)
+
+
+class OnnxPolicy:
+    """A goal-conditioned policy exported to ONNX, stepped once per control tick (batch 1)."""
+
+    def __init__(self, model_dir: str, providers: Sequence[str] = (CPU_PROVIDER,),
+                 replan_every: Optional[int] = None, deterministic: bool = False,
+                 seed: int = 0) -> None:
+        """
+        Load and check the model directory and start with an empty state.
+
+        :param model_dir: directory with actor.onnx (and planner.onnx for LMP).
+        :param providers: onnxruntime execution providers in order of preference; unavailable
+            ones are dropped with a warning and CPU is always the fallback.
+        :param replan_every: steps between replans; default: the model's metadata.
+        :param deterministic: use plan means and the mean of the most likely mixture component
+            instead of sampling.
+        :param seed: seed of the sampling generator (reset() does not reseed it).
+        :raises ModelError: if the directory is missing, corrupt or does not match the package.
+        """
+        if not os.path.isdir(model_dir):
+            raise ModelError(f'model directory {model_dir} does not exist')
+        if replan_every is not None and (isinstance(replan_every, bool) or replan_every < 1):
+            raise ValueError(f'replan_every must be a positive integer, got {replan_every!r}')
+        usable = _usable_providers(providers)
+        actor_path = os.path.join(model_dir, ACTOR_FILE)
+        self._actor = _open_session(actor_path, usable)
+        self.metadata = check_metadata(
+            dict(self._actor.get_modelmeta().custom_metadata_map), actor_path)
+        self.method = self.metadata['method']
+        self.d_latent = int(self.metadata['d_latent'])
+        self.hidden_size = int(self.metadata['hidden_size'])
+        self.mixtures = int(self.metadata['mixtures'])
+        self.replan_every = int(replan_every or self.metadata['replan_every'])
+        self.deterministic = deterministic
+
+        obs_dims = {'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,)}
+        state_dims = {'h': (self.hidden_size,), 'c': (self.hidden_size,)}
+        actor_inputs = {**obs_dims, **state_dims}
+        self._planner = None
+        if self.method == 'lmp':
+            actor_inputs['plan'] = (self.d_latent,)
+            self._planner = self._load_planner(model_dir, usable, obs_dims)
+        _check_signature(self._actor.get_inputs(), actor_inputs, 'inputs', actor_path)
+        head = (layout.ACTION_DIM, self.mixtures)
+        _check_signature(
+            self._actor.get_outputs(),
+            {'logits': head, 'means': head, 'log_scales': head,
+             'h_out': (self.hidden_size,), 'c_out': (self.hidden_size,)},
+            'outputs', actor_path)
+        self._actor_outputs = ['logits', 'means', 'log_scales', 'h_out', 'c_out']
+
+        self._rng = np.random.default_rng(seed)
+        self._steps = 0
+        self._replans = 0
+        self._last_inference_s = 0.0
+        self.reset()
+        logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s) on %s',
+                    self.method, model_dir, self.d_latent, self.hidden_size, self.mixtures,
+                    self.replan_every, 'deterministic' if deterministic else 'sampling',
+                    self.active_providers)
+        if self.active_providers[0] != usable[0]:
+            logger.warning('requested provider %s did not start; running on %s',
+                           usable[0], self.active_providers)
+
+    def _load_planner(self, model_dir: str, usable: Sequence[str],
+                      obs_dims: Dict[str, Tuple[int, ...]]) -> onnxruntime.InferenceSession:
+        """
+        Open planner.onnx and check it against the contract and the actor's metadata.
+
+        :param model_dir: the model directory.
+        :param usable: execution providers.
+        :param obs_dims: the expected obs and goal dims after the batch axis.
+        :return: the planner session.
+        :raises ModelError: if the planner is missing, corrupt or disagrees with the actor.
+        """
+        planner_path = os.path.join(model_dir, PLANNER_FILE)
+        planner = _open_session(planner_path, usable)
+        planner_meta = dict(planner.get_modelmeta().custom_metadata_map)
+        # Disagreement is the more useful message, so it is reported before the planner's own
+        # consistency checks (a planner stamped 'gcbc' would otherwise fail on its d_latent).
+        for key in ('method', 'd_latent'):
+            if key in planner_meta and planner_meta[key] != self.metadata[key]:
+                raise ModelError(
+                    f'{planner_path} has {key} {planner_meta[key]!r} but '
+                    f'{os.path.join(model_dir, ACTOR_FILE)} has {self.metadata[key]!r}')
+        check_metadata(planner_meta, planner_path)
+        _check_signature(planner.get_inputs(), obs_dims, 'inputs', planner_path)
+        _check_signature(
+            planner.get_outputs(),
+            {'plan_mean': (self.d_latent,), 'plan_std': (self.d_latent,)},
+            'outputs', planner_path)
+        return planner
+
+    @property
+    def active_providers(self) -> List[str]:
+        """Return the execution providers the actor session actually runs on."""
+        return list(self._actor.get_providers())
+
+    @property
+    def steps(self) -> int:
+        """Return the number of actions produced since the last reset()."""
+        return self._steps
+
+    @property
+    def replans(self) -> int:
+        """Return how many times the policy has replanned since it was created."""
+        return self._replans
+
+    @property
+    def last_inference_s(self) -> float:
+        """Return the wall time in seconds of the onnxruntime runs of the last step."""
+        return self._last_inference_s
+
+    def reset(self) -> None:
+        """Clear the recurrent state, the plan and the step counter; call it on each new goal."""
+        self._steps = 0
+        self._h = np.zeros((1, self.hidden_size), dtype=np.float32)
+        self._c = np.zeros((1, self.hidden_size), dtype=np.float32)
+        self._plan = np.zeros((1, self.d_latent), dtype=np.float32)
+
+    def step(self, obs, goal) -> np.ndarray:
+        """
+        Produce the next relative action for the current observation and goal.
+
+        The state (LSTM, plan, step counter, random generator) advances only if the step succeeds.
+
+        :param obs: (39,) current state in the layout of play_lmp_ros.core.layout.
+        :param goal: (39,) goal state, same layout.
+        :return: (7,) float64 relative action, motion in [-1, 1], gripper exactly -1 or +1; a
+            new array.
+        :raises ValueError: if obs or goal is not 39 finite numbers.
+        :raises NonFiniteOutputError: if the planner or the actor produced NaN or inf.
+        """
+        obs_batch = layout.check_vector(obs, layout.OBS_DIM, 'obs').astype(np.float32)[None]
+        goal_batch = layout.check_vector(goal, layout.OBS_DIM, 'goal').astype(np.float32)[None]
+        rng_state = self._rng.bit_generator.state
+        try:
+            return self._advance(obs_batch, goal_batch)
+        except NonFiniteOutputError:
+            self._rng.bit_generator.state = rng_state
+            raise
+
+    def _advance(self, obs_batch: np.ndarray, goal_batch: np.ndarray) -> np.ndarray:
+        """
+        Run one step on validated inputs and commit the new state only at the end.
+
+        :param obs_batch: (1, 39) float32.
+        :param goal_batch: (1, 39) float32.
+        :return: (7,) float64 relative action.
+        :raises NonFiniteOutputError: if the planner or the actor produced NaN or inf.
+        """
+        replanning = self._steps % self.replan_every == 0
+        h, c, plan = self._h, self._c, self._plan
+        started = time.perf_counter()
+        if replanning:
+            h = np.zeros_like(self._h)
+            c = np.zeros_like(self._c)
+            if self._planner is not None:
+                plan = self._sample_plan(obs_batch, goal_batch)
+        feeds = {'obs': obs_batch, 'goal': goal_batch, 'h': h, 'c': c}
+        if self._planner is not None:
+            feeds['plan'] = plan
+        outputs = self._actor.run(self._actor_outputs, feeds)
+        self._last_inference_s = time.perf_counter() - started
+        for name, value in zip(self._actor_outputs, outputs):
+            _require_finite(value, f'actor output {name}')
+        logits, means, log_scales, h_out, c_out = outputs
+        action = sample_dlml(logits[0], means[0], log_scales[0], self._rng,
+                             self.deterministic).astype(np.float64)
+        action[:6] = np.clip(action[:6], -1.0, 1.0)
+        action[6] = layout.GRIPPER_OPEN if action[6] > 0.0 else layout.GRIPPER_CLOSE
+        self._h, self._c, self._plan = h_out, c_out, plan
+        self._steps += 1
+        self._replans += int(replanning)
+        return action
+
+    def _sample_plan(self, obs_batch: np.ndarray, goal_batch: np.ndarray) -> np.ndarray:
+        """
+        Draw a plan from the planner's prior: mean + std * N(0, 1), or the mean if deterministic.
+
+        :param obs_batch: (1, 39) float32.
+        :param goal_batch: (1, 39) float32.
+        :return: (1, D) float32 plan.
+        :raises NonFiniteOutputError: if the planner produced NaN or inf.
+        """
+        plan_mean, plan_std = self._planner.run(
+            ['plan_mean', 'plan_std'], {'obs': obs_batch, 'goal': goal_batch})
+        _require_finite(plan_mean, 'planner output plan_mean')
+        _require_finite(plan_std, 'planner output plan_std')
+        if self.deterministic:
+            return plan_mean.astype(np.float32)
+        noise = self._rng.standard_normal(plan_mean.shape)
+        return (plan_mean + plan_std * noise).astype(np.float32)
+
+
+def _require_finite(values: np.ndarray, what: str) -> None:
+    """
+    Raise NonFiniteOutputError unless every value is finite.
+
+    :param values: any shape.
+    :param what: name used in the error message.
+    :raises NonFiniteOutputError: if a value is NaN or inf.
+    """
+    if not np.all(np.isfinite(values)):
+        raise NonFiniteOutputError(
+            f'{what} has {int(np.sum(~np.isfinite(values)))} non-finite values (NaN or inf)')
