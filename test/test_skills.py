@@ -46,8 +46,8 @@ def test_skill_succeeds_from_random_feasible_states(sim, task):
     rng = np.random.default_rng(sum(map(ord, task)))
     for _ in range(START_STATES_PER_TASK):
         assert prepare_start(sim, task, rng), f'no feasible start state for {task}'
-        success, steps = skills.run_skill(sim, task, rng, speed=float(rng.uniform(0.7, 1.2)),
-                                          noise=0.05)
+        success, steps, _ = skills.run_skill(sim, task, rng, speed=float(rng.uniform(0.7, 1.2)),
+                                             noise=0.05)
         assert success, f'{task} failed after {steps} steps'
 
 
@@ -80,7 +80,7 @@ def test_a_held_block_makes_placing_feasible_and_lifting_not(sim):
     """After a lift the block is held: placing is feasible, other block tasks are not."""
     rng = np.random.default_rng(1)
     sim.reset(None, scene(drawer=0.2))
-    success, _ = skills.run_skill(sim, 'lift_red_block_table', rng)
+    success = skills.run_skill(sim, 'lift_red_block_table', rng).success
     assert success
     obs = sim.observe()
     assert skills.held_block(obs) == 0

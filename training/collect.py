@@ -30,14 +30,12 @@ import numpy as np
 from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
-from play_lmp_ros.core.tasks import TaskOracle
 from tqdm import tqdm
 from training.calvin_dataset import CalvinWriter
 
 logger = logging.getLogger(__name__)
 
 VALIDATION_EVERY = 10
-ORACLE_CHECK_EVERY = 4
 
 
 @dataclass(frozen=True)
@@ -136,6 +134,51 @@ def instruction_for(task: str) -> str:
     return ' '.join(words[:1] + ['the'] + words[1:])
 
 
+class _Recorder:
+    """
+    Step a simulator and keep CALVIN's frames.
+
+    A frame is the observation before an action; its absolute action is the TCP pose reached
+    after it plus the commanded gripper, as CALVIN's data renderer records them.
+    """
+
+    def __init__(self, sim: PlayTableSim, obs: np.ndarray, images: bool):
+        """
+        Start recording from an observation.
+
+        :param sim: the simulator to step.
+        :param obs: (39,) its current observation.
+        :param images: also render rgb_static and rgb_gripper before every action.
+        """
+        self._sim = sim
+        self.obs = obs
+        self.gripper = float(obs[layout.GRIPPER_ACTION])
+        self.frames: List[np.ndarray] = []
+        self.actions: List[np.ndarray] = []
+        self.images: Optional[List[Dict[str, np.ndarray]]] = [] if images else None
+
+    def __len__(self) -> int:
+        """Return the number of recorded frames."""
+        return len(self.frames)
+
+    def step(self, relative: np.ndarray) -> np.ndarray:
+        """
+        Record the current frame, apply a relative action and record the pose it reached.
+
+        :param relative: (7,) relative action.
+        :return: (39,) observation after the step.
+        """
+        self.frames.append(self.obs)
+        if self.images is not None:
+            self.images.append({'rgb_static': self._sim.render('static'),
+                                'rgb_gripper': self._sim.render('gripper')})
+        self.gripper = float(relative[6])
+        self.obs = self._sim.step(relative)
+        self.actions.append(
+            np.concatenate([self.obs[layout.TCP_POS], self.obs[layout.TCP_ORN], [self.gripper]]))
+        return self.obs
+
+
 class ScriptedPlayer:
     """Drive one simulator through continuous scripted play."""
 
@@ -148,7 +191,6 @@ class ScriptedPlayer:
         """
         self._sim = sim
         self._config = config
-        self._oracle = TaskOracle()
 
     def play_episode(self, index: int, seed: int) -> EpisodeRecord:
         """
@@ -160,48 +202,40 @@ class ScriptedPlayer:
         """
         rng = np.random.default_rng([seed, index])
         config = self._config
-        obs = self._sim.reset_random(seed=int(rng.integers(2 ** 31)))
-        frames: List[np.ndarray] = []
-        actions: List[np.ndarray] = []
-        images: Optional[List[Dict[str, np.ndarray]]] = [] if config.images else None
-        record = EpisodeRecord(index, np.empty(0), np.empty(0), np.empty(0), images)
+        recorder = _Recorder(self._sim, self._sim.reset_random(seed=int(rng.integers(2 ** 31))),
+                             config.images)
+        annotations: List[Tuple[str, int, int]] = []
+        attempts: Dict[str, List[int]] = {}
         previous: Optional[Tuple[str, bool]] = None
-        gripper = float(obs[layout.GRIPPER_ACTION]) if obs[layout.GRIPPER_ACTION] else 1.0
-
-        def step(relative: np.ndarray) -> np.ndarray:
-            nonlocal gripper
-            frames.append(obs_now[0])
-            if images is not None:
-                images.append({'rgb_static': self._sim.render('static'),
-                               'rgb_gripper': self._sim.render('gripper')})
-            gripper = float(relative[6])
-            next_obs = self._sim.step(relative)
-            actions.append(np.concatenate([next_obs[layout.TCP_POS], next_obs[layout.TCP_ORN],
-                                           [gripper]]))
-            obs_now[0] = next_obs
-            return next_obs
-
-        obs_now = [obs]
-        while len(frames) < config.episode_frames:
-            budget = config.episode_frames - len(frames)
+        while len(recorder) < config.episode_frames:
+            budget = config.episode_frames - len(recorder)
             draw = rng.random()
             if draw < config.idle_probability:
                 for _ in range(min(budget, int(rng.integers(5, 20)))):
-                    step(np.array([0, 0, 0, 0, 0, 0, gripper]))
+                    recorder.step(np.array([0, 0, 0, 0, 0, 0, recorder.gripper]))
                 continue
-            if draw < config.idle_probability + config.free_motion_probability:
-                self._free_motion(rng, step, obs_now, gripper, budget)
-                continue
-            task = self._choose_task(obs_now[0], previous, rng)
+            task = None
+            if draw >= config.idle_probability + config.free_motion_probability:
+                task = self._choose_task(recorder.obs, previous, rng)
             if task is None:
-                self._free_motion(rng, step, obs_now, gripper, budget)
+                self._free_motion(rng, recorder, budget)
                 continue
-            succeeded = self._run_skill(task, rng, step, obs_now, budget, record, len(frames))
-            previous = (task, succeeded)
-        record.robot_obs = np.array(frames)[:, :layout.ROBOT_OBS_DIM]
-        record.scene_obs = np.array(frames)[:, layout.ROBOT_OBS_DIM:]
-        record.actions = np.array(actions)
-        return record
+            first_frame = len(recorder)
+            low, high = config.speed_range
+            run = skills.run_skill(self._sim, task, rng, speed=float(rng.uniform(low, high)),
+                                   noise=float(rng.uniform(*config.noise_range)),
+                                   max_steps=budget, step=recorder.step)
+            counts = attempts.setdefault(task, [0, 0])
+            counts[0] += 1
+            if run.success:
+                counts[1] += 1
+                # The window ends at the frame whose action completed the task.
+                annotations.append((task, first_frame, first_frame + run.achieved_step - 1))
+            previous = (task, run.success)
+        frames = np.array(recorder.frames)
+        return EpisodeRecord(index, frames[:, :layout.ROBOT_OBS_DIM],
+                             frames[:, layout.ROBOT_OBS_DIM:], np.array(recorder.actions),
+                             recorder.images, annotations, attempts)
 
     def _choose_task(self, obs: np.ndarray, previous: Optional[Tuple[str, bool]],
                      rng: np.random.Generator) -> Optional[str]:
@@ -226,44 +260,16 @@ class ScriptedPlayer:
         chosen = objects[int(rng.choice(len(objects), p=weights / weights.sum()))]
         return str(rng.choice([t for t in feasible if skills.TASK_OBJECTS[t] == chosen]))
 
-    def _run_skill(self, task: str, rng: np.random.Generator, step, obs_now: List[np.ndarray],
-                   budget: int, record: EpisodeRecord, first_frame: int) -> bool:
-        """Run one skill to its end (or the budget), annotate it if the oracle sees success."""
-        low, high = self._config.speed_range
-        skill = skills.make_skill(task, obs_now[0], rng, speed=float(rng.uniform(low, high)))
-        noise = float(rng.uniform(*self._config.noise_range))
-        start_info = self._sim.scene_info()
-        counts = record.attempts.setdefault(task, [0, 0])
-        counts[0] += 1
-        achieved_at = None
-        for offset in range(min(budget, skill.max_steps)):
-            relative = skill.act(obs_now[0])
-            if noise > 0.0:
-                relative[:6] = np.clip(relative[:6] + rng.normal(0.0, noise, 6), -1.0, 1.0)
-            step(relative)
-            finished = skill.done or offset + 1 == min(budget, skill.max_steps)
-            if achieved_at is None and (offset % ORACLE_CHECK_EVERY == 0 or finished):
-                if self._oracle.check(task, start_info, self._sim.scene_info()):
-                    achieved_at = first_frame + offset
-            if skill.done:
-                break
-        if achieved_at is None:
-            return False
-        counts[1] += 1
-        record.annotations.append((task, first_frame, achieved_at))
-        return True
-
-    def _free_motion(self, rng: np.random.Generator, step, obs_now: List[np.ndarray],
-                     gripper: float, budget: int) -> None:
+    def _free_motion(self, rng: np.random.Generator, recorder: _Recorder, budget: int) -> None:
         """Move the TCP towards a random point above the table, gripper unchanged."""
         target = np.array([rng.uniform(-0.25, 0.3), rng.uniform(-0.3, 0.05),
                            rng.uniform(0.5, 0.7)])
         for _ in range(min(budget, int(rng.integers(15, 45)))):
-            error = target - obs_now[0][layout.TCP_POS]
+            error = target - recorder.obs[layout.TCP_POS]
             if np.linalg.norm(error) < 0.01:
                 break
             motion = np.clip(error / layout.MAX_REL_POS_M, -1.0, 1.0)
-            step(np.concatenate([motion, np.zeros(3), [gripper]]))
+            recorder.step(np.concatenate([motion, np.zeros(3), [recorder.gripper]]))
 
 
 _WORKER_PLAYER: Optional[ScriptedPlayer] = None

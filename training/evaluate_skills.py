@@ -126,9 +126,8 @@ def _hold_a_block(sim: PlayTableSim, rng: np.random.Generator) -> Optional[np.nd
     lifts = [t for t in skills.feasible_tasks(sim.observe()) if t.startswith('lift_')]
     if not lifts:
         return None
-    success, _ = skills.run_skill(sim, str(rng.choice(lifts)), rng,
-                                  float(rng.uniform(*SPEED_RANGE)))
-    return sim.observe() if success else None
+    run = skills.run_skill(sim, str(rng.choice(lifts)), rng, float(rng.uniform(*SPEED_RANGE)))
+    return sim.observe() if run.success else None
 
 
 def prepare_start(sim: PlayTableSim, task: str, rng: np.random.Generator) -> bool:
@@ -178,12 +177,11 @@ def evaluate(tasks: List[str], trials: int, seed: int, noise: float,
                     missing += 1
                     bar.update(1)
                     continue
-                success, used = skills.run_skill(sim, task, rng,
-                                                 float(rng.uniform(*SPEED_RANGE)), noise)
-                if not success:
+                run = skills.run_skill(sim, task, rng, float(rng.uniform(*SPEED_RANGE)), noise)
+                if not run.success:
                     logger.info('%s failed in trial %d', task, trial)
-                successes += int(success)
-                steps.append(used)
+                successes += int(run.success)
+                steps.append(run.steps)
                 bar.update(1)
             run = trials - missing
             results[task] = {
