@@ -449,7 +449,7 @@ class TaskOracle:
         """
         self.tasks: Mapping[str, TaskSpec] = dict(TASKS if tasks is None else tasks)
 
-    def _require_known(self, names: Iterable[str]) -> None:
+    def require_known(self, names: Iterable[str]) -> None:
         """
         Raise unless every name is a task of this oracle.
 
@@ -472,7 +472,7 @@ class TaskOracle:
         :return: True when CALVIN's condition for the task holds.
         :raises ValueError: when the task name is unknown.
         """
-        self._require_known([task])
+        self.require_known([task])
         return bool(self.tasks[task].achieved(start, end))
 
     def get_task_info(self, start: SceneInfo, end: SceneInfo) -> Set[str]:
@@ -499,5 +499,5 @@ class TaskOracle:
         :return: the achieved subset of tasks.
         :raises ValueError: when a task name is unknown.
         """
-        self._require_known(tasks)
+        self.require_known(tasks)
         return {name for name in tasks if self.tasks[name].achieved(start, end)}

@@ -1,0 +1,44 @@
+"""
+Topic names and QoS profiles shared by the nodes, the rollout and the tests.
+
+The control loop (observation, action) is reliable so that lockstep mode, where the simulator
+steps once per action and the policy acts once per observation, never loses a step; depth 1
+would drop a message under load, so a small queue is kept.  The goal is transient-local so that a
+policy started late still gets the active goal.  Visualization topics use the depths rviz expects.
+"""
+
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+
+NAMESPACE = 'play_lmp'
+
+OBSERVATION_TOPIC = 'observation'
+ACTION_TOPIC = 'action'
+GOAL_TOPIC = 'goal'
+TCP_POSE_TOPIC = 'tcp_pose'
+MARKERS_TOPIC = 'markers'
+RESET_SERVICE = 'reset'
+REACH_GOAL_ACTION = 'reach_goal'
+JOINT_STATES_TOPIC = '/joint_states'
+TF_TOPIC = '/tf'
+DIAGNOSTICS_TOPIC = '/diagnostics'
+
+CONTROL_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=5,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+GOAL_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+VISUALIZATION_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+# Latched so that rviz opened late still draws the scene before the next change.
+MARKERS_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+DIAGNOSTICS_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
