@@ -27,6 +27,10 @@ setup(
     entry_points={
         'console_scripts': [
             'play-lmp-sim = play_lmp_ros.core.sim.cli:main',
+            'sim_node = play_lmp_ros.sim_node:main',
+            'goal_server = play_lmp_ros.goal_server:main',
+            'policy_node = play_lmp_ros.policy_node:main',
+            'rollout = play_lmp_ros.rollout:main',
         ],
     },
 )

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 PLANNER_FILE = 'planner.onnx'
 ACTOR_FILE = 'actor.onnx'
+DEFAULT_MODEL_NAME = 'default'
 
 REQUIRED_METADATA_KEYS = (
     'format_version',
@@ -72,6 +73,16 @@ FLOAT_TENSOR = 'tensor(float)'
 # The seed draws uniforms from this open interval so that log(u) and log(1 - u) stay finite.
 UNIFORM_LOW = 1e-5
 UNIFORM_HIGH = 1.0 - 1e-5
+
+
+def default_model_dir() -> str:
+    """
+    Return the directory of the bundled default model, installed with the package.
+
+    :return: path of play_lmp_ros/models/default (it may not exist in a source tree without one).
+    """
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models',
+                        DEFAULT_MODEL_NAME)
 
 
 class ModelError(ValueError):
