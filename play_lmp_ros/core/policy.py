@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 PLANNER_FILE = 'planner.onnx'
 ACTOR_FILE = 'actor.onnx'
 DEFAULT_MODEL_NAME = 'default'
+ACTOR_OUTPUTS = ('logits', 'means', 'log_scales', 'h_out', 'c_out')
 
 REQUIRED_METADATA_KEYS = (
     'format_version',
@@ -259,102 +260,60 @@ def sample_dlml(logits: np.ndarray, means: np.ndarray, log_scales: np.ndarray,
     return sample.astype(np.float32)
 
 
-class OnnxPolicy:
-    """A goal-conditioned policy exported to ONNX, stepped once per control tick (batch 1)."""
+class RecurrentPolicy:
+    """
+    The rollout loop shared by every backend: replanning, recurrent state, seeded sampling.
 
-    def __init__(self, model_dir: str, providers: Sequence[str] = (CPU_PROVIDER,),
-                 replan_every: Optional[int] = None, deterministic: bool = False,
-                 seed: int = 0) -> None:
+    A backend implements _run_planner and _run_actor on (1, .) float32 arrays; OnnxPolicy runs
+    onnxruntime sessions, the training code runs the torch modules through the same loop.
+    """
+
+    def __init__(self, method: str, d_latent: int, hidden_size: int, replan_every: int,
+                 deterministic: bool = False, seed: int = 0) -> None:
         """
-        Load and check the model directory and start with an empty state.
+        Start with an empty state.
 
-        :param model_dir: directory with actor.onnx (and planner.onnx for LMP).
-        :param providers: onnxruntime execution providers in order of preference; unavailable
-            ones are dropped with a warning and CPU is always the fallback.
-        :param replan_every: steps between replans; default: the model's metadata.
+        :param method: 'lmp' (plans from the planner) or 'gcbc' (no plan).
+        :param d_latent: plan size D (0 for 'gcbc').
+        :param hidden_size: actor LSTM size H.
+        :param replan_every: steps between replans.
         :param deterministic: use plan means and the mean of the most likely mixture component
             instead of sampling.
         :param seed: seed of the sampling generator (reset() does not reseed it).
-        :raises ModelError: if the directory is missing, corrupt or does not match the package.
+        :raises ValueError: if replan_every is not a positive integer.
         """
-        if not os.path.isdir(model_dir):
-            raise ModelError(f'model directory {model_dir} does not exist')
-        if replan_every is not None and (isinstance(replan_every, bool) or replan_every < 1):
+        if isinstance(replan_every, bool) or int(replan_every) < 1:
             raise ValueError(f'replan_every must be a positive integer, got {replan_every!r}')
-        usable = _usable_providers(providers)
-        actor_path = os.path.join(model_dir, ACTOR_FILE)
-        self._actor = _open_session(actor_path, usable)
-        self.metadata = check_metadata(
-            dict(self._actor.get_modelmeta().custom_metadata_map), actor_path)
-        self.method = self.metadata['method']
-        self.d_latent = int(self.metadata['d_latent'])
-        self.hidden_size = int(self.metadata['hidden_size'])
-        self.mixtures = int(self.metadata['mixtures'])
-        self.replan_every = int(replan_every or self.metadata['replan_every'])
+        self.method = method
+        self.d_latent = int(d_latent)
+        self.hidden_size = int(hidden_size)
+        self.replan_every = int(replan_every)
         self.deterministic = deterministic
-
-        obs_dims = {'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,)}
-        state_dims = {'h': (self.hidden_size,), 'c': (self.hidden_size,)}
-        actor_inputs = {**obs_dims, **state_dims}
-        self._planner = None
-        if self.method == 'lmp':
-            actor_inputs['plan'] = (self.d_latent,)
-            self._planner = self._load_planner(model_dir, usable, obs_dims)
-        _check_signature(self._actor.get_inputs(), actor_inputs, 'inputs', actor_path)
-        head = (layout.ACTION_DIM, self.mixtures)
-        _check_signature(
-            self._actor.get_outputs(),
-            {'logits': head, 'means': head, 'log_scales': head,
-             'h_out': (self.hidden_size,), 'c_out': (self.hidden_size,)},
-            'outputs', actor_path)
-        self._actor_outputs = ['logits', 'means', 'log_scales', 'h_out', 'c_out']
-
         self._rng = np.random.default_rng(seed)
         self._steps = 0
         self._replans = 0
         self._last_inference_s = 0.0
         self.reset()
-        logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s) on %s',
-                    self.method, model_dir, self.d_latent, self.hidden_size, self.mixtures,
-                    self.replan_every, 'deterministic' if deterministic else 'sampling',
-                    self.active_providers)
-        if self.active_providers[0] != usable[0]:
-            logger.warning('requested provider %s did not start; running on %s',
-                           usable[0], self.active_providers)
 
-    def _load_planner(self, model_dir: str, usable: Sequence[str],
-                      obs_dims: Dict[str, Tuple[int, ...]]) -> onnxruntime.InferenceSession:
+    def _run_planner(self, obs_batch: np.ndarray,
+                     goal_batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """
-        Open planner.onnx and check it against the contract and the actor's metadata.
+        Compute the prior over plans.
 
-        :param model_dir: the model directory.
-        :param usable: execution providers.
-        :param obs_dims: the expected obs and goal dims after the batch axis.
-        :return: the planner session.
-        :raises ModelError: if the planner is missing, corrupt or disagrees with the actor.
+        :param obs_batch: (1, 39) float32.
+        :param goal_batch: (1, 39) float32.
+        :return: plan_mean and plan_std, each (1, D) float32.
         """
-        planner_path = os.path.join(model_dir, PLANNER_FILE)
-        planner = _open_session(planner_path, usable)
-        planner_meta = dict(planner.get_modelmeta().custom_metadata_map)
-        # Disagreement is the more useful message, so it is reported before the planner's own
-        # consistency checks (a planner stamped 'gcbc' would otherwise fail on its d_latent).
-        for key in ('method', 'd_latent'):
-            if key in planner_meta and planner_meta[key] != self.metadata[key]:
-                raise ModelError(
-                    f'{planner_path} has {key} {planner_meta[key]!r} but '
-                    f'{os.path.join(model_dir, ACTOR_FILE)} has {self.metadata[key]!r}')
-        check_metadata(planner_meta, planner_path)
-        _check_signature(planner.get_inputs(), obs_dims, 'inputs', planner_path)
-        _check_signature(
-            planner.get_outputs(),
-            {'plan_mean': (self.d_latent,), 'plan_std': (self.d_latent,)},
-            'outputs', planner_path)
-        return planner
+        raise NotImplementedError
 
-    @property
-    def active_providers(self) -> List[str]:
-        """Return the execution providers the actor session actually runs on."""
-        return list(self._actor.get_providers())
+    def _run_actor(self, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        """
+        Run one actor step.
+
+        :param feeds: obs, goal (1, 39), h, c (1, H) and for 'lmp' plan (1, D), float32.
+        :return: logits, means, log_scales (1, 7, K), h_out, c_out (1, H).
+        """
+        raise NotImplementedError
 
     @property
     def steps(self) -> int:
@@ -368,7 +327,7 @@ class OnnxPolicy:
 
     @property
     def last_inference_s(self) -> float:
-        """Return the wall time in seconds of the onnxruntime runs of the last step."""
+        """Return the wall time in seconds of the network runs of the last step."""
         return self._last_inference_s
 
     def reset(self) -> None:
@@ -415,14 +374,14 @@ class OnnxPolicy:
         if replanning:
             h = np.zeros_like(self._h)
             c = np.zeros_like(self._c)
-            if self._planner is not None:
+            if self.method == 'lmp':
                 plan = self._sample_plan(obs_batch, goal_batch)
         feeds = {'obs': obs_batch, 'goal': goal_batch, 'h': h, 'c': c}
-        if self._planner is not None:
+        if self.method == 'lmp':
             feeds['plan'] = plan
-        outputs = self._actor.run(self._actor_outputs, feeds)
+        outputs = self._run_actor(feeds)
         self._last_inference_s = time.perf_counter() - started
-        for name, value in zip(self._actor_outputs, outputs):
+        for name, value in zip(ACTOR_OUTPUTS, outputs):
             _require_finite(value, f'actor output {name}')
         logits, means, log_scales, h_out, c_out = outputs
         action = sample_dlml(logits[0], means[0], log_scales[0], self._rng,
@@ -443,14 +402,124 @@ class OnnxPolicy:
         :return: (1, D) float32 plan.
         :raises NonFiniteOutputError: if the planner produced NaN or inf.
         """
-        plan_mean, plan_std = self._planner.run(
-            ['plan_mean', 'plan_std'], {'obs': obs_batch, 'goal': goal_batch})
+        plan_mean, plan_std = self._run_planner(obs_batch, goal_batch)
         _require_finite(plan_mean, 'planner output plan_mean')
         _require_finite(plan_std, 'planner output plan_std')
         if self.deterministic:
             return plan_mean.astype(np.float32)
         noise = self._rng.standard_normal(plan_mean.shape)
         return (plan_mean + plan_std * noise).astype(np.float32)
+
+
+class OnnxPolicy(RecurrentPolicy):
+    """A goal-conditioned policy exported to ONNX, stepped once per control tick (batch 1)."""
+
+    def __init__(self, model_dir: str, providers: Sequence[str] = (CPU_PROVIDER,),
+                 replan_every: Optional[int] = None, deterministic: bool = False,
+                 seed: int = 0) -> None:
+        """
+        Load and check the model directory and start with an empty state.
+
+        :param model_dir: directory with actor.onnx (and planner.onnx for LMP).
+        :param providers: onnxruntime execution providers in order of preference; unavailable
+            ones are dropped with a warning and CPU is always the fallback.
+        :param replan_every: steps between replans; default: the model's metadata.
+        :param deterministic: use plan means and the mean of the most likely mixture component
+            instead of sampling.
+        :param seed: seed of the sampling generator (reset() does not reseed it).
+        :raises ModelError: if the directory is missing, corrupt or does not match the package.
+        """
+        if not os.path.isdir(model_dir):
+            raise ModelError(f'model directory {model_dir} does not exist')
+        usable = _usable_providers(providers)
+        actor_path = os.path.join(model_dir, ACTOR_FILE)
+        self._actor = _open_session(actor_path, usable)
+        self.metadata = check_metadata(
+            dict(self._actor.get_modelmeta().custom_metadata_map), actor_path)
+        super().__init__(self.metadata['method'], int(self.metadata['d_latent']),
+                         int(self.metadata['hidden_size']),
+                         self.metadata['replan_every'] if replan_every is None else replan_every,
+                         deterministic, seed)
+        self.mixtures = int(self.metadata['mixtures'])
+
+        obs_dims = {'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,)}
+        state_dims = {'h': (self.hidden_size,), 'c': (self.hidden_size,)}
+        actor_inputs = {**obs_dims, **state_dims}
+        self._planner = None
+        if self.method == 'lmp':
+            actor_inputs['plan'] = (self.d_latent,)
+            self._planner = self._load_planner(model_dir, usable, obs_dims)
+        _check_signature(self._actor.get_inputs(), actor_inputs, 'inputs', actor_path)
+        head = (layout.ACTION_DIM, self.mixtures)
+        _check_signature(
+            self._actor.get_outputs(),
+            {'logits': head, 'means': head, 'log_scales': head,
+             'h_out': (self.hidden_size,), 'c_out': (self.hidden_size,)},
+            'outputs', actor_path)
+        self._actor_outputs = list(ACTOR_OUTPUTS)
+        logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s) on %s',
+                    self.method, model_dir, self.d_latent, self.hidden_size, self.mixtures,
+                    self.replan_every, 'deterministic' if deterministic else 'sampling',
+                    self.active_providers)
+        if self.active_providers[0] != usable[0]:
+            logger.warning('requested provider %s did not start; running on %s',
+                           usable[0], self.active_providers)
+
+    def _load_planner(self, model_dir: str, usable: Sequence[str],
+                      obs_dims: Dict[str, Tuple[int, ...]]) -> onnxruntime.InferenceSession:
+        """
+        Open planner.onnx and check it against the contract and the actor's metadata.
+
+        :param model_dir: the model directory.
+        :param usable: execution providers.
+        :param obs_dims: the expected obs and goal dims after the batch axis.
+        :return: the planner session.
+        :raises ModelError: if the planner is missing, corrupt or disagrees with the actor.
+        """
+        planner_path = os.path.join(model_dir, PLANNER_FILE)
+        planner = _open_session(planner_path, usable)
+        planner_meta = dict(planner.get_modelmeta().custom_metadata_map)
+        # Disagreement is the more useful message, so it is reported before the planner's own
+        # consistency checks (a planner stamped 'gcbc' would otherwise fail on its d_latent).
+        for key in ('method', 'd_latent'):
+            if key in planner_meta and planner_meta[key] != self.metadata[key]:
+                raise ModelError(
+                    f'{planner_path} has {key} {planner_meta[key]!r} but '
+                    f'{os.path.join(model_dir, ACTOR_FILE)} has {self.metadata[key]!r}')
+        check_metadata(planner_meta, planner_path)
+        _check_signature(planner.get_inputs(), obs_dims, 'inputs', planner_path)
+        _check_signature(
+            planner.get_outputs(),
+            {'plan_mean': (self.d_latent,), 'plan_std': (self.d_latent,)},
+            'outputs', planner_path)
+        return planner
+
+    @property
+    def active_providers(self) -> List[str]:
+        """Return the execution providers the actor session actually runs on."""
+        return list(self._actor.get_providers())
+
+    def _run_planner(self, obs_batch: np.ndarray,
+                     goal_batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """
+        Run planner.onnx.
+
+        :param obs_batch: (1, 39) float32.
+        :param goal_batch: (1, 39) float32.
+        :return: plan_mean and plan_std, each (1, D) float32.
+        """
+        plan_mean, plan_std = self._planner.run(
+            ['plan_mean', 'plan_std'], {'obs': obs_batch, 'goal': goal_batch})
+        return plan_mean, plan_std
+
+    def _run_actor(self, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        """
+        Run actor.onnx.
+
+        :param feeds: the actor's inputs by name.
+        :return: logits, means, log_scales, h_out, c_out.
+        """
+        return self._actor.run(self._actor_outputs, feeds)
 
 
 def _require_finite(values: np.ndarray, what: str) -> None:

@@ -60,6 +60,9 @@ class ModelConfig:
     - mixtures: logistic mixture components per action dimension.
     - bins: number of action quantization bins over [ACTION_LOW, ACTION_HIGH].
     - log_scale_min: lower clamp of the logistic log-scales.
+    - replan_every: control steps between replans at run time (the actor's LSTM state is
+      zeroed and a new plan drawn); exported into the ONNX metadata.  At most the training
+      window, since the actor never saw longer sequences.
     """
 
     method: str = 'lmp'
@@ -71,6 +74,7 @@ class ModelConfig:
     mixtures: int = 10
     bins: int = 256
     log_scale_min: float = -7.0
+    replan_every: int = 32
 
     def __post_init__(self):
         """
@@ -81,7 +85,7 @@ class ModelConfig:
         _require(self.method in METHODS, f'model.method must be one of {METHODS}, '
                  f'got {self.method!r}')
         for name in ('d_latent', 'recognizer_hidden', 'proposal_width', 'proposal_depth',
-                     'policy_hidden', 'mixtures'):
+                     'policy_hidden', 'mixtures', 'replan_every'):
             _require_positive_int(f'model.{name}', getattr(self, name))
         _require(_is_int(self.bins) and self.bins >= 2,
                  f'model.bins must be an integer >= 2, got {self.bins!r}')
@@ -114,6 +118,10 @@ class TrainConfig:
     - val_batches: validation batches per pass (0: the whole validation split).
     - action_key: 'rel_actions' (the seed's choice) or 'actions'.
     - num_threads: torch intra-op threads (0: torch's default).
+    - sim_check_every: steps between in-simulator success checks (0: never).
+    - sim_check_episodes: validation episodes per success check.
+    - sim_check_steps: step budget of each success-check episode.
+    - keep_every: keep a copy of the checkpoint every this many steps (0: only last and best).
     """
 
     batch_size: int = 64
@@ -130,6 +138,10 @@ class TrainConfig:
     val_batches: int = 16
     action_key: str = 'rel_actions'
     num_threads: int = 0
+    sim_check_every: int = 0
+    sim_check_episodes: int = 16
+    sim_check_steps: int = 240
+    keep_every: int = 0
 
     def __post_init__(self):
         """
@@ -150,7 +162,9 @@ class TrainConfig:
                      f'train.{name} must be a number >= 0, got {value!r}')
         _require(_is_number(self.grad_clip) and self.grad_clip > 0,
                  f'train.grad_clip must be > 0, got {self.grad_clip!r}')
-        for name in ('seed', 'val_batches', 'num_threads'):
+        for name in ('sim_check_episodes', 'sim_check_steps'):
+            _require_positive_int(f'train.{name}', getattr(self, name))
+        for name in ('seed', 'val_batches', 'num_threads', 'sim_check_every', 'keep_every'):
             value = getattr(self, name)
             _require(_is_int(value) and value >= 0,
                      f'train.{name} must be an integer >= 0, got {value!r}')

@@ -1,0 +1,117 @@
+"""
+Training checkpoints: written atomically, carrying everything needed to resume or export.
+
+A checkpoint is one torch file with the model weights, the optimizer state, the step, the full
+experiment configuration, the observation normalization, the random generator states (torch and
+the window sampler's numpy generator) and the layout hash.  It is written to a temporary file in
+the same directory and renamed over the old one, so a kill at any moment leaves either the old
+or the new checkpoint, never a torn one.
+"""
+
+import os
+from pathlib import Path
+import tempfile
+from typing import Any, Dict, Union
+
+from play_lmp_ros.core import layout
+import torch
+from training.play_lmp.configuration import ExperimentConfig, from_dict, to_dict
+from training.play_lmp.modeling import PlayLMP
+
+CHECKPOINT_FORMAT = 1
+LAST_CHECKPOINT = 'last.pt'
+BEST_CHECKPOINT = 'best.pt'
+REQUIRED_KEYS = ('format', 'step', 'config', 'model', 'obs_mean', 'obs_std', 'layout_hash')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, or made for another layout or configuration."""
+
+
+def save_checkpoint(path: Union[str, Path], state: Dict[str, Any]) -> None:
+    """
+    Write a checkpoint atomically.
+
+    :param path: destination file.
+    :param state: the checkpoint dict (see module docstring); 'format' and 'layout_hash' are
+        added here.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = dict(state, format=CHECKPOINT_FORMAT, layout_hash=layout.layout_hash())
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            torch.save(state, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
+    """
+    Read and check a checkpoint.
+
+    :param path: the checkpoint file.
+    :return: the checkpoint dict, with 'config' parsed into an ExperimentConfig.
+    :raises CheckpointError: when the file is missing or unreadable, lacks a key, or was made
+        for another observation layout.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint {path} does not exist')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as error:  # torch raises many types for a corrupt file
+        raise CheckpointError(f'checkpoint {path} is corrupt or not a torch file: {error}'
+                              ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f'checkpoint {path} does not hold a dict')
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f'checkpoint {path} lacks {", ".join(missing)}: not a '
+                              f'play_lmp_ros training checkpoint')
+    if state['format'] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f'checkpoint {path} has format {state["format"]!r}, this code '
+                              f'reads {CHECKPOINT_FORMAT}')
+    if state['layout_hash'] != layout.layout_hash():
+        raise CheckpointError(
+            f'checkpoint {path} was trained for observation layout {state["layout_hash"]}, this '
+            f'package uses {layout.layout_hash()}: retrain on data in the current layout')
+    try:
+        state['config'] = from_dict(state['config'])
+    except ValueError as error:
+        raise CheckpointError(f'checkpoint {path} has an invalid config: {error}') from None
+    return state
+
+
+def model_from_checkpoint(state: Dict[str, Any]) -> PlayLMP:
+    """
+    Rebuild the model of a loaded checkpoint, weights and normalization included.
+
+    :param state: from load_checkpoint.
+    :return: the model in eval mode.
+    :raises CheckpointError: when the weights do not fit the configured architecture.
+    """
+    config: ExperimentConfig = state['config']
+    model = PlayLMP(config.model)
+    try:
+        model.load_state_dict(state['model'])
+    except RuntimeError as error:
+        raise CheckpointError(f'checkpoint weights do not match its model config: {error}'
+                              ) from None
+    return model.eval()
+
+
+def config_to_state(config: ExperimentConfig) -> Dict[str, Any]:
+    """
+    Serialize a configuration for a checkpoint.
+
+    :param config: the experiment configuration.
+    :return: a plain dict (YAML-compatible).
+    """
+    return to_dict(config)
