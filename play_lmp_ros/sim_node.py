@@ -1,0 +1,544 @@
+"""
+The simulator node: owns the play table simulator, steps it with validated actions, publishes it.
+
+Modes (parameter ``mode``):
+
+- ``realtime``: a timer at ``control_hz`` steps the simulator once per tick with the latest valid
+  action and publishes the observation.  An action is applied once, never repeated: a tick with
+  no fresh action steps with the hold action (zero relative motion, last gripper command).  When
+  no valid action came for ``action_timeout_periods`` control periods the node is holding, and
+  says so in /diagnostics.
+- ``lockstep``: every valid action steps the simulator exactly once and the new observation is
+  published at once; nothing steps on a timer, so a run is deterministic and as fast as its
+  client.  An invalid action is not applied and the unchanged observation is published again,
+  so a lockstep client is never left waiting.
+
+In both modes a reset (service ``reset``) publishes the new observation.  Every action is
+validated (sizes, NaN, relative motion in [-1, 1], gripper exactly -1 or +1); a rejected one is
+never applied, is logged at most once per second and is counted in /diagnostics.
+
+The visualization topics (/joint_states, ``tcp_pose``, ``markers``, /tf) are published only while
+something subscribes to them, so that a fast lockstep evaluation does not pay for them; /tf only
+where tf2_msgs is importable (it is not on PyPI).
+"""
+
+from dataclasses import dataclass
+import math
+import sys
+import time
+from typing import List, Optional, Tuple
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TransformStamped
+import numpy as np
+from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
+from play_lmp_interfaces.srv import ResetSim
+from play_lmp_ros import conversions, markers, qos
+from play_lmp_ros.core import layout
+from play_lmp_ros.core.sim import BACKENDS, make_sim
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from transforms3d.euler import euler2quat
+from visualization_msgs.msg import MarkerArray
+
+try:
+    from tf2_msgs.msg import TFMessage
+except ImportError:
+    # tf2_msgs ships with full ROS installs only; without it the node simply has no /tf.
+    TFMessage = None
+
+NODE_NAME = 'sim_node'
+MODES = ('realtime', 'lockstep')
+
+# Joint names as in pybullet_data's franka_panda/panda.urdf and the play table URDF, so that a
+# robot_state_publisher given those files can draw the robot and the table from /joint_states.
+ARM_JOINT_NAMES = tuple(f'panda_joint{i}' for i in range(1, 8))
+FINGER_JOINT_NAMES = ('panda_finger_joint1', 'panda_finger_joint2')
+TABLE_JOINT_NAMES = ('base__slide', 'base__drawer', 'base__button', 'base__switch')
+JOINT_NAMES = ARM_JOINT_NAMES + FINGER_JOINT_NAMES + TABLE_JOINT_NAMES
+TCP_FRAME = 'tcp'
+BLOCK_FRAMES = layout.BLOCK_NAMES
+
+
+@dataclass(frozen=True)
+class SimNodeParameters:
+    """
+    The simulator node's parameters, validated.
+
+    :param mode: 'realtime' (steps on a timer) or 'lockstep' (one step per received action).
+    :param control_hz: control rate of the realtime timer (Hz).
+    :param seed: seed of the initial random scene (the same scene as a reset with this seed).
+    :param backend: simulator backend, 'pybullet' or 'calvin_env' (needs calvin_env installed).
+    :param frame_id: world frame of every published pose, marker and transform.
+    :param publish_markers: publish the scene and goal MarkerArray.
+    :param marker_every: steps between two scene marker updates.
+    :param action_timeout_periods: realtime only: control periods without a valid action after
+        which the node reports that it is holding.
+    :param diagnostics_hz: rate of /diagnostics (Hz).
+    """
+
+    mode: str = 'realtime'
+    control_hz: float = float(layout.CONTROL_HZ)
+    seed: int = 0
+    backend: str = 'pybullet'
+    frame_id: str = 'world'
+    publish_markers: bool = True
+    marker_every: int = 3
+    action_timeout_periods: float = 2.0
+    diagnostics_hz: float = 1.0
+
+    def __post_init__(self):
+        """
+        Check every value.
+
+        :raises ValueError: naming the first bad parameter.
+        """
+        if self.mode not in MODES:
+            raise ValueError(f'parameter mode must be one of {MODES}, got {self.mode!r}')
+        for name in ('control_hz', 'action_timeout_periods', 'diagnostics_hz'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'parameter {name} must be a positive number, got {value}')
+        if self.seed < 0:
+            raise ValueError(f'parameter seed must be >= 0, got {self.seed}')
+        if self.backend not in BACKENDS:
+            raise ValueError(f'parameter backend must be one of {BACKENDS}, got {self.backend!r}')
+        if not self.frame_id:
+            raise ValueError('parameter frame_id must not be empty')
+        if self.marker_every < 1:
+            raise ValueError(f'parameter marker_every must be >= 1, got {self.marker_every}')
+
+    @property
+    def control_period_s(self) -> float:
+        """
+        Return the control period.
+
+        :return: 1 / control_hz (s).
+        """
+        return 1.0 / self.control_hz
+
+
+PARAMETER_DESCRIPTIONS = {
+    'mode': "'realtime': step on a timer at control_hz; 'lockstep': one step per action",
+    'control_hz': 'control rate of the realtime timer (Hz)',
+    'seed': 'seed of the initial random scene (the scene of a reset with this seed)',
+    'backend': "simulator backend: 'pybullet' or 'calvin_env' (needs calvin_env installed)",
+    'frame_id': 'world frame of every published pose, marker and transform',
+    'publish_markers': 'publish the scene and goal MarkerArray',
+    'marker_every': 'steps between two scene marker updates',
+    'action_timeout_periods': (
+        'realtime: control periods without a valid action after which the robot is holding'),
+    'diagnostics_hz': 'rate of /diagnostics (Hz)',
+}
+PARAMETER_RANGES = {
+    'control_hz': FloatingPointRange(from_value=0.1, to_value=1000.0),
+    'seed': IntegerRange(from_value=0, to_value=2 ** 63 - 1, step=1),
+    'marker_every': IntegerRange(from_value=1, to_value=100000, step=1),
+    'action_timeout_periods': FloatingPointRange(from_value=0.1, to_value=100000.0),
+    'diagnostics_hz': FloatingPointRange(from_value=0.01, to_value=100.0),
+}
+
+
+def declare_parameters(node: Node) -> SimNodeParameters:
+    """
+    Declare the node's parameters with descriptions and ranges, and read them once.
+
+    :param node: the node.
+    :return: the validated parameters.
+    :raises ValueError: on a bad value (naming the parameter).
+    :raises rclpy.exceptions.ParameterException: on an override of the wrong type or outside
+        its range.
+    """
+    defaults = SimNodeParameters()
+    values = {}
+    for name, description in PARAMETER_DESCRIPTIONS.items():
+        descriptor = ParameterDescriptor(description=description)
+        value_range = PARAMETER_RANGES.get(name)
+        if isinstance(value_range, FloatingPointRange):
+            descriptor.floating_point_range = [value_range]
+        elif isinstance(value_range, IntegerRange):
+            descriptor.integer_range = [value_range]
+        values[name] = node.declare_parameter(name, getattr(defaults, name), descriptor).value
+    return SimNodeParameters(**values)
+
+
+def hold_action(observation: np.ndarray) -> np.ndarray:
+    """
+    Return the action that keeps the robot where it is.
+
+    :param observation: (39,) current observation.
+    :return: (7,) relative action: no motion, the last gripper command.
+    """
+    action = np.zeros(layout.ACTION_DIM)
+    action[6] = observation[layout.GRIPPER_ACTION]
+    return action
+
+
+def joint_state(observation: np.ndarray, stamp: Time) -> JointState:
+    """
+    Build the /joint_states message of an observation.
+
+    :param observation: (39,) observation.
+    :param stamp: header stamp.
+    :return: JOINT_NAMES with their positions: 7 arm joints (rad), each finger at half the
+        gripper width (m), slide, drawer, button, switch (m).
+    """
+    scene = observation[layout.ROBOT_OBS_DIM:]
+    finger = observation[layout.GRIPPER_WIDTH] / 2.0
+    positions = np.concatenate([
+        observation[layout.ARM_JOINTS], [finger, finger],
+        scene[[layout.SLIDER, layout.DRAWER, layout.BUTTON, layout.SWITCH]]])
+    msg = JointState(name=list(JOINT_NAMES), position=positions.tolist())
+    msg.header.stamp = stamp
+    return msg
+
+
+def tcp_pose(observation: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped:
+    """
+    Build the TCP pose message of an observation.
+
+    :param observation: (39,) observation.
+    :param stamp: header stamp.
+    :param frame_id: world frame.
+    :return: the TCP position and its orientation (from the 'sxyz' euler angles).
+    """
+    msg = PoseStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    position = observation[layout.TCP_POS]
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = position.tolist()
+    w, x, y, z = (float(value) for value in euler2quat(*observation[layout.TCP_ORN], 'sxyz'))
+    orientation = msg.pose.orientation
+    orientation.w, orientation.x, orientation.y, orientation.z = w, x, y, z
+    return msg
+
+
+def transforms(observation: np.ndarray, stamp: Time, frame_id: str) -> List[TransformStamped]:
+    """
+    Build the transforms from the world frame to the TCP and to each block.
+
+    :param observation: (39,) observation.
+    :param stamp: header stamp.
+    :param frame_id: world frame (parent of every transform).
+    :return: TransformStamped to TCP_FRAME, then to each of BLOCK_FRAMES.
+    """
+    scene = observation[layout.ROBOT_OBS_DIM:]
+    poses = [(TCP_FRAME, observation[layout.TCP_POS], observation[layout.TCP_ORN])]
+    for block_index, name in enumerate(BLOCK_FRAMES):
+        pose = scene[layout.block_slice(block_index)]
+        poses.append((name, pose[:3], pose[3:]))
+    result = []
+    for child, position, euler in poses:
+        transform = TransformStamped(child_frame_id=child)
+        transform.header.stamp = stamp
+        transform.header.frame_id = frame_id
+        translation = transform.transform.translation
+        translation.x, translation.y, translation.z = (float(value) for value in position)
+        w, x, y, z = euler2quat(*euler, 'sxyz')
+        rotation = transform.transform.rotation
+        rotation.w, rotation.x, rotation.y, rotation.z = float(w), float(x), float(y), float(z)
+        result.append(transform)
+    return result
+
+
+class SimNode(Node):
+    """Own the play table simulator: step it with validated actions and publish its state."""
+
+    def __init__(self, **kwargs):
+        """
+        Declare the parameters, build the simulator and the ROS interfaces.
+
+        :param kwargs: passed to rclpy.node.Node (namespace defaults to 'play_lmp').
+        :raises ValueError: on a bad parameter value.
+        :raises rclpy.exceptions.ParameterException: on a parameter of the wrong type or range.
+        :raises ImportError: for the calvin_env backend when calvin_env is not installed.
+        """
+        kwargs.setdefault('namespace', qos.NAMESPACE)
+        super().__init__(NODE_NAME, **kwargs)
+        self._params = declare_parameters(self)
+        self._sim = make_sim(self._params.backend, seed=self._params.seed)
+        self._observation = self._sim.observe()
+        self._goal: Optional[np.ndarray] = None
+        self._goal_markers = markers.goal_markers(None, self._now(), self._params.frame_id)
+        self._pending: Optional[Tuple[np.ndarray, str]] = None
+        self._last_action_time = time.monotonic()
+        self._holding = False
+        self._steps = 0
+        self._steps_since_markers = 0
+        self._held_steps = 0
+        self._ticks_without_action = 0
+        self._superseded = 0
+        self._rejected = 0
+        self._last_rejection = ''
+        self._sim_error = ''
+        self._report_time = time.monotonic()
+        self._report_steps = 0
+        self._report_rejected = 0
+
+        try:
+            self._create_interfaces()
+        except BaseException:
+            self._sim.close()
+            raise
+        self._publish_state(markers_due=True)
+        self.get_logger().info(
+            f'{self._params.backend} simulator in {self._params.mode} mode'
+            + (f' at {self._params.control_hz:g} Hz' if self._params.mode == 'realtime' else '')
+            + f', seed {self._params.seed}')
+
+    def _create_interfaces(self) -> None:
+        self._observation_pub = self.create_publisher(
+            Observation, qos.OBSERVATION_TOPIC, qos.CONTROL_QOS)
+        self._joint_state_pub = self.create_publisher(
+            JointState, qos.JOINT_STATES_TOPIC, qos.VISUALIZATION_QOS)
+        self._tcp_pose_pub = self.create_publisher(
+            PoseStamped, qos.TCP_POSE_TOPIC, qos.VISUALIZATION_QOS)
+        self._markers_pub = None
+        if self._params.publish_markers:
+            self._markers_pub = self.create_publisher(
+                MarkerArray, qos.MARKERS_TOPIC, qos.MARKERS_QOS)
+        self._tf_pub = None
+        if TFMessage is None:
+            self.get_logger().info('tf2_msgs is not importable: /tf is off')
+        else:
+            self._tf_pub = self.create_publisher(TFMessage, qos.TF_TOPIC, qos.VISUALIZATION_QOS)
+        self._diagnostics_pub = self.create_publisher(
+            DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
+
+        self.create_subscription(
+            EndEffectorAction, qos.ACTION_TOPIC, self._on_action, qos.CONTROL_QOS)
+        self.create_subscription(GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
+        self.create_service(ResetSim, qos.RESET_SERVICE, self._on_reset)
+        if self._params.mode == 'realtime':
+            self.create_timer(self._params.control_period_s, self._on_control_tick)
+        self.create_timer(1.0 / self._params.diagnostics_hz, self._on_diagnostics_tick)
+
+    @property
+    def parameters(self) -> SimNodeParameters:
+        """
+        Return the parameters read at start-up.
+
+        :return: the validated parameters.
+        """
+        return self._params
+
+    def destroy_node(self) -> None:
+        """Destroy the ROS interfaces, then close the simulator."""
+        try:
+            super().destroy_node()
+        finally:
+            self._sim.close()
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _on_action(self, msg: EndEffectorAction) -> None:
+        try:
+            action, action_type = conversions.action_to_array(msg)
+        except ValueError as error:
+            self._reject(str(error))
+            return
+        if self._params.mode == 'lockstep':
+            self._step(action, action_type)
+        else:
+            if self._pending is not None:
+                self._superseded += 1
+            self._pending = (action, action_type)
+            self._last_action_time = time.monotonic()
+
+    def _on_control_tick(self) -> None:
+        if self._pending is not None:
+            action, action_type = self._pending
+            self._pending = None
+            self._set_holding(False)
+            self._step(action, action_type)
+            return
+        timed_out = (time.monotonic() - self._last_action_time
+                     > self._params.action_timeout_periods * self._params.control_period_s)
+        self._set_holding(timed_out)
+        if timed_out:
+            self._held_steps += 1
+        else:
+            self._ticks_without_action += 1
+        self._step(hold_action(self._observation), 'relative')
+
+    def _on_goal(self, msg: GoalState) -> None:
+        if msg.active:
+            try:
+                self._goal = conversions.goal_state_to_array(msg)
+            except ValueError as error:
+                self.get_logger().warn(
+                    f'ignored a goal that cannot be drawn: {error}', throttle_duration_sec=1.0)
+                return
+        else:
+            self._goal = None
+        stamp = self._now()
+        self._goal_markers = markers.goal_markers(self._goal, stamp, self._params.frame_id)
+        self._publish_markers(stamp)
+
+    def _on_reset(self, request: ResetSim.Request,
+                  response: ResetSim.Response) -> ResetSim.Response:
+        try:
+            if request.use_state:
+                state = layout.check_vector(request.state, layout.OBS_DIM, 'ResetSim.state')
+                observation = self._sim.reset(
+                    state[:layout.ROBOT_OBS_DIM], state[layout.ROBOT_OBS_DIM:])
+            else:
+                if request.seed < 0:
+                    raise ValueError(f'ResetSim.seed must be >= 0, got {request.seed}')
+                observation = self._sim.reset_random(int(request.seed))
+            observation = layout.check_vector(observation, layout.OBS_DIM, 'observation')
+        except ValueError as error:
+            self.get_logger().warn(f'reset refused: {error}')
+            response.success = False
+            response.message = f'reset refused: {error}'
+            response.observation = conversions.array_to_observation(
+                self._observation, self._now(), self._params.frame_id)
+            return response
+        self._observation = observation
+        self._pending = None
+        self._sim_error = ''
+        self._last_action_time = time.monotonic()
+        stamp = self._publish_state(markers_due=True)
+        response.success = True
+        response.observation = conversions.array_to_observation(
+            observation, stamp, self._params.frame_id)
+        return response
+
+    def _on_diagnostics_tick(self) -> None:
+        now = time.monotonic()
+        elapsed = max(now - self._report_time, 1e-9)
+        rate = (self._steps - self._report_steps) / elapsed
+        rejecting = self._rejected > self._report_rejected
+        self._report_time, self._report_steps = now, self._steps
+        self._report_rejected = self._rejected
+        status = DiagnosticStatus(
+            name=f'{self.get_fully_qualified_name().lstrip("/")}: simulator',
+            hardware_id=self._params.backend)
+        if self._sim_error:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'simulator failed, reset it: {self._sim_error}'
+        elif rejecting:
+            status.level = DiagnosticStatus.WARN
+            status.message = f'rejecting actions: {self._last_rejection}'
+        elif self._holding:
+            status.level = DiagnosticStatus.WARN
+            status.message = 'holding: no valid action'
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = 'stepping'
+        values = {
+            'mode': self._params.mode,
+            'steps': str(self._steps),
+            'step rate (Hz)': f'{rate:.1f}',
+            'rejected actions': str(self._rejected),
+            'last rejection': self._last_rejection,
+            'held steps': str(self._held_steps),
+            'ticks without a fresh action': str(self._ticks_without_action),
+            'actions replaced before use': str(self._superseded),
+            'holding': str(self._holding),
+        }
+        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self._now()
+        self._diagnostics_pub.publish(array)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _now(self) -> Time:
+        return self.get_clock().now().to_msg()
+
+    def _reject(self, reason: str) -> None:
+        self._rejected += 1
+        self._last_rejection = reason
+        self.get_logger().warn(
+            f'rejected an action, holding: {reason}', throttle_duration_sec=1.0)
+        if self._params.mode == 'lockstep':
+            # The robot holds: no step, and the client gets the unchanged observation back.
+            self._held_steps += 1
+            self._publish_state(markers_due=False)
+        else:
+            # A valid action still waiting would outlive the rejected one that followed it.
+            self._pending = None
+
+    def _set_holding(self, holding: bool) -> None:
+        if holding != self._holding:
+            self.get_logger().info(
+                'no valid action within the timeout: holding' if holding else 'actions resumed')
+        self._holding = holding
+
+    def _step(self, action: np.ndarray, action_type: str) -> None:
+        try:
+            observation = layout.check_vector(
+                self._sim.step(action, action_type), layout.OBS_DIM, 'observation')
+        except ValueError as error:
+            # Only a broken simulation gets here (the action was validated): report and wait
+            # for a reset instead of publishing garbage.
+            self._sim_error = str(error)
+            self.get_logger().error(
+                f'simulator step failed, reset it: {error}', throttle_duration_sec=1.0)
+            return
+        self._observation = observation
+        self._steps += 1
+        self._steps_since_markers += 1
+        self._publish_state(markers_due=self._steps_since_markers >= self._params.marker_every)
+
+    def _publish_state(self, markers_due: bool) -> Time:
+        stamp = self._now()
+        observation = self._observation
+        frame_id = self._params.frame_id
+        self._observation_pub.publish(
+            conversions.array_to_observation(observation, stamp, frame_id))
+        if self._joint_state_pub.get_subscription_count():
+            self._joint_state_pub.publish(joint_state(observation, stamp))
+        if self._tcp_pose_pub.get_subscription_count():
+            self._tcp_pose_pub.publish(tcp_pose(observation, stamp, frame_id))
+        if self._tf_pub is not None and self._tf_pub.get_subscription_count():
+            self._tf_pub.publish(TFMessage(transforms=transforms(observation, stamp, frame_id)))
+        if markers_due:
+            self._publish_markers(stamp)
+        return stamp
+
+    def _publish_markers(self, stamp: Time) -> None:
+        if self._markers_pub is None or not self._markers_pub.get_subscription_count():
+            return
+        self._steps_since_markers = 0
+        array = markers.scene_markers(self._observation, stamp, self._params.frame_id)
+        for marker in self._goal_markers.markers:
+            marker.header.stamp = stamp
+        # One array holds the scene and the goal: the topic keeps only the last array for a
+        # late subscriber, and while no goal is active its DELETE markers clear any ghost.
+        array.markers += self._goal_markers.markers
+        self._markers_pub.publish(array)
+
+
+def main(args=None) -> int:
+    """
+    Run the simulator node until Ctrl-C or shutdown.
+
+    :param args: command line arguments for rclpy (None: sys.argv).
+    :return: 0, or 1 after a start-up error (bad parameter, missing backend).
+    """
+    rclpy.init(args=args)
+    try:
+        node = SimNode()
+    except (ValueError, ParameterException, ImportError) as error:
+        print(f'{NODE_NAME}: cannot start: {error}', file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
