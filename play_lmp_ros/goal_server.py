@@ -1,0 +1,558 @@
+"""
+The ReachGoal action server: turn a task name or a 39-D state into a goal, publish it, judge it.
+
+A goal is one of CALVIN's 34 task names or an explicit 39-D goal state.  For a task name the goal
+state is made from the current observation by running the scripted skill in a scratch copy of
+the simulator (core.goals.GoalJudge.imagine_goal), so it is a state the robot can reach.  The
+goal is published on ``goal`` (transient-local) for the policy; success is CALVIN's oracle between
+the start state and the current observation for a task, and core.goals.state_reached for an
+explicit state.
+
+The server follows rclpy's single-goal pattern: a newer goal preempts the active one.  Each goal
+runs as a small state machine driven by the observation subscription and a timer (pending ->
+starting -> running -> done); the execute callback only awaits the goal's end, so the node works
+under any executor and never sleeps.  Every goal ends exactly once, in ``_finish``: with a status
+(succeeded, aborted or canceled), a result whose outcome is one of 'succeeded', 'timeout',
+'canceled', 'canceled: preempted by a newer goal' or 'aborted: <reason>', and, when the goal was
+published, a GoalState with active false and the same goal_id so the policy holds.
+
+Feedback ``replans`` is always 0: replanning happens inside the policy node, which reports it on
+/diagnostics; the ROS contract has no topic that carries it to this server.
+"""
+
+from dataclasses import dataclass
+import math
+import sys
+import threading
+import time
+from typing import Dict, List, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from play_lmp_interfaces.action import ReachGoal
+from play_lmp_interfaces.msg import GoalState, Observation
+from play_lmp_ros import conversions, qos
+from play_lmp_ros.core.goals import (
+    check_goal_state, GoalError, GoalJudge, scene_distance, state_reached)
+from play_lmp_ros.core.scene_info import SceneInfo
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action.server import ServerGoalHandle
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.task import Future
+
+# The action contract asks for feedback at 5 Hz or more.
+MIN_FEEDBACK_HZ = 5.0
+MAX_RATE_HZ = 1000.0
+
+OUTCOME_SUCCEEDED = 'succeeded'
+OUTCOME_TIMEOUT = 'timeout'
+OUTCOME_CANCELED = 'canceled'
+OUTCOME_PREEMPTED = 'canceled: preempted by a newer goal'
+OUTCOME_SHUTDOWN = 'aborted: the goal server shut down'
+
+# Goal phases.
+PENDING = 'pending'      # accepted, waiting for an observation to start from
+STARTING = 'starting'    # making the goal state
+RUNNING = 'running'      # goal published, judging observations
+DONE = 'done'            # terminal state set
+
+# Terminal statuses asked of _finish.
+SUCCEED = 'succeed'
+ABORT = 'abort'
+CANCEL = 'cancel'
+
+
+@dataclass(frozen=True)
+class GoalServerParams:
+    """
+    Validated goal_server parameters.
+
+    :param feedback_hz: feedback rate while a goal runs (>= 5); also the rate at which timeouts,
+        cancel requests and observation loss are noticed.
+    :param check_every: judge success every this many observations.
+    :param default_timeout_s: wall-clock limit of a goal whose timeout_s is 0.
+    :param max_steps: observation budget of a goal; past it the goal ends 'timeout'.
+    :param observation_timeout_s: abort a goal when no observation arrived for this long.
+    :param diagnostics_hz: rate of the /diagnostics status.
+    :param seed: seeds the scripted skills' choices when a goal state is made.
+    """
+
+    feedback_hz: float = 10.0
+    check_every: int = 2
+    default_timeout_s: float = 30.0
+    max_steps: int = 360
+    observation_timeout_s: float = 3.0
+    diagnostics_hz: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        """
+        Check every value.
+
+        :raises ValueError: naming the parameter and its bad value.
+        """
+        if not MIN_FEEDBACK_HZ <= self.feedback_hz <= MAX_RATE_HZ:
+            raise ValueError(f'feedback_hz must be in [{MIN_FEEDBACK_HZ}, {MAX_RATE_HZ}], '
+                             f'got {self.feedback_hz}')
+        for name in ('check_every', 'max_steps'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
+        for name in ('default_timeout_s', 'observation_timeout_s', 'diagnostics_hz'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'{name} must be a positive number, got {value}')
+        if self.seed < 0:
+            raise ValueError(f'seed must be >= 0, got {self.seed}')
+
+
+class _GoalRun:
+    """One accepted goal, from acceptance to its single terminal state."""
+
+    def __init__(self, handle: ServerGoalHandle, timeout_s: float):
+        """
+        Record an accepted goal.
+
+        :param handle: the action server's goal handle.
+        :param timeout_s: its wall-clock limit (s).
+        """
+        request = handle.request
+        self.handle = handle
+        self.goal_id = bytes(handle.goal_id.uuid).hex()
+        self.task: str = request.task
+        # (39,) goal state: given for an explicit goal, made at start for a task.
+        self.goal_state: Optional[np.ndarray] = (
+            None if request.task else check_goal_state(request.goal_state))
+        self.timeout_s = timeout_s
+        self.accepted_at = time.monotonic()
+        self.phase = PENDING
+        self.start_info: Optional[SceneInfo] = None
+        self.latest_obs: Optional[np.ndarray] = None
+        self.last_obs_at = self.accepted_at
+        self.steps = 0
+        self.tasks_completed: List[str] = []
+        self.done = Future()
+
+    def describe(self) -> str:
+        """
+        Name the goal for logs.
+
+        :return: e.g. "goal 1f2e... (open_drawer)".
+        """
+        return f'goal {self.goal_id} ({self.task or "explicit state"})'
+
+
+class GoalServer(Node):
+    """The ReachGoal action server of the play table."""
+
+    def __init__(self, **kwargs):
+        """
+        Declare parameters, create the judge, the action server, topics and timers.
+
+        :param kwargs: passed to rclpy.node.Node (namespace defaults to 'play_lmp').
+        :raises ValueError: on an invalid parameter value (ParameterException on a wrong type).
+        """
+        kwargs.setdefault('namespace', qos.NAMESPACE)
+        super().__init__('goal_server', **kwargs)
+        try:
+            self._params = self._read_parameters()
+        except (ValueError, ParameterException):
+            super().destroy_node()
+            raise
+        # _lock guards the goal bookkeeping; _judge_lock the judge's scratch simulator, which
+        # the execute coroutine and the callbacks may use from different executor threads.
+        self._lock = threading.Lock()
+        self._judge_lock = threading.Lock()
+        self._judge = GoalJudge(seed=self._params.seed)
+        self._run: Optional[_GoalRun] = None
+        self._accepted_runs: Dict[str, _GoalRun] = {}
+        self._latest_obs: Optional[np.ndarray] = None
+        self._latest_obs_at: Optional[float] = None
+        self._last_rejection = ''
+        self._counts = {'accepted': 0, 'rejected': 0, 'succeeded': 0, 'timeout': 0,
+                        'canceled': 0, 'aborted': 0}
+
+        self._goal_pub = self.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
+        self._diagnostics_pub = self.create_publisher(
+            DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
+        self.create_subscription(
+            Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
+        self._action_server = ActionServer(
+            self, ReachGoal, qos.REACH_GOAL_ACTION,
+            execute_callback=self._execute,
+            goal_callback=self._on_goal_request,
+            handle_accepted_callback=self._on_accepted,
+            cancel_callback=self._on_cancel_request)
+        self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
+        self.create_timer(1.0 / self._params.diagnostics_hz, self._publish_diagnostics)
+        self.get_logger().info(
+            f'ReachGoal server ready on {self._action_server_name()}: feedback '
+            f'{self._params.feedback_hz:g} Hz, timeout {self._params.default_timeout_s:g} s, '
+            f'{self._params.max_steps} steps')
+
+    def _read_parameters(self) -> GoalServerParams:
+        """
+        Declare the parameters and read them once.
+
+        :return: the validated parameters.
+        :raises ValueError: on an invalid value.
+        """
+        defaults = GoalServerParams()
+
+        def declare(name: str, description: str, **ranges) -> None:
+            self.declare_parameter(name, getattr(defaults, name), ParameterDescriptor(
+                description=description, read_only=True, **ranges))
+
+        declare('feedback_hz', 'ReachGoal feedback rate (Hz, >= 5)',
+                floating_point_range=[FloatingPointRange(
+                    from_value=MIN_FEEDBACK_HZ, to_value=MAX_RATE_HZ)])
+        declare('check_every', 'judge success every this many observations',
+                integer_range=[IntegerRange(from_value=1, to_value=1000)])
+        declare('default_timeout_s', 'wall-clock limit of a goal whose timeout_s is 0 (s)')
+        declare('max_steps', 'observation budget of a goal, then outcome timeout',
+                integer_range=[IntegerRange(from_value=1, to_value=1_000_000)])
+        declare('observation_timeout_s',
+                'abort the goal after this long without an observation (s)')
+        declare('diagnostics_hz', 'rate of the /diagnostics status (Hz)')
+        declare('seed', 'seed of the scripted skills that make goal states')
+        return GoalServerParams(**{
+            name: self.get_parameter(name).value
+            for name in GoalServerParams.__dataclass_fields__})
+
+    def _action_server_name(self) -> str:
+        """
+        Return the resolved name of the action.
+
+        :return: e.g. '/play_lmp/reach_goal'.
+        """
+        return self.resolve_service_name(qos.REACH_GOAL_ACTION)
+
+    @property
+    def params(self) -> GoalServerParams:
+        """Return the parameters the node runs with."""
+        return self._params
+
+    def destroy_node(self) -> None:
+        """End the active goal (so the policy holds), then release the judge and the node."""
+        with self._lock:
+            run = self._run
+        if run is not None:
+            self._finish(run, OUTCOME_SHUTDOWN, ABORT)
+        self._judge.close()
+        super().destroy_node()
+
+    # Action server callbacks.
+
+    def _on_goal_request(self, request: ReachGoal.Goal) -> GoalResponse:
+        """
+        Accept a well-formed goal; reject a malformed one, logging the reason and publishing it.
+
+        :param request: the goal.
+        :return: ACCEPT or REJECT.
+        """
+        try:
+            self._check_request(request)
+        except GoalError as error:
+            reason = str(error)
+            self.get_logger().warning(f'rejected a ReachGoal goal: {reason}')
+            with self._lock:
+                self._last_rejection = reason
+                self._counts['rejected'] += 1
+            self._publish_diagnostics(
+                DiagnosticStatus.WARN, f'rejected a ReachGoal goal: {reason}')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _check_request(self, request: ReachGoal.Goal) -> None:
+        """
+        Check a goal request's form (not whether it can be reached from here).
+
+        :param request: the goal.
+        :raises GoalError: naming the problem.
+        """
+        if not (math.isfinite(request.timeout_s) and request.timeout_s >= 0.0):
+            raise GoalError(f'timeout_s must be a finite number >= 0 (0: the server default '
+                            f'{self._params.default_timeout_s:g} s), got {request.timeout_s}')
+        if request.task:
+            self._judge.check_task(request.task)
+        elif len(request.goal_state) == 0:
+            raise GoalError('the goal has neither a task name nor a goal_state: give one of '
+                            'the 34 task names or a 39-D goal_state')
+        else:
+            check_goal_state(request.goal_state)
+
+    def _on_accepted(self, handle: ServerGoalHandle) -> None:
+        """
+        Make the new goal the active one, preempting the previous goal, and start executing it.
+
+        :param handle: the accepted goal.
+        """
+        timeout_s = handle.request.timeout_s or self._params.default_timeout_s
+        run = _GoalRun(handle, timeout_s)
+        with self._lock:
+            previous = self._run
+            self._run = run
+            self._accepted_runs[run.goal_id] = run
+            self._counts['accepted'] += 1
+        if previous is not None:
+            self._finish(previous, OUTCOME_PREEMPTED, CANCEL)
+        self.get_logger().info(f'accepted {run.describe()}, timeout {timeout_s:g} s')
+        handle.execute()
+
+    def _on_cancel_request(self, handle: ServerGoalHandle) -> CancelResponse:
+        """
+        Accept every cancel request; the next timer tick ends the goal as canceled.
+
+        :param handle: the goal to cancel.
+        :return: ACCEPT.
+        """
+        self.get_logger().info(f'cancel requested for goal {bytes(handle.goal_id.uuid).hex()}')
+        return CancelResponse.ACCEPT
+
+    async def _execute(self, handle: ServerGoalHandle) -> ReachGoal.Result:
+        """
+        Start the goal if an observation is at hand, then await its end.
+
+        :param handle: the goal.
+        :return: its result.
+        """
+        with self._lock:
+            run = self._accepted_runs.pop(bytes(handle.goal_id.uuid).hex())
+            latest = self._latest_obs
+        if latest is not None:
+            self._start(run, latest)
+        return await run.done
+
+    # The goal state machine.
+
+    def _start(self, run: _GoalRun, obs: np.ndarray) -> None:
+        """
+        Make the goal state from an observation and publish it, or end the goal aborted.
+
+        :param run: a pending goal.
+        :param obs: (39,) the observation the goal starts from.
+        """
+        with self._lock:
+            if run.phase != PENDING:
+                return
+            run.phase = STARTING
+        try:
+            with self._judge_lock:
+                start_info = self._judge.scene_info(obs)
+                goal_state = (self._judge.imagine_goal(run.task, obs) if run.task
+                              else run.goal_state)
+        except GoalError as error:
+            self._finish(run, f'aborted: {error}', ABORT)
+            return
+        now = time.monotonic()
+        with self._lock:
+            # A newer goal or a shutdown may have ended this one while its state was made.
+            if run.phase != STARTING:
+                return
+            run.goal_state = goal_state
+            run.start_info = start_info
+            run.latest_obs = obs
+            run.last_obs_at = now
+            run.phase = RUNNING
+            self._goal_pub.publish(conversions.array_to_goal_state(
+                goal_state, self.get_clock().now().to_msg(), run.goal_id, run.task, True))
+        self.get_logger().info(
+            f'{run.describe()} started, distance to goal {scene_distance(obs, goal_state):.3f}')
+
+    def _on_observation(self, msg: Observation) -> None:
+        """
+        Keep the latest observation; start a pending goal or judge the running one.
+
+        :param msg: the observation.
+        """
+        try:
+            obs = conversions.observation_to_array(msg)
+        except ValueError as error:
+            self.get_logger().warning(f'ignoring a malformed observation: {error}',
+                                      throttle_duration_sec=5.0)
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._latest_obs = obs
+            self._latest_obs_at = now
+            run = self._run
+        if run is None:
+            return
+        if run.phase == PENDING:
+            self._start(run, obs)
+        elif run.phase == RUNNING:
+            self._progress(run, obs, now)
+
+    def _progress(self, run: _GoalRun, obs: np.ndarray, now: float) -> None:
+        """
+        Count an observation of a running goal and judge it every check_every observations.
+
+        :param run: the running goal.
+        :param obs: (39,) the new observation.
+        :param now: its arrival time (monotonic s).
+        """
+        with self._lock:
+            if run.phase != RUNNING:
+                return
+            run.steps += 1
+            run.latest_obs = obs
+            run.last_obs_at = now
+            steps = run.steps
+        if run.handle.is_cancel_requested:
+            self._finish(run, OUTCOME_CANCELED, CANCEL)
+            return
+        out_of_steps = steps >= self._params.max_steps
+        if steps % self._params.check_every == 0 or out_of_steps:
+            with self._judge_lock:
+                achieved = self._judge.tasks_achieved(run.start_info, obs)
+                if run.task:
+                    reached = self._judge.task_achieved(run.task, run.start_info, obs)
+                else:
+                    reached = state_reached(obs, run.goal_state)
+            with self._lock:
+                run.tasks_completed += [task for task in achieved
+                                        if task not in run.tasks_completed]
+            if reached:
+                self._finish(run, OUTCOME_SUCCEEDED, SUCCEED)
+                return
+        if out_of_steps:
+            self._finish(run, OUTCOME_TIMEOUT, ABORT)
+
+    def _on_tick(self) -> None:
+        """Notice cancel requests, timeouts and a silent simulator; publish feedback."""
+        with self._lock:
+            run = self._run
+        if run is None:
+            return
+        now = time.monotonic()
+        if run.handle.is_cancel_requested:
+            self._finish(run, OUTCOME_CANCELED, CANCEL)
+        elif now - run.accepted_at >= run.timeout_s:
+            self._finish(run, OUTCOME_TIMEOUT, ABORT)
+        elif run.phase in (PENDING, RUNNING):
+            silent_s = now - (run.last_obs_at if run.phase == RUNNING else run.accepted_at)
+            if silent_s >= self._params.observation_timeout_s:
+                self._finish(run, f'aborted: no observation for {silent_s:.1f} s (simulator '
+                                  'or policy not running?)', ABORT)
+            elif run.phase == RUNNING:
+                self._publish_feedback(run)
+
+    def _publish_feedback(self, run: _GoalRun) -> None:
+        """
+        Send the running goal's feedback.
+
+        :param run: the running goal.
+        """
+        with self._lock:
+            if run.phase != RUNNING:
+                return
+            feedback = ReachGoal.Feedback(
+                step=run.steps, replans=0,
+                distance_to_goal=scene_distance(run.latest_obs, run.goal_state),
+                tasks_completed=list(run.tasks_completed))
+        run.handle.publish_feedback(feedback)
+
+    def _finish(self, run: _GoalRun, outcome: str, status: str) -> None:
+        """
+        End a goal exactly once: terminal status, result, goal cleared for the policy.
+
+        A second call for the same goal does nothing, so racing endings (success on the last
+        observation against a timeout tick, a preemption) leave one terminal state.
+
+        :param run: the goal.
+        :param outcome: the result's outcome text.
+        :param status: SUCCEED, ABORT or CANCEL; CANCEL becomes an abort unless the client asked
+            to cancel (a preempted goal was not canceled by its client).
+        """
+        with self._lock:
+            if run.phase == DONE:
+                return
+            published = run.phase == RUNNING
+            run.phase = DONE
+            if self._run is run:
+                self._run = None
+            result = ReachGoal.Result(
+                success=status == SUCCEED, outcome=outcome, steps=run.steps,
+                elapsed_s=time.monotonic() - run.accepted_at,
+                tasks_completed=list(run.tasks_completed))
+            if run.handle.is_active:
+                if status == SUCCEED:
+                    run.handle.succeed()
+                elif status == CANCEL and run.handle.is_cancel_requested:
+                    run.handle.canceled()
+                else:
+                    run.handle.abort()
+            if published:
+                self._goal_pub.publish(conversions.array_to_goal_state(
+                    run.goal_state, self.get_clock().now().to_msg(), run.goal_id, run.task,
+                    False))
+            self._counts[outcome.split(':')[0]] += 1
+        self.get_logger().info(
+            f'{run.describe()} ended: {outcome} after {result.steps} observations, '
+            f'{result.elapsed_s:.1f} s')
+        run.done.set_result(result)
+        # The execute coroutine awaiting run.done resumes when the executor next wakes.
+        executor = self.executor
+        if executor is not None:
+            executor.wake()
+
+    def _publish_diagnostics(self, level: Optional[bytes] = None,
+                             message: Optional[str] = None) -> None:
+        """
+        Publish the server's status on /diagnostics.
+
+        :param level: status level; OK by default.
+        :param message: status message; by default what the server is doing.
+        """
+        with self._lock:
+            run = self._run
+            values = {
+                'goal_id': run.goal_id if run else '',
+                'task': run.task if run else '',
+                'phase': run.phase if run else 'idle',
+                'steps': str(run.steps) if run else '0',
+                'last_rejection': self._last_rejection,
+                **{f'goals_{name}': str(count) for name, count in self._counts.items()},
+            }
+            age = ('' if self._latest_obs_at is None
+                   else f'{1000.0 * (time.monotonic() - self._latest_obs_at):.0f}')
+        values['observation_age_ms'] = age
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK if level is None else level,
+            name=self.get_fully_qualified_name(), hardware_id=qos.NAMESPACE,
+            message=message or (f'running {run.describe()}' if run else 'idle'),
+            values=[KeyValue(key=key, value=value) for key, value in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def main(args=None) -> int:
+    """
+    Run the goal server until Ctrl-C or shutdown.
+
+    :param args: command-line arguments for rclpy (sys.argv when None).
+    :return: the exit code: 0, or 1 on a start-up error (printed to stderr).
+    """
+    rclpy.init(args=args)
+    try:
+        node = GoalServer()
+    except (ValueError, ParameterException) as error:
+        print(f'goal_server: {error}', file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

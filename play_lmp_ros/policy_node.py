@@ -1,0 +1,516 @@
+"""
+The policy node: turn observations and the active goal into relative end-effector actions.
+
+Two backends share the topics: 'onnx' runs an exported Play-LMP / Play-GCBC model with
+onnxruntime (core.policy.OnnxPolicy), 'scripted' drives the scripted skill of the goal's task
+(core.skills.make_skill), a baseline that needs no model.
+
+In mode 'realtime' a timer at control_hz publishes one action per period from the latest
+observation.  In mode 'lockstep' the node publishes exactly one action per observation while a
+goal is active; when a goal arrives it acts once on the latest observation if that one has not
+been acted on, so that a simulator waiting for an action starts the loop.
+
+The node holds (zero motion, last gripper command, +1 open at start) when there is no goal, when
+the observation is older than stale_periods control periods (realtime), when the model outputs
+NaN or inf, and, with the scripted backend, when the goal has no task name or the skill is done
+or cannot be made.  Holds are counted by reason on /diagnostics together with the inference
+latency, the replans and the observation age.  If the simulator restarts, the node simply acts
+again on the first new observation.
+"""
+
+import collections
+from dataclasses import dataclass
+import math
+import os
+import sys
+import time
+from typing import Deque, Dict, List, NamedTuple, Optional, Tuple
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
+from play_lmp_ros import conversions, qos
+from play_lmp_ros.core import layout
+from play_lmp_ros.core.policy import (
+    CPU_PROVIDER, default_model_dir, ModelError, NonFiniteOutputError, OnnxPolicy)
+from play_lmp_ros.core.skills import make_skill, Skill
+from rcl_interfaces.msg import ParameterDescriptor
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+BACKENDS = ('onnx', 'scripted')
+MODES = ('realtime', 'lockstep')
+MAX_RATE_HZ = 1000.0
+# Inference latencies kept for the diagnostics percentiles.
+LATENCY_WINDOW = 300
+
+# Why an action was a hold; the diagnostics count each.
+HOLD_NO_GOAL = 'no_goal'
+HOLD_NO_OBSERVATION = 'no_observation'
+HOLD_STALE = 'stale_observation'
+HOLD_NON_FINITE = 'non_finite_output'
+HOLD_NO_SKILL = 'no_skill'
+HOLD_SKILL_DONE = 'skill_done'
+HOLD_REASONS = (HOLD_NO_GOAL, HOLD_NO_OBSERVATION, HOLD_STALE, HOLD_NON_FINITE, HOLD_NO_SKILL,
+                HOLD_SKILL_DONE)
+# Holds that mean something is wrong, not merely idle or finished.
+WARN_HOLDS = (HOLD_STALE, HOLD_NON_FINITE, HOLD_NO_SKILL)
+
+
+@dataclass(frozen=True)
+class PolicyNodeParams:
+    """
+    Validated policy_node parameters.
+
+    :param backend: 'onnx' (exported model) or 'scripted' (the scripted skills).
+    :param model_dir: directory with planner.onnx and actor.onnx; '' is the bundled default.
+    :param providers: onnxruntime execution providers in order of preference; unavailable ones
+        are dropped and CPU is always the fallback.
+    :param replan_every: control steps between replans; 0 takes the model's metadata.
+    :param deterministic: plan means and the most likely mixture component instead of sampling.
+    :param seed: seeds action sampling (onnx) or the skills' choices (scripted).
+    :param mode: 'realtime' (act on a timer) or 'lockstep' (act once per observation).
+    :param control_hz: action rate in realtime mode (Hz).
+    :param stale_periods: in realtime mode, hold when the observation is older than this many
+        control periods.
+    :param diagnostics_hz: rate of the /diagnostics status (Hz).
+    """
+
+    backend: str = 'onnx'
+    model_dir: str = ''
+    providers: Tuple[str, ...] = (CPU_PROVIDER,)
+    replan_every: int = 0
+    deterministic: bool = False
+    seed: int = 0
+    mode: str = 'realtime'
+    control_hz: float = float(layout.CONTROL_HZ)
+    stale_periods: float = 2.0
+    diagnostics_hz: float = 1.0
+
+    def __post_init__(self):
+        """
+        Check every value.
+
+        :raises ValueError: naming the parameter and its bad value.
+        """
+        if self.backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {list(BACKENDS)}, got {self.backend!r}')
+        if self.mode not in MODES:
+            raise ValueError(f'mode must be one of {list(MODES)}, got {self.mode!r}')
+        if not self.providers or not all(isinstance(name, str) and name
+                                         for name in self.providers):
+            raise ValueError(f'providers must be a non-empty list of execution provider names, '
+                             f'got {list(self.providers)}')
+        for name in ('replan_every', 'seed'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+        for name in ('control_hz', 'stale_periods', 'diagnostics_hz'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'{name} must be a positive number, got {value}')
+        if self.control_hz > MAX_RATE_HZ:
+            raise ValueError(f'control_hz must be at most {MAX_RATE_HZ}, got {self.control_hz}')
+
+
+class Goal(NamedTuple):
+    """
+    The goal the policy pursues, as published by the goal server.
+
+    :param goal_id: the ReachGoal goal's UUID hex (may be empty for a goal from another tool).
+    :param task: the task name, or '' for an explicit goal state.
+    :param state: (39,) goal state.
+    """
+
+    goal_id: str
+    task: str
+    state: np.ndarray
+
+
+class _OnnxBackend:
+    """The exported model, stepped once per action."""
+
+    name = 'onnx'
+
+    def __init__(self, params: PolicyNodeParams):
+        """
+        Load the model.
+
+        :param params: the node parameters.
+        :raises ModelError: when the model directory is missing, corrupt or does not match.
+        """
+        model_dir = params.model_dir or default_model_dir()
+        if not params.model_dir and not os.path.isdir(model_dir):
+            raise ModelError(
+                f'no model_dir given and the bundled default model ({model_dir}) is not '
+                'installed: pass -p model_dir:=<directory with planner.onnx and actor.onnx> '
+                'or use -p backend:=scripted')
+        self.model_dir = model_dir
+        self._policy = OnnxPolicy(model_dir, params.providers, params.replan_every or None,
+                                  params.deterministic, params.seed)
+
+    @property
+    def providers(self) -> List[str]:
+        """Return the execution providers the model runs on."""
+        return self._policy.active_providers
+
+    @property
+    def replans(self) -> int:
+        """Return the number of replans so far."""
+        return self._policy.replans
+
+    def describe(self) -> str:
+        """
+        Describe the loaded model for the start-up log.
+
+        :return: method, replanning and the model directory.
+        """
+        policy = self._policy
+        return (f'{policy.method} model from {self.model_dir}, replanning every '
+                f'{policy.replan_every} steps, '
+                f'{"deterministic" if policy.deterministic else "sampling"}')
+
+    def start(self, goal: Goal, obs: np.ndarray) -> Optional[str]:
+        """
+        Begin a goal: clear the recurrent state and the plan.
+
+        :param goal: the new goal.
+        :param obs: (39,) the observation it starts from.
+        :return: None (an ONNX policy can pursue any goal state).
+        """
+        self._policy.reset()
+        return None
+
+    def act(self, goal: Goal, obs: np.ndarray) -> Tuple[Optional[np.ndarray], str]:
+        """
+        Run one step.
+
+        :param goal: the active goal.
+        :param obs: (39,) current observation.
+        :return: the (7,) relative action and ''.
+        :raises NonFiniteOutputError: when the model produced NaN or inf.
+        """
+        return self._policy.step(obs, goal.state), ''
+
+
+class _ScriptedBackend:
+    """The scripted skill of the goal's task, rebuilt for every goal."""
+
+    name = 'scripted'
+    providers: List[str] = []
+    replans = 0
+
+    def __init__(self, params: PolicyNodeParams):
+        """
+        Seed the skills' choices.
+
+        :param params: the node parameters.
+        """
+        self._rng = np.random.default_rng(params.seed)
+        self._skill: Optional[Skill] = None
+
+    def describe(self) -> str:
+        """
+        Describe the backend for the start-up log.
+
+        :return: a short description.
+        """
+        return 'scripted skills (no model)'
+
+    def start(self, goal: Goal, obs: np.ndarray) -> Optional[str]:
+        """
+        Build the skill of the goal's task from the current observation.
+
+        :param goal: the new goal.
+        :param obs: (39,) the observation it starts from.
+        :return: None, or why no skill could be made (the node then holds).
+        """
+        self._skill = None
+        if not goal.task:
+            return ('the scripted backend needs a task name; it holds for an explicit goal '
+                    'state')
+        try:
+            self._skill = make_skill(goal.task, obs, self._rng)
+        except ValueError as error:
+            return f'no scripted skill for {goal.task}: {error}'
+        return None
+
+    def act(self, goal: Goal, obs: np.ndarray) -> Tuple[Optional[np.ndarray], str]:
+        """
+        Run one step of the skill.
+
+        :param goal: the active goal.
+        :param obs: (39,) current observation.
+        :return: the (7,) relative action and '', or None and the reason to hold.
+        """
+        if self._skill is None:
+            return None, HOLD_NO_SKILL
+        if self._skill.done:
+            return None, HOLD_SKILL_DONE
+        return self._skill.act(obs), ''
+
+
+class PolicyNode(Node):
+    """Publish the policy's actions for the active goal, or hold."""
+
+    def __init__(self, **kwargs):
+        """
+        Declare parameters, load the backend, create topics and timers.
+
+        :param kwargs: passed to rclpy.node.Node (namespace defaults to 'play_lmp').
+        :raises ValueError: on an invalid parameter (ParameterException on a wrong type), and
+            ModelError (a ValueError) when the model cannot be used.
+        """
+        kwargs.setdefault('namespace', qos.NAMESPACE)
+        super().__init__('policy_node', **kwargs)
+        try:
+            self._params = self._read_parameters()
+            self._backend = (_OnnxBackend(self._params) if self._params.backend == 'onnx'
+                             else _ScriptedBackend(self._params))
+        except (ValueError, ParameterException):
+            super().destroy_node()
+            raise
+        params = self._params
+        self._goal: Optional[Goal] = None
+        self._goal_started = False
+        self._obs: Optional[np.ndarray] = None
+        self._obs_at: Optional[float] = None
+        self._obs_acted = False
+        self._gripper = layout.GRIPPER_OPEN
+        self._stale_after_s = params.stale_periods / params.control_hz
+        self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._holds: Dict[str, int] = dict.fromkeys(HOLD_REASONS, 0)
+        self._last_hold = ''
+        self._actions = 0
+
+        self._action_pub = self.create_publisher(
+            EndEffectorAction, qos.ACTION_TOPIC, qos.CONTROL_QOS)
+        self._diagnostics_pub = self.create_publisher(
+            DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
+        self.create_subscription(
+            Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
+        self.create_subscription(GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
+        if params.mode == 'realtime':
+            self.create_timer(1.0 / params.control_hz, self._on_control_tick)
+        self.create_timer(1.0 / params.diagnostics_hz, self._publish_diagnostics)
+
+        logger = self.get_logger()
+        logger.info(f'{self._backend.name} backend: {self._backend.describe()}; mode '
+                    f'{params.mode}' + (f' at {params.control_hz:g} Hz'
+                                        if params.mode == 'realtime' else ''))
+        if params.backend == 'onnx':
+            running = self._backend.providers
+            logger.info(f'execution providers in use: {running}')
+            unused = [name for name in params.providers if name not in running]
+            if unused:
+                logger.warning(f'requested execution providers {unused} are not in use '
+                               '(not in this onnxruntime build, or they failed to start)')
+        if params.mode == 'realtime' and params.control_hz != layout.CONTROL_HZ:
+            logger.warning(f'control_hz {params.control_hz:g} differs from the '
+                           f'{layout.CONTROL_HZ} Hz the simulator and the models run at')
+
+    def _read_parameters(self) -> PolicyNodeParams:
+        """
+        Declare the parameters and read them once.
+
+        :return: the validated parameters.
+        :raises ValueError: on an invalid value.
+        """
+        defaults = PolicyNodeParams()
+
+        def declare(name: str, description: str) -> None:
+            default = getattr(defaults, name)
+            self.declare_parameter(
+                name, list(default) if isinstance(default, tuple) else default,
+                ParameterDescriptor(description=description, read_only=True))
+
+        declare('backend', "'onnx' (exported model) or 'scripted' (scripted skills)")
+        declare('model_dir', "directory with planner.onnx and actor.onnx; '' = bundled default")
+        declare('providers', 'onnxruntime execution providers in order of preference')
+        declare('replan_every', 'control steps between replans; 0 = from the model metadata')
+        declare('deterministic', 'plan means and most likely mixture component, no sampling')
+        declare('seed', 'seed of action sampling (onnx) or skill choices (scripted)')
+        declare('mode', "'realtime' (act on a timer) or 'lockstep' (one action per observation)")
+        declare('control_hz', 'action rate in realtime mode (Hz)')
+        declare('stale_periods', 'hold when the observation is older than this many periods')
+        declare('diagnostics_hz', 'rate of the /diagnostics status (Hz)')
+        values = {name: self.get_parameter(name).value
+                  for name in PolicyNodeParams.__dataclass_fields__}
+        values['providers'] = tuple(values['providers'])
+        return PolicyNodeParams(**values)
+
+    @property
+    def params(self) -> PolicyNodeParams:
+        """Return the parameters the node runs with."""
+        return self._params
+
+    def _on_goal(self, msg: GoalState) -> None:
+        """
+        Take a new goal (restarting the backend) or drop the goal when it is cleared.
+
+        :param msg: the goal server's goal.
+        """
+        if not msg.active:
+            if self._goal is not None:
+                self.get_logger().info(f'goal {self._goal.goal_id} ended: holding')
+            self._goal = None
+            return
+        if self._goal is not None and msg.goal_id and msg.goal_id == self._goal.goal_id:
+            return
+        try:
+            state = conversions.goal_state_to_array(msg)
+        except ValueError as error:
+            self.get_logger().error(f'ignoring goal {msg.goal_id}, holding: {error}')
+            self._goal = None
+            return
+        self._goal = Goal(msg.goal_id, msg.task, state)
+        self._goal_started = False
+        self.get_logger().info(f'new goal {msg.goal_id} ({msg.task or "explicit state"})')
+        if self._params.mode == 'lockstep' and self._obs is not None and not self._obs_acted:
+            self._act_once()
+
+    def _on_observation(self, msg: Observation) -> None:
+        """
+        Keep the latest observation; in lockstep mode answer it with one action.
+
+        :param msg: the observation.
+        """
+        try:
+            obs = conversions.observation_to_array(msg)
+        except ValueError as error:
+            self.get_logger().warning(f'ignoring a malformed observation: {error}',
+                                      throttle_duration_sec=5.0)
+            return
+        self._obs = obs
+        self._obs_at = time.monotonic()
+        self._obs_acted = False
+        if self._params.mode == 'lockstep' and self._goal is not None:
+            self._act_once()
+
+    def _act_once(self) -> None:
+        """Answer the latest observation with one action (lockstep)."""
+        self._obs_acted = True
+        self._publish(self._decide())
+
+    def _on_control_tick(self) -> None:
+        """Publish one action per control period (realtime)."""
+        self._publish(self._decide())
+
+    def _decide(self) -> np.ndarray:
+        """
+        Choose the next action: the backend's, or a hold with its reason counted.
+
+        :return: (7,) relative action.
+        """
+        goal, obs = self._goal, self._obs
+        if goal is None:
+            return self._hold(HOLD_NO_GOAL)
+        if obs is None:
+            return self._hold(HOLD_NO_OBSERVATION)
+        if (self._params.mode == 'realtime'
+                and time.monotonic() - self._obs_at > self._stale_after_s):
+            return self._hold(HOLD_STALE)
+        if not self._goal_started:
+            self._goal_started = True
+            problem = self._backend.start(goal, obs)
+            if problem is not None:
+                self.get_logger().warning(f'goal {goal.goal_id}: {problem}')
+        started = time.perf_counter()
+        try:
+            action, reason = self._backend.act(goal, obs)
+        except NonFiniteOutputError as error:
+            self.get_logger().warning(f'holding: {error}', throttle_duration_sec=5.0)
+            return self._hold(HOLD_NON_FINITE)
+        self._latencies.append(time.perf_counter() - started)
+        if action is None:
+            return self._hold(reason)
+        self._last_hold = ''
+        self._gripper = float(action[layout.ACTION_DIM - 1])
+        return action
+
+    def _hold(self, reason: str) -> np.ndarray:
+        """
+        Count a hold and return the hold action.
+
+        :param reason: one of HOLD_REASONS.
+        :return: (7,) zero motion with the last gripper command.
+        """
+        self._holds[reason] += 1
+        self._last_hold = reason
+        return np.array([0.0] * (layout.ACTION_DIM - 1) + [self._gripper])
+
+    def _publish(self, action: np.ndarray) -> None:
+        """
+        Publish a relative action.
+
+        :param action: (7,) relative action.
+        """
+        self._action_pub.publish(conversions.array_to_action(
+            action, 'relative', self.get_clock().now().to_msg()))
+        self._actions += 1
+
+    def _publish_diagnostics(self) -> None:
+        """Publish backend, providers, latency percentiles, replans, observation age, holds."""
+        if self._latencies:
+            p50, p99 = np.percentile(np.array(self._latencies) * 1000.0, [50.0, 99.0])
+            latency = {'inference_p50_ms': f'{p50:.3f}', 'inference_p99_ms': f'{p99:.3f}'}
+        else:
+            latency = {'inference_p50_ms': '', 'inference_p99_ms': ''}
+        age = ('' if self._obs_at is None
+               else f'{1000.0 * (time.monotonic() - self._obs_at):.0f}')
+        values = {
+            'backend': self._backend.name,
+            'providers': ','.join(self._backend.providers),
+            'mode': self._params.mode,
+            'goal_id': self._goal.goal_id if self._goal else '',
+            'task': self._goal.task if self._goal else '',
+            **latency,
+            'replans': str(self._backend.replans),
+            'observation_age_ms': age,
+            'actions_published': str(self._actions),
+            'held_steps': str(sum(self._holds.values())),
+            **{f'held_{reason}': str(count) for reason, count in self._holds.items()},
+        }
+        if self._last_hold in WARN_HOLDS:
+            level, message = DiagnosticStatus.WARN, f'holding: {self._last_hold}'
+        elif self._goal is None:
+            level, message = DiagnosticStatus.OK, 'no goal: holding'
+        else:
+            level, message = DiagnosticStatus.OK, f'pursuing goal {self._goal.goal_id}'
+        status = DiagnosticStatus(
+            level=level, name=self.get_fully_qualified_name(), hardware_id=qos.NAMESPACE,
+            message=message, values=[KeyValue(key=key, value=value)
+                                     for key, value in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def main(args=None) -> int:
+    """
+    Run the policy node until Ctrl-C or shutdown.
+
+    :param args: command-line arguments for rclpy (sys.argv when None).
+    :return: the exit code: 0, or 1 on a start-up error such as a bad parameter or model
+        (printed to stderr).
+    """
+    rclpy.init(args=args)
+    try:
+        node = PolicyNode()
+    except (ValueError, ParameterException) as error:
+        print(f'policy_node: {error}', file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
