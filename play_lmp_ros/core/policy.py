@@ -330,6 +330,14 @@ class RecurrentPolicy:
         """Return the wall time in seconds of the network runs of the last step."""
         return self._last_inference_s
 
+    def reseed(self, seed: int) -> None:
+        """
+        Restart the sampling generator, e.g. per evaluation episode.
+
+        :param seed: the new seed.
+        """
+        self._rng = np.random.default_rng(seed)
+
     def reset(self) -> None:
         """Clear the recurrent state, the plan and the step counter; call it on each new goal."""
         self._steps = 0
