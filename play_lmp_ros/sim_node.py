@@ -22,7 +22,7 @@ something subscribes to them, so that a fast lockstep evaluation does not pay fo
 where tf2_msgs is importable (it is not on PyPI).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 import sys
 import time
@@ -121,6 +121,34 @@ class SimNodeParameters:
         :return: 1 / control_hz (s).
         """
         return 1.0 / self.control_hz
+
+
+@dataclass
+class SimStatistics:
+    """
+    What the simulator node has done since it started, as reported in /diagnostics.
+
+    :param steps: simulator steps.
+    :param rejected_actions: invalid actions, never applied.
+    :param last_rejection: why the last one was rejected, empty if none was.
+    :param held_steps: realtime: steps with the hold action after the action timeout;
+        lockstep: rejected actions answered without a step.
+    :param ticks_without_action: realtime: ticks within the timeout that had no fresh action
+        (they step with the hold action too); a sign of a late or slower publisher.
+    :param replaced_actions: realtime: valid actions replaced by a newer one before a tick
+        used them.
+    :param holding: realtime: no valid action within the timeout.
+    :param sim_error: why the last step failed, empty when the simulator is healthy.
+    """
+
+    steps: int = 0
+    rejected_actions: int = 0
+    last_rejection: str = ''
+    held_steps: int = 0
+    ticks_without_action: int = 0
+    replaced_actions: int = 0
+    holding: bool = False
+    sim_error: str = ''
 
 
 PARAMETER_DESCRIPTIONS = {
@@ -267,15 +295,8 @@ class SimNode(Node):
         self._goal_markers = markers.goal_markers(None, self._now(), self._params.frame_id)
         self._pending: Optional[Tuple[np.ndarray, str]] = None
         self._last_action_time = time.monotonic()
-        self._holding = False
-        self._steps = 0
+        self._stats = SimStatistics()
         self._steps_since_markers = 0
-        self._held_steps = 0
-        self._ticks_without_action = 0
-        self._superseded = 0
-        self._rejected = 0
-        self._last_rejection = ''
-        self._sim_error = ''
         self._report_time = time.monotonic()
         self._report_steps = 0
         self._report_rejected = 0
@@ -327,6 +348,15 @@ class SimNode(Node):
         """
         return self._params
 
+    @property
+    def statistics(self) -> SimStatistics:
+        """
+        Return what the node has done so far.
+
+        :return: a copy of the counters.
+        """
+        return replace(self._stats)
+
     def destroy_node(self) -> None:
         """Destroy the ROS interfaces, then close the simulator."""
         try:
@@ -346,7 +376,7 @@ class SimNode(Node):
             self._step(action, action_type)
         else:
             if self._pending is not None:
-                self._superseded += 1
+                self._stats.replaced_actions += 1
             self._pending = (action, action_type)
             self._last_action_time = time.monotonic()
 
@@ -361,9 +391,9 @@ class SimNode(Node):
                      > self._params.action_timeout_periods * self._params.control_period_s)
         self._set_holding(timed_out)
         if timed_out:
-            self._held_steps += 1
+            self._stats.held_steps += 1
         else:
-            self._ticks_without_action += 1
+            self._stats.ticks_without_action += 1
         self._step(hold_action(self._observation), 'relative')
 
     def _on_goal(self, msg: GoalState) -> None:
@@ -401,7 +431,7 @@ class SimNode(Node):
             return response
         self._observation = observation
         self._pending = None
-        self._sim_error = ''
+        self._stats.sim_error = ''
         self._last_action_time = time.monotonic()
         stamp = self._publish_state(markers_due=True)
         response.success = True
@@ -412,20 +442,21 @@ class SimNode(Node):
     def _on_diagnostics_tick(self) -> None:
         now = time.monotonic()
         elapsed = max(now - self._report_time, 1e-9)
-        rate = (self._steps - self._report_steps) / elapsed
-        rejecting = self._rejected > self._report_rejected
-        self._report_time, self._report_steps = now, self._steps
-        self._report_rejected = self._rejected
+        stats = self._stats
+        rate = (stats.steps - self._report_steps) / elapsed
+        rejecting = stats.rejected_actions > self._report_rejected
+        self._report_time, self._report_steps = now, stats.steps
+        self._report_rejected = stats.rejected_actions
         status = DiagnosticStatus(
             name=f'{self.get_fully_qualified_name().lstrip("/")}: simulator',
             hardware_id=self._params.backend)
-        if self._sim_error:
+        if stats.sim_error:
             status.level = DiagnosticStatus.ERROR
-            status.message = f'simulator failed, reset it: {self._sim_error}'
+            status.message = f'simulator failed, reset it: {stats.sim_error}'
         elif rejecting:
             status.level = DiagnosticStatus.WARN
-            status.message = f'rejecting actions: {self._last_rejection}'
-        elif self._holding:
+            status.message = f'rejecting actions: {stats.last_rejection}'
+        elif stats.holding:
             status.level = DiagnosticStatus.WARN
             status.message = 'holding: no valid action'
         else:
@@ -433,14 +464,14 @@ class SimNode(Node):
             status.message = 'stepping'
         values = {
             'mode': self._params.mode,
-            'steps': str(self._steps),
+            'steps': str(stats.steps),
             'step rate (Hz)': f'{rate:.1f}',
-            'rejected actions': str(self._rejected),
-            'last rejection': self._last_rejection,
-            'held steps': str(self._held_steps),
-            'ticks without a fresh action': str(self._ticks_without_action),
-            'actions replaced before use': str(self._superseded),
-            'holding': str(self._holding),
+            'rejected actions': str(stats.rejected_actions),
+            'last rejection': stats.last_rejection,
+            'held steps': str(stats.held_steps),
+            'ticks without a fresh action': str(stats.ticks_without_action),
+            'actions replaced before use': str(stats.replaced_actions),
+            'holding': str(stats.holding),
         }
         status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
         array = DiagnosticArray(status=[status])
@@ -453,23 +484,23 @@ class SimNode(Node):
         return self.get_clock().now().to_msg()
 
     def _reject(self, reason: str) -> None:
-        self._rejected += 1
-        self._last_rejection = reason
+        self._stats.rejected_actions += 1
+        self._stats.last_rejection = reason
         self.get_logger().warn(
             f'rejected an action, holding: {reason}', throttle_duration_sec=1.0)
         if self._params.mode == 'lockstep':
             # The robot holds: no step, and the client gets the unchanged observation back.
-            self._held_steps += 1
+            self._stats.held_steps += 1
             self._publish_state(markers_due=False)
         else:
             # A valid action still waiting would outlive the rejected one that followed it.
             self._pending = None
 
     def _set_holding(self, holding: bool) -> None:
-        if holding != self._holding:
+        if holding != self._stats.holding:
             self.get_logger().info(
                 'no valid action within the timeout: holding' if holding else 'actions resumed')
-        self._holding = holding
+        self._stats.holding = holding
 
     def _step(self, action: np.ndarray, action_type: str) -> None:
         try:
@@ -478,12 +509,12 @@ class SimNode(Node):
         except ValueError as error:
             # Only a broken simulation gets here (the action was validated): report and wait
             # for a reset instead of publishing garbage.
-            self._sim_error = str(error)
+            self._stats.sim_error = str(error)
             self.get_logger().error(
                 f'simulator step failed, reset it: {error}', throttle_duration_sec=1.0)
             return
         self._observation = observation
-        self._steps += 1
+        self._stats.steps += 1
         self._steps_since_markers += 1
         self._publish_state(markers_due=self._steps_since_markers >= self._params.marker_every)
 
