@@ -31,6 +31,7 @@ setup(
             'goal_server = play_lmp_ros.goal_server:main',
             'policy_node = play_lmp_ros.policy_node:main',
             'rollout = play_lmp_ros.rollout:main',
+            'foxglove_bridge = play_lmp_ros.foxglove_bridge:main',
         ],
     },
 )

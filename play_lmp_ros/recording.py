@@ -26,7 +26,6 @@ import imageio.v2 as imageio
 from mcap.writer import CompressionType, Writer
 import numpy as np
 from play_lmp_ros.core import layout
-from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
@@ -448,6 +447,10 @@ def render_observations(observations: Sequence[np.ndarray], path: Path, fps: flo
     :return: the file written and its number of frames.
     :raises ValueError: for a malformed observation or fps.
     """
+    # Imported here: pybullet is heavy, and the MCAP side (also used by the Foxglove bridge)
+    # does not need it.
+    from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
+
     writer = VideoWriter(path, fps)
     try:
         with PlayTableSim(seed=seed) as sim:

@@ -1,0 +1,146 @@
+"""
+Launch the play table: simulator, goal server and policy, with rviz or a Foxglove bridge.
+
+    ros2 launch play_lmp_ros sim_rollout.launch.py backend:=scripted mode:=lockstep
+    ros2 action send_goal /play_lmp/reach_goal play_lmp_interfaces/action/ReachGoal "{task: ...}"
+
+Each node reads its installed config/<node>.yaml (or the file given by its *_params argument).
+The arguments model_dir, backend, replan_every, mode and seed override those files only when
+given: left empty they keep the file's value, so no default lives in two places.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+PACKAGE = 'play_lmp_ros'
+NAMESPACE = 'play_lmp'
+
+# Launch argument -> (type, the nodes whose parameter of the same name it overrides).
+OVERRIDES = {
+    'model_dir': (str, ('policy_node',)),
+    'backend': (str, ('policy_node',)),
+    'replan_every': (int, ('policy_node',)),
+    'mode': (str, ('sim_node', 'policy_node')),
+    'seed': (int, ('sim_node', 'policy_node')),
+}
+
+
+def _overrides(context, node_name: str) -> dict:
+    """
+    Collect the parameter overrides given on the command line for one node.
+
+    :param context: the launch context.
+    :param node_name: 'sim_node', 'goal_server' or 'policy_node'.
+    :return: parameter name -> typed value, only for the arguments that were set.
+    :raises ValueError: for a value that does not convert to the parameter's type.
+    """
+    values = {}
+    for argument, (kind, nodes) in OVERRIDES.items():
+        text = LaunchConfiguration(argument).perform(context)
+        if node_name not in nodes or text == '':
+            continue
+        try:
+            values[argument] = kind(text)
+        except ValueError:
+            raise ValueError(f'launch argument {argument} must be {kind.__name__}, '
+                             f'got {text!r}') from None
+    return values
+
+
+def _parameters(context, node_name: str) -> list:
+    """
+    Return a node's parameters: its parameter file, then the overrides given as arguments.
+
+    :param context: the launch context.
+    :param node_name: 'sim_node', 'goal_server' or 'policy_node'.
+    :return: the list for Node(parameters=...).
+    """
+    params_file = LaunchConfiguration(f'{node_name}_params').perform(context)
+    return [params_file, _overrides(context, node_name)]
+
+
+def _play_table_nodes(context) -> list:
+    """
+    Build the three play-table nodes.
+
+    :param context: the launch context.
+    :return: the Node actions.
+    """
+    common = {
+        'package': PACKAGE, 'namespace': NAMESPACE, 'output': 'screen', 'emulate_tty': True,
+        'arguments': ['--ros-args', '--log-level',
+                      LaunchConfiguration('log_level').perform(context)],
+    }
+    return [
+        Node(executable='sim_node', name='sim_node',
+             parameters=_parameters(context, 'sim_node'), **common),
+        Node(executable='goal_server', name='goal_server',
+             parameters=_parameters(context, 'goal_server'), **common),
+        Node(executable='policy_node', name='policy_node',
+             parameters=_parameters(context, 'policy_node'), **common),
+    ]
+
+
+def generate_launch_description() -> LaunchDescription:
+    """
+    Describe the play-table launch.
+
+    :return: the launch description.
+    """
+    config = os.path.join(get_package_share_directory(PACKAGE), 'config')
+    arguments = [
+        DeclareLaunchArgument(
+            'backend', default_value='', choices=['', 'onnx', 'scripted'],
+            description="Policy backend: 'onnx' (an exported model) or 'scripted' (the "
+                        "scripted skills); empty keeps policy_node.yaml's value."),
+        DeclareLaunchArgument(
+            'model_dir', default_value='',
+            description='Folder with planner.onnx and actor.onnx; empty keeps '
+                        "policy_node.yaml's value (the bundled model)."),
+        DeclareLaunchArgument(
+            'replan_every', default_value='',
+            description='Replan every this many control steps; empty keeps the value of '
+                        'policy_node.yaml.'),
+        DeclareLaunchArgument(
+            'mode', default_value='', choices=['', 'realtime', 'lockstep'],
+            description="'realtime' (sim and policy on 30 Hz timers) or 'lockstep' (one sim "
+                        'step per action, one action per observation); empty keeps the files.'),
+        DeclareLaunchArgument(
+            'seed', default_value='',
+            description='Seed of the simulator and of the policy sampling; empty keeps the '
+                        'files.'),
+        DeclareLaunchArgument(
+            'rviz', default_value='true', choices=['true', 'false'],
+            description='Start rviz2 with config/play_lmp.rviz.'),
+        DeclareLaunchArgument(
+            'foxglove', default_value='false', choices=['true', 'false'],
+            description='Start the Foxglove WebSocket bridge (port 8765; needs foxglove-sdk).'),
+        DeclareLaunchArgument(
+            'log_level', default_value='info',
+            choices=['debug', 'info', 'warn', 'error', 'fatal'],
+            description='Log level of the play-table nodes.'),
+        DeclareLaunchArgument(
+            'sim_node_params', default_value=os.path.join(config, 'sim_node.yaml'),
+            description='Parameter file of sim_node.'),
+        DeclareLaunchArgument(
+            'goal_server_params', default_value=os.path.join(config, 'goal_server.yaml'),
+            description='Parameter file of goal_server.'),
+        DeclareLaunchArgument(
+            'policy_node_params', default_value=os.path.join(config, 'policy_node.yaml'),
+            description='Parameter file of policy_node.'),
+    ]
+    return LaunchDescription(arguments + [
+        OpaqueFunction(function=_play_table_nodes),
+        Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
+             arguments=['-d', os.path.join(config, 'play_lmp.rviz')],
+             condition=IfCondition(LaunchConfiguration('rviz'))),
+        Node(package=PACKAGE, executable='foxglove_bridge', name='foxglove_bridge',
+             namespace=NAMESPACE, output='screen',
+             condition=IfCondition(LaunchConfiguration('foxglove'))),
+    ])

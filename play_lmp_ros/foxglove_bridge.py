@@ -1,0 +1,342 @@
+"""
+Live viewing without rviz: forward the play table's topics to a Foxglove WebSocket server.
+
+Open the Foxglove app, "Open connection", ``ws://<host>:<port>`` (8765 by default).  The scene
+markers arrive as ``foxglove.SceneUpdate``, the TCP pose as ``foxglove.PoseInFrame``, each
+observation as JSON with one named field per dimension (plot them directly), and
+``/joint_states`` as the original ROS 2 message (CDR with its ``ros2msg`` definition).
+
+Needs the ``foxglove-sdk`` package from PyPI; without it the node refuses to start and says so.
+On a full ROS install, the ``foxglove_bridge`` ROS package is the alternative: it forwards every
+topic as is.
+"""
+
+from dataclasses import dataclass
+import sys
+from typing import Dict, List, Optional
+
+from geometry_msgs.msg import PoseStamped
+from play_lmp_interfaces.msg import Observation
+from play_lmp_ros import conversions, qos
+from play_lmp_ros.core import layout
+from play_lmp_ros.recording import message_definition
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from visualization_msgs.msg import Marker, MarkerArray
+
+try:
+    import foxglove
+    from foxglove import channels as fox_channels
+    from foxglove import messages as fox
+except ImportError:
+    foxglove = None
+
+JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
+# rviz draws an ARROW marker's head 0.23 of its length long when the length comes from scale.x.
+ARROW_HEAD_FRACTION = 0.23
+
+OBSERVATION_JSON_SCHEMA = {
+    'type': 'object',
+    'title': 'play_lmp_ros observation (39-D, CALVIN layout)',
+    'properties': {
+        'frame_id': {'type': 'string'},
+        **{name: {'type': 'number'} for name in layout.OBS_NAMES},
+    },
+}
+
+
+class FoxgloveUnavailableError(RuntimeError):
+    """Raised when the foxglove-sdk package is not installed."""
+
+
+@dataclass(frozen=True)
+class FoxgloveBridgeParams:
+    """
+    Validated parameters of the bridge.
+
+    :param host: address the WebSocket server binds to.
+    :param port: its TCP port; 0 picks a free one.
+    """
+
+    host: str = '127.0.0.1'
+    port: int = 8765
+
+    def __post_init__(self) -> None:
+        """Check the values; a bad one raises ValueError naming the parameter."""
+        if not self.host:
+            raise ValueError('parameter host must not be empty')
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f'parameter port must be in 0..65535, got {self.port}')
+
+
+def require_foxglove() -> None:
+    """
+    Check that foxglove-sdk is importable.
+
+    :raises FoxgloveUnavailableError: with the install command.
+    """
+    if foxglove is None:
+        raise FoxgloveUnavailableError(
+            'live viewing needs the foxglove-sdk package: pip install foxglove-sdk')
+
+
+def _stamp(header) -> 'fox.Timestamp':
+    return fox.Timestamp(header.stamp.sec, header.stamp.nanosec)
+
+
+def _pose(pose) -> 'fox.Pose':
+    return fox.Pose(
+        position=fox.Vector3(x=pose.position.x, y=pose.position.y, z=pose.position.z),
+        orientation=fox.Quaternion(x=pose.orientation.x, y=pose.orientation.y,
+                                   z=pose.orientation.z, w=pose.orientation.w))
+
+
+def _color(color) -> 'fox.Color':
+    return fox.Color(r=color.r, g=color.g, b=color.b, a=color.a)
+
+
+def _points(marker: Marker) -> List['fox.Point3']:
+    return [fox.Point3(x=p.x, y=p.y, z=p.z) for p in marker.points]
+
+
+def marker_entity_id(marker: Marker) -> str:
+    """
+    Return the Foxglove entity id of a marker: rviz identifies markers by namespace and id.
+
+    :param marker: the marker.
+    :return: '<ns>/<id>'.
+    """
+    return f'{marker.ns}/{marker.id}'
+
+
+def marker_to_entity(marker: Marker) -> Optional['fox.SceneEntity']:
+    """
+    Convert an ADD marker to a scene entity.
+
+    :param marker: a marker of type CUBE, SPHERE, CYLINDER, ARROW, LINE_STRIP, LINE_LIST,
+        CUBE_LIST, SPHERE_LIST, POINTS, TEXT_VIEW_FACING or TRIANGLE_LIST.
+    :return: the entity, or None for a type without a Foxglove primitive (MESH_RESOURCE,
+        ARROW_STRIP).
+    """
+    scale = fox.Vector3(x=marker.scale.x, y=marker.scale.y, z=marker.scale.z)
+    color = _color(marker.color)
+    pose = _pose(marker.pose)
+    colors = [_color(c) for c in marker.colors]
+    primitives: Dict[str, list] = {}
+    if marker.type == Marker.CUBE:
+        primitives['cubes'] = [fox.CubePrimitive(pose=pose, size=scale, color=color)]
+    elif marker.type == Marker.SPHERE:
+        primitives['spheres'] = [fox.SpherePrimitive(pose=pose, size=scale, color=color)]
+    elif marker.type == Marker.CYLINDER:
+        primitives['cylinders'] = [fox.CylinderPrimitive(
+            pose=pose, size=scale, bottom_scale=1.0, top_scale=1.0, color=color)]
+    elif marker.type == Marker.ARROW and not marker.points:
+        primitives['arrows'] = [fox.ArrowPrimitive(
+            pose=pose, shaft_length=marker.scale.x * (1.0 - ARROW_HEAD_FRACTION),
+            shaft_diameter=marker.scale.y, head_length=marker.scale.x * ARROW_HEAD_FRACTION,
+            head_diameter=marker.scale.z, color=color)]
+    elif marker.type in (Marker.LINE_STRIP, Marker.LINE_LIST) or (
+            marker.type == Marker.ARROW and marker.points):
+        line_type = (fox.LinePrimitiveLineType.LineList if marker.type == Marker.LINE_LIST
+                     else fox.LinePrimitiveLineType.LineStrip)
+        primitives['lines'] = [fox.LinePrimitive(
+            type=line_type, pose=pose, thickness=marker.scale.x, points=_points(marker),
+            color=color, colors=colors)]
+    elif marker.type in (Marker.CUBE_LIST, Marker.SPHERE_LIST, Marker.POINTS):
+        kind = 'cubes' if marker.type == Marker.CUBE_LIST else 'spheres'
+        make = fox.CubePrimitive if kind == 'cubes' else fox.SpherePrimitive
+        primitives[kind] = [
+            make(pose=fox.Pose(position=fox.Vector3(x=p.x, y=p.y, z=p.z)), size=scale,
+                 color=colors[i] if i < len(colors) else color)
+            for i, p in enumerate(marker.points)]
+    elif marker.type == Marker.TEXT_VIEW_FACING:
+        primitives['texts'] = [fox.TextPrimitive(
+            pose=pose, billboard=True, font_size=marker.scale.z, color=color, text=marker.text)]
+    elif marker.type == Marker.TRIANGLE_LIST:
+        primitives['triangles'] = [fox.TriangleListPrimitive(
+            pose=pose, points=_points(marker), color=color, colors=colors)]
+    else:
+        return None
+    return fox.SceneEntity(
+        timestamp=_stamp(marker.header), frame_id=marker.header.frame_id,
+        id=marker_entity_id(marker),
+        lifetime=fox.Duration(marker.lifetime.sec, marker.lifetime.nanosec),
+        frame_locked=marker.frame_locked, **primitives)
+
+
+def marker_array_to_scene_update(msg: MarkerArray) -> 'fox.SceneUpdate':
+    """
+    Convert a MarkerArray to a SceneUpdate, with rviz's add, delete and delete-all semantics.
+
+    Markers of a type without a Foxglove primitive are left out.
+
+    :param msg: the markers.
+    :return: the update.
+    """
+    entities, deletions = [], []
+    for marker in msg.markers:
+        if marker.action == Marker.DELETEALL:
+            deletions.append(fox.SceneEntityDeletion(
+                timestamp=_stamp(marker.header), type=fox.SceneEntityDeletionType.All))
+        elif marker.action == Marker.DELETE:
+            deletions.append(fox.SceneEntityDeletion(
+                timestamp=_stamp(marker.header), type=fox.SceneEntityDeletionType.MatchingId,
+                id=marker_entity_id(marker)))
+        else:
+            entity = marker_to_entity(marker)
+            if entity is not None:
+                entities.append(entity)
+    return fox.SceneUpdate(deletions=deletions, entities=entities)
+
+
+def pose_stamped_to_pose_in_frame(msg: PoseStamped) -> 'fox.PoseInFrame':
+    """
+    Convert a PoseStamped to a PoseInFrame.
+
+    :param msg: the pose.
+    :return: the same pose, stamp and frame.
+    """
+    return fox.PoseInFrame(timestamp=_stamp(msg.header), frame_id=msg.header.frame_id,
+                           pose=_pose(msg.pose))
+
+
+def observation_to_json(msg: Observation) -> Dict[str, object]:
+    """
+    Convert an Observation to a JSON object with one named field per dimension.
+
+    :param msg: the observation.
+    :return: {'frame_id': ..., 'tcp_x': ..., ...} in OBSERVATION_JSON_SCHEMA.
+    :raises ValueError: for a malformed observation.
+    """
+    obs = conversions.observation_to_array(msg)
+    return {'frame_id': msg.header.frame_id,
+            **{name: float(value) for name, value in zip(layout.OBS_NAMES, obs)}}
+
+
+def _log_time_ns(header) -> Optional[int]:
+    stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+    return stamp if stamp > 0 else None
+
+
+class FoxgloveBridge(Node):
+    """
+    Forward markers, TCP pose, observations and joint states to a Foxglove WebSocket server.
+
+    Parameters: host ('127.0.0.1'), port (8765; 0 picks a free port, see `port`).
+    Subscribes (relative to the namespace): markers, tcp_pose, observation, and /joint_states.
+    """
+
+    def __init__(self, **kwargs):
+        """
+        Start the server and subscribe.
+
+        :param kwargs: passed to rclpy.node.Node (namespace, parameter_overrides, context...);
+            the namespace defaults to 'play_lmp'.
+        :raises FoxgloveUnavailableError: without foxglove-sdk.
+        :raises ValueError: for a bad parameter, naming it.
+        """
+        kwargs.setdefault('namespace', qos.NAMESPACE)
+        super().__init__('foxglove_bridge', **kwargs)
+        host = self.declare_parameter('host', FoxgloveBridgeParams.host, ParameterDescriptor(
+            description='Address the Foxglove WebSocket server binds to (0.0.0.0: every '
+                        'interface).', read_only=True)).value
+        port = self.declare_parameter('port', FoxgloveBridgeParams.port, ParameterDescriptor(
+            description='TCP port of the Foxglove WebSocket server; 0 picks a free one.',
+            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)],
+        )).value
+        self.params = FoxgloveBridgeParams(host=host, port=port)
+        require_foxglove()
+
+        # A private context: channels of one bridge never leak into another in the same process.
+        self._context = foxglove.Context()
+        self._server = foxglove.start_server(
+            name='play_lmp_ros', host=self.params.host, port=self.params.port,
+            context=self._context)
+        markers_topic = self.resolve_topic_name(qos.MARKERS_TOPIC)
+        pose_topic = self.resolve_topic_name(qos.TCP_POSE_TOPIC)
+        observation_topic = self.resolve_topic_name(qos.OBSERVATION_TOPIC)
+        self._markers = fox_channels.SceneUpdateChannel(markers_topic, context=self._context)
+        self._pose = fox_channels.PoseInFrameChannel(pose_topic, context=self._context)
+        self._observation = foxglove.Channel(
+            observation_topic, schema=OBSERVATION_JSON_SCHEMA, message_encoding='json',
+            context=self._context)
+        self._joint_states = foxglove.Channel(
+            qos.JOINT_STATES_TOPIC, message_encoding='cdr', context=self._context,
+            schema=foxglove.Schema(name=JOINT_STATE_TYPE, encoding='ros2msg',
+                                   data=message_definition(JOINT_STATE_TYPE).encode()))
+
+        self.create_subscription(MarkerArray, qos.MARKERS_TOPIC, self._on_markers,
+                                 qos.MARKERS_QOS)
+        self.create_subscription(PoseStamped, qos.TCP_POSE_TOPIC, self._on_pose,
+                                 qos.VISUALIZATION_QOS)
+        self.create_subscription(Observation, qos.OBSERVATION_TOPIC, self._on_observation,
+                                 qos.CONTROL_QOS)
+        self.create_subscription(JointState, qos.JOINT_STATES_TOPIC, self._on_joint_states,
+                                 qos.VISUALIZATION_QOS, raw=True)
+        self.get_logger().info(
+            f'Foxglove WebSocket server on ws://{self.params.host}:{self.port}')
+
+    @property
+    def port(self) -> int:
+        """Return the TCP port the server listens on."""
+        return self._server.port
+
+    @property
+    def context(self) -> 'foxglove.Context':
+        """Return the Foxglove context the channels log to (an MCAP sink can join it)."""
+        return self._context
+
+    def _on_markers(self, msg: MarkerArray) -> None:
+        self._markers.log(marker_array_to_scene_update(msg))
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        self._pose.log(pose_stamped_to_pose_in_frame(msg), log_time=_log_time_ns(msg.header))
+
+    def _on_observation(self, msg: Observation) -> None:
+        try:
+            payload = observation_to_json(msg)
+        except ValueError as error:
+            self.get_logger().warning(f'observation not forwarded: {error}',
+                                      throttle_duration_sec=1.0)
+            return
+        self._observation.log(payload, log_time=_log_time_ns(msg.header))
+
+    def _on_joint_states(self, data: bytes) -> None:
+        self._joint_states.log(bytes(data))
+
+    def destroy_node(self) -> None:
+        """Stop the server, then destroy the node."""
+        self._server.stop()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    """
+    Run the bridge until Ctrl-C or shutdown.
+
+    :param args: command line arguments for rclpy (None: sys.argv).
+    :return: 0, or 1 after a start-up error (no foxglove-sdk, bad parameter, port taken).
+    """
+    rclpy.init(args=args)
+    try:
+        node = FoxgloveBridge()
+    except (FoxgloveUnavailableError, ValueError, ParameterException, RuntimeError) as error:
+        print(f'foxglove_bridge: cannot start: {error}', file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

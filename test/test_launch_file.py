@@ -1,0 +1,223 @@
+"""
+The launch file and the rviz config.
+
+``launch`` and ``launch_ros`` are not on PyPI, so the file is first checked statically: every
+executable it starts is a console script of setup.py, every config file it names exists, it
+declares the documented arguments, and each parameter it overrides exists in that node's YAML.
+Where launch and launch_ros are importable (a full ROS install) it also runs for real: the three
+nodes from the working tree, with a rollout attached to them.
+"""
+
+import ast
+import json
+import os
+from pathlib import Path
+import sys
+
+from play_lmp_ros import qos
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / 'launch' / 'sim_rollout.launch.py'
+RVIZ_CONFIG = REPO / 'config' / 'play_lmp.rviz'
+DOCUMENTED_ARGUMENTS = {'model_dir', 'backend', 'replan_every', 'mode', 'rviz', 'foxglove', 'seed'}
+PLAY_TABLE_NODES = {'sim_node', 'goal_server', 'policy_node'}
+
+
+def console_scripts() -> dict:
+    """
+    Read setup.py's console scripts without running it.
+
+    :return: script name -> 'module:function'.
+    """
+    tree = ast.parse((REPO / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == 'console_scripts':
+                    entries = ast.literal_eval(value)
+                    return dict(tuple(part.strip() for part in entry.split('=', 1))
+                                for entry in entries)
+    raise AssertionError('setup.py declares no console_scripts')
+
+
+def keyword(call: ast.Call, name: str):
+    """
+    Return a call's keyword argument node.
+
+    :param call: the call.
+    :param name: the keyword.
+    :return: the value node, or None.
+    """
+    return next((kw.value for kw in call.keywords if kw.arg == name), None)
+
+
+def calls(tree: ast.AST, function: str) -> list:
+    """
+    Find every call of a function by its name.
+
+    :param tree: parsed module.
+    :param function: e.g. 'Node'.
+    :return: the Call nodes.
+    """
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, 'id', getattr(node.func, 'attr', None)) == function]
+
+
+@pytest.fixture(scope='module')
+def launch_tree() -> ast.Module:
+    """
+    Parse the launch file.
+
+    :return: its syntax tree.
+    """
+    return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+
+
+def test_every_executable_is_a_console_script(launch_tree):
+    """Each of our Node actions starts a console script whose module exists."""
+    scripts = console_scripts()
+    started = set()
+    for call in calls(launch_tree, 'Node'):
+        package = keyword(call, 'package')
+        if isinstance(package, ast.Constant) and package.value == 'rviz2':
+            continue
+        executable = keyword(call, 'executable')
+        assert isinstance(executable, ast.Constant), f'line {call.lineno}: executable literal'
+        assert executable.value in scripts, f'{executable.value} is not in setup.py'
+        module = scripts[executable.value].split(':')[0]
+        assert (REPO / (module.replace('.', '/') + '.py')).is_file(), module
+        started.add(executable.value)
+    assert started == PLAY_TABLE_NODES | {'foxglove_bridge'}
+
+
+def test_namespace_matches_the_nodes(launch_tree):
+    """The launch namespace is the one the nodes and the rviz config use."""
+    constants = {target.id: node.value.value for node in launch_tree.body
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    assert constants['NAMESPACE'] == qos.NAMESPACE
+    assert constants['PACKAGE'] == 'play_lmp_ros'
+
+
+def test_referenced_config_files_exist(launch_tree):
+    """Every .yaml and .rviz file the launch file names is in config/ (and so installed)."""
+    names = {node.value for node in ast.walk(launch_tree) if isinstance(node, ast.Constant)
+             and isinstance(node.value, str) and node.value.endswith(('.yaml', '.rviz'))}
+    assert names >= {f'{node}.yaml' for node in PLAY_TABLE_NODES} | {'play_lmp.rviz'}
+    for name in names:
+        assert (REPO / 'config' / name).is_file(), f'config/{name} is missing'
+
+
+def test_declares_the_documented_arguments(launch_tree):
+    """The arguments of the README exist, with a description each."""
+    declared = {}
+    for call in calls(launch_tree, 'DeclareLaunchArgument'):
+        name = call.args[0]
+        assert isinstance(name, ast.Constant)
+        declared[name.value] = keyword(call, 'description')
+    assert DOCUMENTED_ARGUMENTS <= set(declared)
+    assert all(description is not None for description in declared.values())
+
+
+def test_overridden_parameters_exist_in_the_node_configs(launch_tree):
+    """An argument only overrides parameters that the target node's YAML declares."""
+    overrides = next(node.value for node in launch_tree.body if isinstance(node, ast.Assign)
+                     and getattr(node.targets[0], 'id', None) == 'OVERRIDES')
+    checked = 0
+    for key, value in zip(overrides.keys, overrides.values):
+        for node_name in ast.literal_eval(value.elts[1]):
+            document = yaml.safe_load((REPO / 'config' / f'{node_name}.yaml').read_text())
+            (section,) = document.values()
+            assert key.value in section['ros__parameters'], f'{node_name}: {key.value}'
+            checked += 1
+    assert checked >= len(DOCUMENTED_ARGUMENTS) - 2
+
+
+def test_rviz_config_shows_the_play_table():
+    """Fixed frame world, the scene markers, the TCP pose and TF, looking at the table."""
+    config = yaml.safe_load(RVIZ_CONFIG.read_text())['Visualization Manager']
+    assert config['Global Options']['Fixed Frame'] == 'world'
+    displays = {display['Class']: display for display in config['Displays']}
+    markers = displays['rviz_default_plugins/MarkerArray']['Topic']
+    assert markers['Value'] == f'/{qos.NAMESPACE}/{qos.MARKERS_TOPIC}'
+    # The markers are latched: a volatile rviz subscription would miss the static scene.
+    assert markers['Durability Policy'] == 'Transient Local'
+    assert displays['rviz_default_plugins/Pose']['Topic']['Value'] == (
+        f'/{qos.NAMESPACE}/{qos.TCP_POSE_TOPIC}')
+    assert 'rviz_default_plugins/TF' in displays
+    focal = config['Views']['Current']['Focal Point']
+    assert -0.6 <= focal['X'] <= 0.5 and -0.4 <= focal['Y'] <= 0.3 and 0.3 <= focal['Z'] <= 1.0
+
+
+def make_source_prefix(prefix: Path) -> None:
+    """
+    Make an ament prefix whose play_lmp_ros runs the working tree, so no build is needed.
+
+    :param prefix: an empty folder.
+    """
+    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'play_lmp_ros').write_text('')
+    share = prefix / 'share' / 'play_lmp_ros'
+    (share / 'config').mkdir(parents=True)
+    for config in (REPO / 'config').glob('*.*'):
+        (share / 'config' / config.name).write_bytes(config.read_bytes())
+    (share / 'package.xml').write_bytes((REPO / 'package.xml').read_bytes())
+    scripts = prefix / 'lib' / 'play_lmp_ros'
+    scripts.mkdir(parents=True)
+    for name, target in console_scripts().items():
+        module, function = target.split(':')
+        script = scripts / name
+        script.write_text(f'#!{sys.executable}\nimport sys\nfrom {module} import {function}\n'
+                          f'sys.exit({function}())\n')
+        script.chmod(0o755)
+
+
+@pytest.mark.slow
+def test_launch_runs_the_nodes_for_a_rollout(ros_domain, tmp_path, monkeypatch):
+    """Launched with rviz:=false, the nodes serve a rollout that attaches to them."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import (EmitEvent, ExecuteProcess, IncludeLaunchDescription,
+                                RegisterEventHandler, TimerAction)
+    from launch.event_handlers import OnProcessExit
+    from launch.events import Shutdown
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    prefix = tmp_path / 'prefix'
+    make_source_prefix(prefix)
+    monkeypatch.setenv('AMENT_PREFIX_PATH',
+                       os.pathsep.join([str(prefix), os.environ.get('AMENT_PREFIX_PATH', '')]))
+    monkeypatch.setenv('PYTHONPATH',
+                       os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+    out = tmp_path / 'rollout'
+    rollout = ExecuteProcess(
+        cmd=[sys.executable, '-m', 'play_lmp_ros.rollout', '--attach', '--tasks',
+             'turn_on_lightbulb,turn_off_lightbulb', '--seed', '0', '--out', str(out),
+             '--wait', '60', '--json'],
+        name='rollout', output='screen')
+    exit_codes = []
+
+    def on_rollout_exit(event, context) -> list:
+        exit_codes.append(event.returncode)
+        return [EmitEvent(event=Shutdown(reason='rollout finished'))]
+
+    description = LaunchDescription([
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
+            launch_arguments={'rviz': 'false', 'backend': 'scripted', 'mode': 'lockstep',
+                              'seed': '0'}.items()),
+        rollout,
+        RegisterEventHandler(OnProcessExit(target_action=rollout, on_exit=on_rollout_exit)),
+        TimerAction(period=120.0, actions=[EmitEvent(event=Shutdown(reason='timed out'))]),
+    ])
+    service = LaunchService(argv=[])
+    service.include_launch_description(description)
+    assert service.run() == 0
+    assert exit_codes == [0]
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['attached'] and summary['backend'] == 'scripted'
+    assert summary['goals'] == 2 and summary['successes'] >= 1
