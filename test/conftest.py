@@ -17,3 +17,21 @@ def ros_domain(monkeypatch) -> int:
     monkeypatch.setenv('ROS_DOMAIN_ID', str(domain_id))
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     return domain_id
+
+
+TINY_EPISODE_FRAMES = 100
+
+
+@pytest.fixture(scope='session')
+def tiny_play(tmp_path_factory):
+    """
+    Generate a tiny scripted-play dataset once per session: nine training and one validation episode.
+
+    :return: the dataset root.
+    """
+    from training.collect import generate, PlayConfig
+
+    root = tmp_path_factory.mktemp('tiny_play') / 'play'
+    generate(root, 10 * TINY_EPISODE_FRAMES, seed=3, workers=1,
+             config=PlayConfig(episode_frames=TINY_EPISODE_FRAMES), progress=False)
+    return root

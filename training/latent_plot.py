@@ -70,7 +70,7 @@ def latent_projection_figure(model: PlayLMP, split: PlaySplit):
                      label=f'{name} ({int(chosen.sum())})')
     axes.set_xlabel(f'PC 1 ({100 * ratios[0]:.0f}% of variance)')
     axes.set_ylabel(f'PC 2 ({100 * ratios[1]:.0f}% of variance)')
-    axes.set_title('Planner latents (prior plan means) on validation windows, by oracle task')
+    axes.set_title(f'Planner latents (prior plan means) on {split.name} windows, by oracle task')
     axes.legend(fontsize=6, ncol=2, loc='center left', bbox_to_anchor=(1.0, 0.5))
     figure.tight_layout()
     return figure

@@ -255,11 +255,16 @@ class Trainer:
         """
         Save the 2-D projection of prior plans on validation windows, coloured by task.
 
-        :return: the PNG path, or None for 'gcbc' or a split without labels.
+        Too small a validation split (fewer than three labelled windows) falls back to the
+        training split, and the picture's title says so.
+
+        :return: the PNG path, or None for 'gcbc' or when no split has labels.
         """
         if not self.config.model.uses_plan:
             return None
         figure = latent_projection_figure(self.model, self.val_split)
+        if figure is None:
+            figure = latent_projection_figure(self.model, self.train_split)
         if figure is None:
             return None
         path = self.output_dir / 'latent_pca.png'
