@@ -6,8 +6,15 @@ Run goals on the play table from one command, without ``ros2 launch``.
     rollout --attach --tasks move_slider_left        # nodes started elsewhere (launch file)
 
 By default the simulator, goal server and policy nodes run composed in this process (one rclpy
-context, a multi-threaded executor in a background thread) next to a client node, ``rollout``.
-With ``--attach`` the client talks to nodes that already run, in this ROS domain and namespace.
+context, one executor spinning in a background thread) next to a client node, ``rollout``, whose
+blocking calls wait in the main thread.  With ``--attach`` the client talks to nodes that already
+run, in this ROS domain and namespace.
+
+The executor is single-threaded on purpose: no callback of these nodes blocks (the goal server's
+execute callback awaits), the GIL would serialize them anyway, and stopping it is exact: once its
+thread has returned no callback runs, so the nodes can be destroyed safely.  (rclpy's
+MultiThreadedExecutor.shutdown does not wait for callbacks already handed to its thread pool, and
+realtime runs then ended with callbacks running on destroyed nodes.)
 
 The client resets the simulator with ``--seed`` (service ``reset``), then sends each goal in turn
 through the ``reach_goal`` action, from wherever the previous goal left the table (as CALVIN's
@@ -56,7 +63,7 @@ import rclpy
 from rclpy.action import ActionClient
 from rclpy.client import Client
 from rclpy.exceptions import ParameterException
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -80,8 +87,8 @@ VIDEO_FILE = 'rollout.mp4'
 RESULT_MARGIN_S = 60.0
 # The goal server's wall-clock limit when it cannot be asked (attach mode, parameter service down).
 FALLBACK_TIMEOUT_S = 300.0
-# Enough threads that the goal server's awaiting execute callbacks never starve the control loop.
-EXECUTOR_THREADS = 8
+# After Ctrl-C: how long to wait for the cancel to be accepted, then for the goal's last result.
+CANCEL_WAIT_S = 5.0
 # Deep queue for the video's observation stream: lockstep mode publishes in bursts.
 VIDEO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                        reliability=ReliabilityPolicy.RELIABLE)
@@ -89,6 +96,19 @@ VIDEO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
 
 class RolloutError(RuntimeError):
     """Raised when the nodes cannot be started or reached; the rollout exits with code 1."""
+
+
+class GoalInterrupted(Exception):
+    """Raised when Ctrl-C stopped a goal, after canceling it; carries the goal's outcome."""
+
+    def __init__(self, outcome: 'GoalOutcome'):
+        """
+        Carry the interrupted goal's outcome.
+
+        :param outcome: what the goal server reported after the cancel, or what is known.
+        """
+        super().__init__(outcome.outcome)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -352,7 +372,7 @@ class RolloutClient(Node):
         :param accept_timeout_s: how long to wait for the server to accept or reject.
         :return: the outcome.
         :raises RolloutError: when the action server does not answer.
-        :raises KeyboardInterrupt: after canceling the goal, on Ctrl-C.
+        :raises GoalInterrupted: on Ctrl-C, after canceling the goal.
         """
         goal = ReachGoal.Goal()
         goal.task = spec.task
@@ -376,13 +396,21 @@ class RolloutClient(Node):
         try:
             finished = wait_for_future(result_future, limit_s)
         except KeyboardInterrupt:
-            wait_for_future(handle.cancel_goal_async(), 5.0)
-            raise
+            wait_for_future(handle.cancel_goal_async(), CANCEL_WAIT_S)
+            if wait_for_future(result_future, CANCEL_WAIT_S):
+                outcome = self._outcome(spec, result_future.result().result)
+                outcome.outcome = f'interrupted: {outcome.outcome}'
+            else:
+                outcome = GoalOutcome(spec.label, False, 'interrupted: cancel requested')
+            raise GoalInterrupted(outcome) from None
         if not finished:
-            wait_for_future(handle.cancel_goal_async(), 5.0)
+            wait_for_future(handle.cancel_goal_async(), CANCEL_WAIT_S)
             return GoalOutcome(spec.label, False,
                                f'no result: none within {limit_s:g} s, canceled')
-        result = result_future.result().result
+        return self._outcome(spec, result_future.result().result)
+
+    @staticmethod
+    def _outcome(spec: GoalSpec, result: ReachGoal.Result) -> GoalOutcome:
         return GoalOutcome(spec.label, bool(result.success), result.outcome, int(result.steps),
                            float(result.elapsed_s), list(result.tasks_completed))
 
@@ -451,7 +479,7 @@ class Rollout:
         """
         self.options = options
         self._context = rclpy.Context()
-        self._executor: Optional[MultiThreadedExecutor] = None
+        self._executor: Optional[SingleThreadedExecutor] = None
         self._thread: Optional[threading.Thread] = None
         self._nodes: List[Node] = []
         self.client: Optional[RolloutClient] = None
@@ -477,8 +505,7 @@ class Rollout:
 
     def _start(self) -> None:
         options = self.options
-        self._executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS,
-                                               context=self._context)
+        self._executor = SingleThreadedExecutor(context=self._context)
         if not options.attach:
             self._nodes.extend(self._compose())
         if options.foxglove:
@@ -507,7 +534,7 @@ class Rollout:
     def _spin(self) -> None:
         try:
             self._executor.spin()
-        except rclpy.executors.ExternalShutdownException:
+        except ExternalShutdownException:
             pass
 
     def _compose(self) -> List[Node]:
@@ -674,14 +701,16 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
                 print(f'Foxglove: open ws://127.0.0.1:{rollout.foxglove_port}', file=sys.stderr)
             policy = describe_policy(client)
             client.reset(options.seed, options.wait_s)
-            try:
-                for index, spec in enumerate(options.goals, start=1):
+            for index, spec in enumerate(options.goals, start=1):
+                try:
                     outcome = _run_one(client, spec, options, index)
-                    outcomes.append(outcome)
-                    print(format_line(index, len(options.goals), outcome), file=goal_lines,
-                          flush=True)
-            except KeyboardInterrupt:
-                interrupted = True
+                except GoalInterrupted as stop:
+                    outcome, interrupted = stop.outcome, True
+                outcomes.append(outcome)
+                print(format_line(index, len(options.goals), outcome), file=goal_lines,
+                      flush=True)
+                if interrupted:
+                    break
             frames = client.video_frames()
             if rollout.mcap_path is not None:
                 files['mcap'] = str(rollout.mcap_path)
