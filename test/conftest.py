@@ -25,7 +25,7 @@ TINY_EPISODE_FRAMES = 100
 @pytest.fixture(scope='session')
 def tiny_play(tmp_path_factory):
     """
-    Generate a tiny scripted-play dataset once per session: nine training and one validation episode.
+    Generate a tiny scripted-play dataset once per session: nine training, one validation episode.
 
     :return: the dataset root.
     """

@@ -136,7 +136,7 @@ def test_a_checkpoint_of_another_layout_is_refused(tiny_play, tmp_path):
 
 
 def test_ddp_with_two_cpu_processes(tiny_play, tmp_path):
-    """torchrun with two gloo processes trains, and the checkpoint holds both ranks' states."""
+    """Two gloo processes under torchrun train, and the checkpoint holds both ranks' states."""
     run = tmp_path / 'ddp'
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO_ROOT)] + os.environ.get('PYTHONPATH', '').split(os.pathsep)))

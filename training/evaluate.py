@@ -18,9 +18,9 @@ policy node runs.
   subtask's goal is made from the robot's current state by the scripted skill in a scratch copy,
   360 steps per subtask; success rates for 1..5 tasks in a row and the average length.
 
-Each model gets results.json, results.md and a bar chart PNG in --out; with several models a
-combined table and chart compare them.  Episodes are seeded by their index, so results do not depend
-on --workers.
+Each model gets <out>/<name>/results.json; <out>/<protocol>.md, .json and .png hold the table and
+the bar chart, one column or bar per model.  Episodes are seeded by their index, so results do not
+depend on --workers.
 """
 
 import argparse

@@ -16,6 +16,7 @@ from pathlib import Path
 import sys
 import tempfile
 from typing import Dict, List, Optional
+import warnings
 
 import numpy as np
 import onnx
@@ -93,7 +94,10 @@ def _export_graph(module: nn.Module, inputs: Dict[str, Tensor], outputs: Dict[st
     The tracer leaves some output sizes symbolic (a split's halves), so the sizes after the batch
     axis are written into the graph's outputs; the full check's shape inference verifies them.
     """
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        # The tracer warns about LSTM batch sizes (h and c are inputs here, which is its advice)
+        # and about its own deprecation in favour of the dynamo exporter (needs onnxscript).
+        warnings.simplefilter('ignore')
         traced = Path(scratch) / path.name
         torch.onnx.export(
             module, tuple(inputs.values()), str(traced), input_names=list(inputs),
@@ -133,9 +137,8 @@ def export_model(model: PlayLMP, out: Path, replan_every: int, training_data: st
     inputs['h'], inputs['c'] = model.initial_state(1)
     head = (layout.ACTION_DIM, config.mixtures)
     state = (config.policy_hidden,)
-    _export_graph(ActorGraph(model), inputs, dict(zip(ACTOR_OUTPUTS, (head, head, head, state,
-                                                                        state))),
-                  metadata, out / ACTOR_FILE)
+    shapes = dict(zip(ACTOR_OUTPUTS, (head, head, head, state, state)))
+    _export_graph(ActorGraph(model), inputs, shapes, metadata, out / ACTOR_FILE)
 
 
 def _rollout_parity(model: PlayLMP, planner, actor, obs: np.ndarray, goal: np.ndarray) -> float:

@@ -1,0 +1,110 @@
+"""Export parity with torch, and both evaluation protocols end to end, on tiny models."""
+
+import json
+
+import numpy as np
+from play_lmp_ros.core.policy import OnnxPolicy, PLANNER_FILE
+import pytest
+from training import checkpoint as ckpt
+from training import evaluate, export, train
+from training.play_lmp.torch_policy import TorchPolicy
+from training_fixtures import tiny_arguments
+
+
+@pytest.fixture(scope='module', params=['lmp', 'gcbc'])
+def exported(request, tiny_play, tmp_path_factory):
+    """
+    Train a tiny model for a few steps and export it.
+
+    :return: (method, checkpoint path, model directory).
+    """
+    root = tmp_path_factory.mktemp(f'export_{request.param}')
+    assert train.main(tiny_arguments(tiny_play, root / 'run', method=request.param,
+                                     steps=4)) == 0
+    checkpoint = root / 'run' / ckpt.LAST_CHECKPOINT
+    model_dir = root / 'model'
+    assert export.main(['--checkpoint', str(checkpoint), '--out', str(model_dir),
+                        '--data', str(tiny_play)]) == 0
+    return request.param, checkpoint, model_dir
+
+
+def test_export_meets_the_contract_and_parity(exported):
+    """The loader accepts the graphs; multi-step parity on random and real windows <= 1e-4."""
+    method, _, model_dir = exported
+    parity = json.loads((model_dir / 'parity.json').read_text())
+    assert parity['random'] <= export.PARITY_TOLERANCE
+    assert parity['real'] <= export.PARITY_TOLERANCE
+    policy = OnnxPolicy(str(model_dir))
+    assert policy.method == method and policy.replan_every == 8
+    assert (model_dir / PLANNER_FILE).exists() == (method == 'lmp')
+
+
+def test_onnx_and_torch_policies_sample_the_same_actions(exported):
+    """Same weights, same seed, sampling on: the two backends give the same actions."""
+    _, checkpoint, model_dir = exported
+    model = ckpt.model_from_checkpoint(ckpt.load_checkpoint(checkpoint))
+    onnx_policy = OnnxPolicy(str(model_dir), seed=5)
+    torch_policy = TorchPolicy(model, seed=5)
+    rng = np.random.default_rng(0)
+    mean, std = model.obs_mean.numpy(), model.obs_std.numpy()
+    goal = mean + std * rng.standard_normal(39)
+    for _ in range(20):  # crosses two replans (replan_every 8)
+        obs = mean + std * rng.standard_normal(39)
+        obs[14] = 1.0
+        np.testing.assert_allclose(onnx_policy.step(obs, goal), torch_policy.step(obs, goal),
+                                   atol=1e-4)
+    assert onnx_policy.replans == torch_policy.replans == 3
+
+
+def test_export_refuses_a_bad_checkpoint(tmp_path, capsys):
+    """A missing or corrupt checkpoint: exit 2 naming the file."""
+    assert export.main(['--checkpoint', str(tmp_path / 'none.pt'), '--out',
+                        str(tmp_path / 'm')]) == 2
+    assert 'none.pt does not exist' in capsys.readouterr().err
+    (tmp_path / 'bad.pt').write_bytes(b'garbage')
+    assert export.main(['--checkpoint', str(tmp_path / 'bad.pt'), '--out',
+                        str(tmp_path / 'm')]) == 2
+    assert 'corrupt' in capsys.readouterr().err
+
+
+def test_single_protocol_end_to_end(exported, tiny_play, tmp_path):
+    """Held-out and imagined episodes, reports written, the same results with two workers."""
+    _, _, model_dir = exported
+    tasks = 'turn_on_lightbulb,open_drawer'
+    arguments = ['--model', str(model_dir), '--name', 'tiny', '--protocol', 'single',
+                 '--data', str(tiny_play), '--episodes', '2', '--tasks', tasks,
+                 '--no-progress']
+    assert evaluate.main(arguments + ['--out', str(tmp_path / 'one')]) == 0
+    report = json.loads((tmp_path / 'one' / 'tiny' / 'results.json').read_text())
+    per_task = report['summary']['per_task']
+    assert set(per_task) == {'turn_on_lightbulb', 'open_drawer'}
+    assert per_task['turn_on_lightbulb']['validation_episodes'] == 1
+    assert all(entry['episodes'] == 2 for entry in per_task.values())
+    assert (tmp_path / 'one' / 'single.png').stat().st_size > 1000
+    assert '| **mean over tasks** |' in (tmp_path / 'one' / 'single.md').read_text()
+    assert evaluate.main(arguments + ['--out', str(tmp_path / 'two'), '--workers', '2']) == 0
+    again = json.loads((tmp_path / 'two' / 'tiny' / 'results.json').read_text())
+    assert again['episodes'] == report['episodes']
+
+
+def test_chain_protocol_end_to_end(exported, tmp_path):
+    """One 5-task chain: SR(1..5) and the average length are reported."""
+    _, _, model_dir = exported
+    assert evaluate.main(['--model', str(model_dir), '--protocol', 'chain', '--episodes', '1',
+                          '--out', str(tmp_path), '--no-progress']) == 0
+    summary = json.loads((tmp_path / 'chain.json').read_text())[0]
+    assert len(summary['success_rates']) == evaluate.CHAIN_LENGTH
+    assert summary['chains'] == 1 and 0 <= summary['average_length'] <= 5
+
+
+def test_evaluate_refuses_unknown_tasks_and_models(tmp_path, capsys):
+    """An unknown task name or a missing model directory: exit 2 with the reason."""
+    assert evaluate.main(['--model', str(tmp_path), '--tasks', 'open_drawr']) == 2
+    assert 'open_drawer' in capsys.readouterr().err
+
+
+def test_chain_summary_counts_tasks_in_a_row():
+    """Completed counts 0, 2, 5 give SR(1) 2/3, SR(3) 1/3 and an average length of 7/3."""
+    summary = evaluate.summarize_chain([{'completed': 0}, {'completed': 2}, {'completed': 5}])
+    assert summary['success_rates'] == pytest.approx([2 / 3, 2 / 3, 1 / 3, 1 / 3, 1 / 3])
+    assert summary['average_length'] == pytest.approx(7 / 3)
