@@ -291,7 +291,6 @@ class SimNode(Node):
         self._params = declare_parameters(self)
         self._sim = make_sim(self._params.backend, seed=self._params.seed)
         self._observation = self._sim.observe()
-        self._goal: Optional[np.ndarray] = None
         self._goal_markers = markers.goal_markers(None, self._now(), self._params.frame_id)
         self._pending: Optional[Tuple[np.ndarray, str]] = None
         self._last_action_time = time.monotonic()
@@ -397,17 +396,16 @@ class SimNode(Node):
         self._step(hold_action(self._observation), 'relative')
 
     def _on_goal(self, msg: GoalState) -> None:
+        goal = None
         if msg.active:
             try:
-                self._goal = conversions.goal_state_to_array(msg)
+                goal = conversions.goal_state_to_array(msg)
             except ValueError as error:
                 self.get_logger().warn(
                     f'ignored a goal that cannot be drawn: {error}', throttle_duration_sec=1.0)
                 return
-        else:
-            self._goal = None
         stamp = self._now()
-        self._goal_markers = markers.goal_markers(self._goal, stamp, self._params.frame_id)
+        self._goal_markers = markers.goal_markers(goal, stamp, self._params.frame_id)
         self._publish_markers(stamp)
 
     def _on_reset(self, request: ResetSim.Request,
@@ -458,7 +456,8 @@ class SimNode(Node):
             status.message = f'rejecting actions: {stats.last_rejection}'
         elif stats.holding:
             status.level = DiagnosticStatus.WARN
-            status.message = 'holding: no valid action'
+            status.message = (
+                f'holding: no valid action for {self._params.action_timeout_periods:g} periods')
         else:
             status.level = DiagnosticStatus.OK
             status.message = 'stepping'
@@ -512,6 +511,8 @@ class SimNode(Node):
             self._stats.sim_error = str(error)
             self.get_logger().error(
                 f'simulator step failed, reset it: {error}', throttle_duration_sec=1.0)
+            if self._params.mode == 'lockstep':
+                self._publish_state(markers_due=False)
             return
         self._observation = observation
         self._stats.steps += 1

@@ -2,7 +2,9 @@
 Tests of the simulator node over real DDS: the node runs in its own process with real PyBullet.
 
 A probe node in this process publishes actions, calls the reset service and listens to every
-topic the simulator publishes.
+topic the simulator publishes.  Each test also gets a namespace of its own, with /joint_states
+and /diagnostics remapped into it: ROS domains are few, and other test suites on the machine may
+run a simulator on the same one.
 """
 
 import contextlib
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 from typing import Callable, Iterator, List
+import uuid
 import xml.etree.ElementTree as ElementTree
 
 from builtin_interfaces.msg import Time
@@ -49,14 +52,18 @@ def relative_action(values) -> EndEffectorAction:
 
 
 @contextlib.contextmanager
-def sim_process(*parameters: str) -> Iterator[subprocess.Popen]:
+def sim_process(namespace: str, *parameters: str) -> Iterator[subprocess.Popen]:
     """
-    Run sim_node in a child process with '-p' parameters, and always stop it.
+    Run sim_node in a child process in a namespace with '-p' parameters, and always stop it.
 
+    :param namespace: the node's namespace; /joint_states and /diagnostics are moved into it.
     :param parameters: 'name:=value' strings.
     :return: the process (as a context manager).
     """
-    command = [sys.executable, '-m', 'play_lmp_ros.sim_node', '--ros-args']
+    command = [sys.executable, '-m', 'play_lmp_ros.sim_node', '--ros-args',
+               '-r', f'__ns:=/{namespace}']
+    for topic in (qos.JOINT_STATES_TOPIC, qos.DIAGNOSTICS_TOPIC):
+        command += ['-r', f'{topic}:=/{namespace}{topic}']
     for parameter in parameters:
         command += ['-p', parameter]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -74,11 +81,12 @@ def sim_process(*parameters: str) -> Iterator[subprocess.Popen]:
 class Probe:
     """A test node in a private context: publishes actions, resets, records what comes back."""
 
-    def __init__(self):
+    def __init__(self, namespace: str):
         """Create the node, its subscriptions, the action publisher and the reset client."""
+        self.namespace = namespace
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node('sim_probe', namespace=qos.NAMESPACE, context=self.context)
+        self.node = rclpy.create_node('sim_probe', namespace=namespace, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.observations: List[Observation] = []
@@ -86,11 +94,15 @@ class Probe:
         self.node.create_subscription(
             Observation, qos.OBSERVATION_TOPIC, self.observations.append, qos.CONTROL_QOS)
         self.node.create_subscription(
-            DiagnosticArray, qos.DIAGNOSTICS_TOPIC, self.diagnostics.append,
+            DiagnosticArray, self.moved(qos.DIAGNOSTICS_TOPIC), self.diagnostics.append,
             qos.DIAGNOSTICS_QOS)
         self.actions = self.node.create_publisher(
             EndEffectorAction, qos.ACTION_TOPIC, qos.CONTROL_QOS)
         self.reset_client = self.node.create_client(ResetSim, qos.RESET_SERVICE)
+
+    def moved(self, absolute_topic: str) -> str:
+        """Return where sim_process moved an absolute topic."""
+        return f'/{self.namespace}{absolute_topic}'
 
     def subscribe(self, msg_type, topic: str, qos_profile) -> list:
         """
@@ -157,9 +169,15 @@ class Probe:
 
 
 @pytest.fixture
-def probe(ros_domain) -> Iterator[Probe]:
-    """Give the test a probe node on its private ROS domain."""
-    node = Probe()
+def namespace(ros_domain) -> str:
+    """Give the test a namespace of its own on its private ROS domain."""
+    return f'sim_test_{uuid.uuid4().hex[:12]}'
+
+
+@pytest.fixture
+def probe(namespace) -> Iterator[Probe]:
+    """Give the test a probe node in its namespace."""
+    node = Probe(namespace)
     try:
         yield node
     finally:
@@ -179,12 +197,12 @@ def run_lockstep_episode(probe: Probe) -> np.ndarray:
                      for action in [PLUS_X] * 8 + [MINUS_Z] * 8])
 
 
-def test_lockstep_one_observation_per_action_deterministic_across_runs(ros_domain):
+def test_lockstep_one_observation_per_action_deterministic_across_runs(namespace):
     """Each action gives exactly one observation, the TCP follows it, two runs agree exactly."""
     episodes = []
     for _ in range(2):
-        with sim_process('mode:=lockstep', 'seed:=1') as process:
-            probe = Probe()
+        with sim_process(namespace, 'mode:=lockstep', 'seed:=1') as process:
+            probe = Probe(namespace)
             try:
                 probe.connect()
                 episodes.append(run_lockstep_episode(probe))
@@ -204,7 +222,7 @@ def test_lockstep_one_observation_per_action_deterministic_across_runs(ros_domai
 
 def test_reset_service_seeded_given_and_malformed_states(probe):
     """Seeded resets repeat, a given state comes back, malformed states leave the sim alone."""
-    with sim_process('mode:=lockstep') as process:
+    with sim_process(probe.namespace, 'mode:=lockstep') as process:
         probe.connect()
         first = probe.reset(seed=7)
         published = probe.latest()
@@ -246,7 +264,7 @@ def test_reset_service_seeded_given_and_malformed_states(probe):
 
 def test_bad_actions_are_rejected_the_robot_holds_and_diagnostics_count_them(probe):
     """NaN, out-of-range, a bad gripper or type: not applied, answered, counted; then go on."""
-    with sim_process('mode:=lockstep', 'diagnostics_hz:=5.0') as process:
+    with sim_process(probe.namespace, 'mode:=lockstep', 'diagnostics_hz:=5.0') as process:
         probe.connect()
         assert probe.reset(seed=2).success
         before = probe.latest()
@@ -277,11 +295,13 @@ def test_bad_actions_are_rejected_the_robot_holds_and_diagnostics_count_them(pro
 
 def test_realtime_rate_hold_and_visualization_topics(probe):
     """At about 30 Hz the robot holds without actions; joint states, pose and markers agree."""
-    joint_states = probe.subscribe(JointState, qos.JOINT_STATES_TOPIC, qos.VISUALIZATION_QOS)
+    joint_states = probe.subscribe(
+        JointState, probe.moved(qos.JOINT_STATES_TOPIC), qos.VISUALIZATION_QOS)
     poses = probe.subscribe(PoseStamped, qos.TCP_POSE_TOPIC, qos.VISUALIZATION_QOS)
     marker_arrays = probe.subscribe(MarkerArray, qos.MARKERS_TOPIC, qos.MARKERS_QOS)
     goal_pub = probe.node.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
-    with sim_process('mode:=realtime', 'diagnostics_hz:=4.0', 'seed:=4') as process:
+    with sim_process(probe.namespace, 'mode:=realtime', 'diagnostics_hz:=4.0',
+                     'seed:=4') as process:
         probe.connect()
         probe.wait_for(lambda: joint_states and poses and marker_arrays, 'visualization topics')
         probe.observations.clear()
@@ -326,7 +346,7 @@ def test_realtime_rate_hold_and_visualization_topics(probe):
         assert process.poll() is None, process.stderr.read().decode()
 
 
-def test_in_process_wrong_length_actions_are_rejected(ros_domain):
+def test_in_process_wrong_length_actions_are_rejected(namespace):
     """
     Actions whose arrays have the wrong length are rejected and answered, never applied.
 
@@ -335,10 +355,10 @@ def test_in_process_wrong_length_actions_are_rejected(ros_domain):
     """
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = sim_node.SimNode(context=context, parameter_overrides=[
+    node = sim_node.SimNode(context=context, namespace=namespace, parameter_overrides=[
         Parameter('mode', value='lockstep'), Parameter('seed', value=5),
         Parameter('publish_markers', value=False)])
-    listener = rclpy.create_node('listener', namespace=qos.NAMESPACE, context=context)
+    listener = rclpy.create_node('listener', namespace=namespace, context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(listener)
@@ -346,11 +366,11 @@ def test_in_process_wrong_length_actions_are_rejected(ros_domain):
     listener.create_subscription(
         Observation, qos.OBSERVATION_TOPIC, received.append, qos.CONTROL_QOS)
     try:
-        assert node.get_namespace() == '/play_lmp' and node.get_name() == 'sim_node'
+        assert node.get_namespace() == f'/{namespace}' and node.get_name() == 'sim_node'
         assert node.parameters == sim_node.SimNodeParameters(
             mode='lockstep', seed=5, publish_markers=False)
         action_sub = next(sub for sub in node.subscriptions
-                          if sub.topic_name == '/play_lmp/action')
+                          if sub.topic_name == f'/{namespace}/{qos.ACTION_TOPIC}')
         short_position = relative_action(PLUS_X)
         short_position.position = np.array([0.1, 0.2])
         long_orientation = relative_action(PLUS_X)
