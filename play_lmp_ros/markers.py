@@ -120,18 +120,17 @@ class _Table:
     visuals: Tuple[_Visual, ...]
 
 
-def _floats(text: Optional[str], count: int, default: float = 0.0) -> np.ndarray:
+def _floats(text: Optional[str], count: int) -> np.ndarray:
     """
     Parse a URDF list of numbers.
 
-    :param text: space-separated numbers, or None for the default.
+    :param text: space-separated numbers, or None (URDF's default: zeros).
     :param count: expected count.
-    :param default: value of every entry when text is None.
     :return: (count,) float64.
     :raises ValueError: on a wrong count.
     """
     if text is None:
-        return np.full(count, default)
+        return np.zeros(count)
     values = np.array([float(value) for value in text.split()])
     if values.size != count:
         raise ValueError(f'expected {count} numbers in the table URDF, got {text!r}')
