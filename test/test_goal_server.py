@@ -1,0 +1,330 @@
+"""The ReachGoal server with the real simulator and policy nodes, over DDS."""
+
+import math
+import threading
+
+from action_msgs.msg import GoalStatus
+from action_msgs.srv import CancelGoal
+import numpy as np
+from play_lmp_interfaces.msg import EndEffectorAction, Observation
+from play_lmp_ros import conversions, qos
+from play_lmp_ros.core import layout
+from play_lmp_ros.core.goals import GoalJudge, state_reached
+from play_lmp_ros.core.skills import feasible_tasks, make_skill
+from play_lmp_ros.goal_server import GoalServer, GoalServerParams, main, OUTCOME_PREEMPTED
+from play_lmp_ros.policy_node import PolicyNode
+from play_lmp_ros.sim_node import SimNode
+import pytest
+from rclpy.exceptions import ParameterException
+from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
+import yaml
+
+SEED = 0
+RESULT_TIMEOUT_S = 60.0
+# A realtime goal lasts a few seconds; these tests act on it once its feedback shows progress.
+PROGRESS_STEPS = 5
+
+
+def task_kinds(tasks):
+    """
+    Pick tasks of different kinds (the first word of the name, e.g. open / push / turn).
+
+    :param tasks: task names.
+    :return: the first task of each kind.
+    """
+    kinds = {}
+    for task in tasks:
+        kinds.setdefault(task.split('_')[0], task)
+    return list(kinds.values())
+
+
+def test_config_file_lists_every_parameter_with_its_default(ros_domain):
+    """config/goal_server.yaml sets exactly the declared parameters, to their defaults."""
+    config = yaml.safe_load((REPO_ROOT / 'config' / 'goal_server.yaml').read_text())
+    listed = config['play_lmp/goal_server']['ros__parameters']
+    with Graph() as graph:
+        server = graph.start(GoalServer)
+        declared = {name: server.get_parameter(name).value
+                    for name in GoalServerParams.__dataclass_fields__}
+    assert listed == declared
+
+
+@pytest.mark.parametrize('name, value, message', [
+    ('feedback_hz', 1.0, 'feedback_hz'),           # below the 5 Hz the contract asks for
+    ('default_timeout_s', -1.0, 'default_timeout_s'),
+    ('observation_timeout_s', math.nan, 'observation_timeout_s'),
+    ('max_steps', 0, 'max_steps'),
+])
+def test_bad_parameters_are_refused_by_name(ros_domain, name, value, message):
+    """A bad parameter value stops the node with an error naming the parameter."""
+    with Graph() as graph:
+        with pytest.raises((ValueError, ParameterException), match=message):
+            graph.start(GoalServer, **{name: value})
+
+
+def test_bad_parameter_exits_with_code_1(ros_domain, capsys):
+    """main() prints the problem on stderr and returns 1."""
+    assert main(['goal_server', '--ros-args', '-p', 'check_every:=0']) == 1
+    assert 'check_every' in capsys.readouterr().err
+
+
+def test_named_tasks_round_trip_between_processes(ros_domain, tmp_path):
+    """Sim, goal server and scripted policy as processes reach three tasks of different kinds."""
+    lockstep = {'mode': 'lockstep'}
+    processes = {
+        'sim': NodeProcess('sim_node', tmp_path, **lockstep),
+        'goal_server': NodeProcess('goal_server', tmp_path),
+        'policy': NodeProcess('policy_node', tmp_path, backend='scripted', **lockstep),
+    }
+    try:
+        with Graph() as graph:
+            tasks = task_kinds(feasible_tasks(graph.reset_until_seen(
+                SEED, ['/play_lmp/goal_server', '/play_lmp/policy_node'])))
+            assert len(tasks) >= 3, f'seed {SEED} offers too few kinds of tasks: {tasks}'
+            for task in tasks[:3]:
+                graph.reset(SEED)
+                run = graph.send_goal(task=task)
+                assert run.handle.accepted, task
+                response = run.result(RESULT_TIMEOUT_S)
+                result = response.result
+                assert (response.status, result.outcome) == (
+                    GoalStatus.STATUS_SUCCEEDED, 'succeeded'), (task, result.outcome)
+                assert result.success and task in result.tasks_completed
+                assert 0 < result.steps < GoalServerParams().max_steps
+                assert graph.terminal_statuses(run.goal_id) == [GoalStatus.STATUS_SUCCEEDED]
+                wait_until(lambda: len(graph.goal_messages(run.goal_id)) == 2, 10.0,
+                           'goal published then cleared')
+                started, cleared = graph.goal_messages(run.goal_id)
+                assert (started.active, cleared.active) == (True, False)
+                assert started.task == task
+        for process in processes.values():
+            assert process.alive(), process.output()
+    finally:
+        stop_all(processes)
+
+
+class SkillDriver:
+    """A stand-in policy in lockstep: answers each observation with a scripted skill's action."""
+
+    def __init__(self, graph: Graph):
+        """
+        Subscribe to observations and publish actions from the graph's client node.
+
+        :param graph: the test's graph.
+        """
+        self._lock = threading.Lock()
+        self._skill = None
+        self._publisher = graph.client.create_publisher(
+            EndEffectorAction, qos.ACTION_TOPIC, qos.CONTROL_QOS)
+        self._clock = graph.client.get_clock()
+        graph.client.create_subscription(
+            Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
+
+    def drive(self, task: str, obs: np.ndarray) -> None:
+        """
+        Start a skill from an observation and send its first action.
+
+        :param task: the task.
+        :param obs: (39,) the current observation.
+        """
+        with self._lock:
+            self._skill = make_skill(task, obs, np.random.default_rng(SEED))
+        self._act(obs)
+
+    def _on_observation(self, msg: Observation) -> None:
+        self._act(conversions.observation_to_array(msg))
+
+    def _act(self, obs: np.ndarray) -> None:
+        with self._lock:
+            if self._skill is None or self._skill.done:
+                return
+            action = self._skill.act(obs)
+        self._publisher.publish(
+            conversions.array_to_action(action, 'relative', self._clock.now().to_msg()))
+
+
+def test_explicit_goal_state_is_reached(ros_domain):
+    """A 39-D goal imagined from the current state succeeds once the robot gets there."""
+    with Graph() as graph:
+        graph.start(SimNode, mode='lockstep')
+        graph.start(GoalServer)
+        driver = SkillDriver(graph)
+        obs = graph.reset(SEED)
+        task = task_kinds(feasible_tasks(obs))[0]
+        with GoalJudge(seed=SEED) as judge:
+            goal = judge.imagine_goal(task, obs)
+        assert not state_reached(obs, goal)
+        run = graph.send_goal(goal_state=goal.tolist())
+        assert run.handle.accepted
+        wait_until(lambda: graph.goal_messages(run.goal_id), 10.0, 'goal published')
+        published = graph.goal_messages(run.goal_id)[0]
+        np.testing.assert_array_equal(conversions.goal_state_to_array(published), goal)
+        assert published.task == '' and published.active
+        driver.drive(task, obs)
+        response = run.result(RESULT_TIMEOUT_S)
+        assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.outcome
+        assert response.result.outcome == 'succeeded' and response.result.success
+        assert task in response.result.tasks_completed
+
+
+@pytest.mark.parametrize('fields, reason', [
+    ({'goal_state': [0.1] * 38}, 'must have 39 values, got 38'),
+    ({'goal_state': [0.1] * 20 + [math.nan] + [0.1] * 18}, 'non-finite'),
+    ({'task': 'open_drawr'}, 'open_drawer'),     # the close match is named
+    ({}, 'neither a task name nor a goal_state'),
+    ({'task': 'open_drawer', 'timeout_s': -1.0}, 'timeout_s'),
+])
+def test_malformed_goals_are_rejected_with_the_reason(ros_domain, fields, reason):
+    """Malformed goals are rejected; the reason is on /diagnostics since no result exists."""
+    with Graph() as graph:
+        server = graph.start(GoalServer)
+        run = graph.send_goal(**fields)
+        assert not run.handle.accepted
+        name = server.get_fully_qualified_name()
+        wait_until(lambda: reason in graph.diagnostics_values(name).get('last_rejection', ''),
+                   10.0, f'rejection reason {reason!r} on /diagnostics')
+        assert graph.diagnostics_values(name)['goals_rejected'] == '1'
+
+
+def realtime_graph(graph: Graph, **server_parameters) -> np.ndarray:
+    """
+    Start a realtime sim, the goal server and a scripted realtime policy, and reset the scene.
+
+    :param graph: the test's graph.
+    :param server_parameters: goal server parameter overrides.
+    :return: (39,) the observation after the reset.
+    """
+    graph.start(SimNode, mode='realtime')
+    graph.start(GoalServer, **server_parameters)
+    graph.start(PolicyNode, backend='scripted', mode='realtime')
+    return graph.reset(SEED)
+
+
+def wait_for_progress(run) -> None:
+    """
+    Wait until a goal's feedback shows it running.
+
+    :param run: the goal.
+    """
+    wait_until(lambda: run.done() or (run.feedback and run.feedback[-1].step >= PROGRESS_STEPS),
+               30.0, f'feedback step {PROGRESS_STEPS}')
+    assert not run.done(), f'the goal ended early: {run.result(1.0).result.outcome}'
+
+
+def test_cancel_ends_the_goal_once(ros_domain):
+    """A canceled goal ends canceled, once, and the policy is told to hold."""
+    with Graph() as graph:
+        task = task_kinds(feasible_tasks(realtime_graph(graph)))[0]
+        run = graph.send_goal(task=task)
+        wait_for_progress(run)
+        feedback = run.feedback[-1]
+        assert feedback.replans == 0 and feedback.distance_to_goal > 0.0
+        cancel = run.handle.cancel_goal_async()
+        response = run.result(RESULT_TIMEOUT_S)
+        wait_until(cancel.done, 10.0, 'cancel response')
+        assert cancel.result().return_code == CancelGoal.Response.ERROR_NONE
+        assert (response.status, response.result.outcome) == (
+            GoalStatus.STATUS_CANCELED, 'canceled')
+        assert not response.result.success and response.result.steps >= PROGRESS_STEPS
+        wait_until(lambda: len(graph.goal_messages(run.goal_id)) == 2, 10.0, 'goal cleared')
+        assert not graph.goal_messages(run.goal_id)[-1].active
+        assert graph.terminal_statuses(run.goal_id) == [GoalStatus.STATUS_CANCELED]
+
+
+def test_newer_goal_preempts_the_active_one(ros_domain):
+    """The old goal ends once as preempted; the new goal runs to success."""
+    with Graph() as graph:
+        observations = Recorder(graph.client, Observation, qos.OBSERVATION_TOPIC,
+                                qos.CONTROL_QOS)
+        first_task = task_kinds(feasible_tasks(realtime_graph(graph)))[0]
+        first = graph.send_goal(task=first_task)
+        wait_for_progress(first)
+        now = conversions.observation_to_array(observations.messages[-1])
+        second_task = next(task for task in task_kinds(feasible_tasks(now))
+                           if task.split('_')[0] != first_task.split('_')[0])
+        second = graph.send_goal(task=second_task)
+        assert second.handle.accepted
+        old = first.result(RESULT_TIMEOUT_S)
+        assert old.status == GoalStatus.STATUS_ABORTED
+        assert old.result.outcome == OUTCOME_PREEMPTED and not old.result.success
+        new = second.result(RESULT_TIMEOUT_S)
+        assert (new.status, new.result.outcome) == (GoalStatus.STATUS_SUCCEEDED, 'succeeded')
+        assert second_task in new.result.tasks_completed
+        assert graph.terminal_statuses(first.goal_id) == [GoalStatus.STATUS_ABORTED]
+        assert graph.terminal_statuses(second.goal_id) == [GoalStatus.STATUS_SUCCEEDED]
+        assert [msg.active for msg in graph.goal_messages(first.goal_id)] == [True, False]
+        wait_until(lambda: len(graph.goal_messages(second.goal_id)) == 2, 10.0, 'goal cleared')
+
+
+@pytest.mark.parametrize('goal_timeout_s, server_parameters', [
+    (0.5, {}),                    # the goal's own wall-clock limit
+    (0.0, {'max_steps': 5}),      # the server's observation budget
+])
+def test_timeout(ros_domain, goal_timeout_s, server_parameters):
+    """A goal that runs out of time or steps ends 'timeout', aborted, once."""
+    with Graph() as graph:
+        graph.start(SimNode, mode='realtime')
+        graph.start(GoalServer, **server_parameters)
+        task = task_kinds(feasible_tasks(graph.reset(SEED)))[0]
+        run = graph.send_goal(task=task, timeout_s=goal_timeout_s)
+        response = run.result(RESULT_TIMEOUT_S)
+        assert (response.status, response.result.outcome) == (
+            GoalStatus.STATUS_ABORTED, 'timeout')
+        assert not response.result.success
+        if 'max_steps' in server_parameters:
+            assert response.result.steps == server_parameters['max_steps']
+        assert graph.terminal_statuses(run.goal_id) == [GoalStatus.STATUS_ABORTED]
+
+
+def test_goals_that_cannot_be_made_end_aborted_with_the_reason(ros_domain):
+    """No observation, or a task infeasible from the scene: accepted, then aborted with why."""
+    with Graph() as graph:
+        graph.start(GoalServer, observation_timeout_s=0.5)
+        run = graph.send_goal(task='open_drawer')
+        assert run.handle.accepted
+        response = run.result(RESULT_TIMEOUT_S)
+        assert response.status == GoalStatus.STATUS_ABORTED
+        assert response.result.outcome.startswith('aborted: no observation for ')
+        assert 'simulator or policy not running?' in response.result.outcome
+
+        graph.start(SimNode, mode='lockstep')
+        obs = graph.reset(SEED)
+        infeasible = next(task for task in ('open_drawer', 'close_drawer')
+                          if task not in feasible_tasks(obs))
+        run = graph.send_goal(task=infeasible)
+        response = run.result(RESULT_TIMEOUT_S)
+        assert response.status == GoalStatus.STATUS_ABORTED
+        assert response.result.outcome.startswith(
+            f'aborted: {infeasible} is not feasible from the current state')
+        assert graph.goal_messages(run.goal_id) == []
+
+
+def test_policy_killed_mid_goal_times_out_and_the_sim_holds(ros_domain, tmp_path):
+    """With the policy gone the goal ends 'timeout' and the realtime simulator holds still."""
+    realtime = {'mode': 'realtime'}
+    processes = {
+        'sim': NodeProcess('sim_node', tmp_path, **realtime),
+        'goal_server': NodeProcess('goal_server', tmp_path),
+        'policy': NodeProcess('policy_node', tmp_path, backend='scripted', **realtime),
+    }
+    try:
+        with Graph() as graph:
+            observations = Recorder(graph.client, Observation, qos.OBSERVATION_TOPIC,
+                                    qos.CONTROL_QOS)
+            task = task_kinds(feasible_tasks(graph.reset(SEED)))[0]
+            run = graph.send_goal(task=task, timeout_s=6.0)
+            wait_for_progress(run)
+            processes['policy'].kill()
+            response = run.result(RESULT_TIMEOUT_S)
+            assert (response.status, response.result.outcome) == (
+                GoalStatus.STATUS_ABORTED, 'timeout'), response.result.outcome
+            assert not response.result.success
+            seen = len(observations.messages)
+            wait_until(lambda: len(observations.messages) >= seen + 15, 10.0,
+                       'observations after the goal')
+            tcp = np.array([conversions.observation_to_array(msg)[layout.TCP_POS]
+                            for msg in observations.messages[seen:]])
+            assert np.ptp(tcp, axis=0).max() < 1e-3, 'the simulator did not hold still'
+        assert processes['sim'].alive() and processes['goal_server'].alive()
+    finally:
+        stop_all(processes)
