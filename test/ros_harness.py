@@ -2,7 +2,8 @@
 Helpers for the node tests: nodes composed in one process, or started as separate processes.
 
 Both talk over real DDS in the test's own ROS domain (the ros_domain fixture sets it in the
-environment, which rclpy.init and child processes read).
+environment, which rclpy.init and child processes read).  Other suites may draw the same domain,
+so every graph also runs in a namespace of its own, with /diagnostics moved into it.
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from typing import Callable, Dict, List, Optional
+import uuid
 
 from action_msgs.msg import GoalStatus, GoalStatusArray
 from diagnostic_msgs.msg import DiagnosticArray
@@ -34,6 +36,16 @@ DISCOVERY_TIMEOUT_S = 30.0
 # then a newer one published) is recorded whole.
 RECORDER_LATCHED_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                                   durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def diagnostics_topic(namespace: str) -> str:
+    """
+    Return where a graph's nodes publish /diagnostics.
+
+    :param namespace: the graph's namespace, without a leading slash.
+    :return: the remapped topic.
+    """
+    return f'/{namespace}{qos.DIAGNOSTICS_TOPIC}'
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -106,6 +118,7 @@ class Graph:
 
     def __init__(self):
         """Start the context, the executor thread and the client node."""
+        self.namespace = f'{qos.NAMESPACE}_test_{uuid.uuid4().hex[:8]}'
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         # One thread runs every callback, so once it has joined nothing runs while the nodes are
@@ -113,15 +126,15 @@ class Graph:
         self.executor = SingleThreadedExecutor(context=self.context)
         self._nodes: List[Node] = []
         self.client = self.add(rclpy.create_node(
-            'test_client', namespace=qos.NAMESPACE, context=self.context))
+            'test_client', namespace=self.namespace, context=self.context))
         self.reach_goal = ActionClient(self.client, ReachGoal, qos.REACH_GOAL_ACTION)
         self.reset_client = self.client.create_client(ResetSim, qos.RESET_SERVICE)
         self.goals = Recorder(self.client, GoalState, qos.GOAL_TOPIC, RECORDER_LATCHED_QOS)
         self.statuses = Recorder(
             self.client, GoalStatusArray, f'{qos.REACH_GOAL_ACTION}/_action/status',
             RECORDER_LATCHED_QOS)
-        self.diagnostics = Recorder(self.client, DiagnosticArray, qos.DIAGNOSTICS_TOPIC,
-                                    qos.DIAGNOSTICS_QOS)
+        self.diagnostics = Recorder(self.client, DiagnosticArray,
+                                    diagnostics_topic(self.namespace), qos.DIAGNOSTICS_QOS)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
@@ -145,7 +158,19 @@ class Graph:
         :return: the node.
         """
         overrides = [Parameter(name, value=value) for name, value in parameters.items()]
-        return self.add(node_class(context=self.context, parameter_overrides=overrides))
+        remap = ['--ros-args',
+                 '-r', f'{qos.DIAGNOSTICS_TOPIC}:={diagnostics_topic(self.namespace)}']
+        return self.add(node_class(context=self.context, namespace=self.namespace,
+                                   cli_args=remap, parameter_overrides=overrides))
+
+    def node_name(self, name: str) -> str:
+        """
+        Return the fully qualified name of a node of this graph (its diagnostics status name).
+
+        :param name: e.g. 'policy_node'.
+        :return: e.g. '/play_lmp_test_1a2b3c4d/policy_node'.
+        """
+        return f'/{self.namespace}/{name}'
 
     def remove(self, node: Node) -> None:
         """
@@ -196,7 +221,7 @@ class Graph:
         observation goes out; in lockstep mode nothing else would reach them.
 
         :param seed: scene seed.
-        :param node_names: fully qualified names of the nodes that must see the observation.
+        :param node_names: names of the nodes that must see the observation, e.g. 'policy_node'.
         :param attempts: resets to try.
         :return: (39,) the observation after the last reset.
         :raises AssertionError: when some node never reports an observation.
@@ -244,16 +269,16 @@ class Graph:
                     seen.append(status.status)
         return seen
 
-    def diagnostics_values(self, node_name: str) -> Dict[str, str]:
+    def diagnostics_values(self, name: str) -> Dict[str, str]:
         """
-        Return the key/values of the latest /diagnostics status of a node.
+        Return the key/values of the latest /diagnostics status of a node of this graph.
 
-        :param node_name: the node's fully qualified name (its status name).
+        :param name: the node's name, e.g. 'policy_node'.
         :return: key -> value, empty when none arrived yet.
         """
         for array in reversed(self.diagnostics.messages):
             for status in array.status:
-                if status.name == node_name:
+                if status.name == self.node_name(name):
                     return {value.key: value.value for value in status.values}
         return {}
 
@@ -342,16 +367,19 @@ def parameter_argument(name: str, value) -> str:
 class NodeProcess:
     """One of the package's nodes run as `python -m play_lmp_ros.<module>`."""
 
-    def __init__(self, module: str, log_dir: Path, **parameters):
+    def __init__(self, module: str, log_dir: Path, namespace: str, **parameters):
         """
         Start the process; its output goes to a log file.
 
         :param module: 'sim_node', 'goal_server' or 'policy_node'.
         :param log_dir: folder of the log file.
+        :param namespace: the graph's namespace (/diagnostics is moved into it too).
         :param parameters: parameters given with -p.
         """
         self.module = module
-        arguments = [sys.executable, '-m', f'play_lmp_ros.{module}', '--ros-args']
+        arguments = [sys.executable, '-m', f'play_lmp_ros.{module}', '--ros-args',
+                     '-r', f'__ns:=/{namespace}',
+                     '-r', f'{qos.DIAGNOSTICS_TOPIC}:={diagnostics_topic(namespace)}']
         for name, value in parameters.items():
             arguments += ['-p', parameter_argument(name, value)]
         index = len(list(log_dir.glob(f'{module}*.log')))

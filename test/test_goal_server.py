@@ -70,16 +70,17 @@ def test_bad_parameter_exits_with_code_1(ros_domain, capsys):
 
 def test_named_tasks_round_trip_between_processes(ros_domain, tmp_path):
     """Sim, goal server and scripted policy as processes reach three tasks of different kinds."""
-    lockstep = {'mode': 'lockstep'}
-    processes = {
-        'sim': NodeProcess('sim_node', tmp_path, **lockstep),
-        'goal_server': NodeProcess('goal_server', tmp_path),
-        'policy': NodeProcess('policy_node', tmp_path, backend='scripted', **lockstep),
-    }
-    try:
-        with Graph() as graph:
-            tasks = task_kinds(feasible_tasks(graph.reset_until_seen(
-                SEED, ['/play_lmp/goal_server', '/play_lmp/policy_node'])))
+    with Graph() as graph:
+        lockstep = {'mode': 'lockstep'}
+        processes = {
+            'sim': NodeProcess('sim_node', tmp_path, graph.namespace, **lockstep),
+            'goal_server': NodeProcess('goal_server', tmp_path, graph.namespace),
+            'policy': NodeProcess('policy_node', tmp_path, graph.namespace, backend='scripted',
+                                  **lockstep),
+        }
+        try:
+            tasks = task_kinds(feasible_tasks(
+                graph.reset_until_seen(SEED, ['goal_server', 'policy_node'])))
             assert len(tasks) >= 3, f'seed {SEED} offers too few kinds of tasks: {tasks}'
             for task in tasks[:3]:
                 graph.reset(SEED)
@@ -97,10 +98,10 @@ def test_named_tasks_round_trip_between_processes(ros_domain, tmp_path):
                 started, cleared = graph.goal_messages(run.goal_id)
                 assert (started.active, cleared.active) == (True, False)
                 assert started.task == task
-        for process in processes.values():
-            assert process.alive(), process.output()
-    finally:
-        stop_all(processes)
+            for process in processes.values():
+                assert process.alive(), process.output()
+        finally:
+            stop_all(processes)
 
 
 class SkillDriver:
@@ -177,13 +178,13 @@ def test_explicit_goal_state_is_reached(ros_domain):
 def test_malformed_goals_are_rejected_with_the_reason(ros_domain, fields, reason):
     """Malformed goals are rejected; the reason is on /diagnostics since no result exists."""
     with Graph() as graph:
-        server = graph.start(GoalServer)
+        graph.start(GoalServer)
         run = graph.send_goal(**fields)
         assert not run.handle.accepted
-        name = server.get_fully_qualified_name()
-        wait_until(lambda: reason in graph.diagnostics_values(name).get('last_rejection', ''),
-                   10.0, f'rejection reason {reason!r} on /diagnostics')
-        assert graph.diagnostics_values(name)['goals_rejected'] == '1'
+        wait_until(
+            lambda: reason in graph.diagnostics_values('goal_server').get('last_rejection', ''),
+            10.0, f'rejection reason {reason!r} on /diagnostics')
+        assert graph.diagnostics_values('goal_server')['goals_rejected'] == '1'
 
 
 def realtime_graph(graph: Graph, **server_parameters) -> np.ndarray:
@@ -301,14 +302,15 @@ def test_goals_that_cannot_be_made_end_aborted_with_the_reason(ros_domain):
 
 def test_policy_killed_mid_goal_times_out_and_the_sim_holds(ros_domain, tmp_path):
     """With the policy gone the goal ends 'timeout' and the realtime simulator holds still."""
-    realtime = {'mode': 'realtime'}
-    processes = {
-        'sim': NodeProcess('sim_node', tmp_path, **realtime),
-        'goal_server': NodeProcess('goal_server', tmp_path),
-        'policy': NodeProcess('policy_node', tmp_path, backend='scripted', **realtime),
-    }
-    try:
-        with Graph() as graph:
+    with Graph() as graph:
+        realtime = {'mode': 'realtime'}
+        processes = {
+            'sim': NodeProcess('sim_node', tmp_path, graph.namespace, **realtime),
+            'goal_server': NodeProcess('goal_server', tmp_path, graph.namespace),
+            'policy': NodeProcess('policy_node', tmp_path, graph.namespace, backend='scripted',
+                                  **realtime),
+        }
+        try:
             observations = Recorder(graph.client, Observation, qos.OBSERVATION_TOPIC,
                                     qos.CONTROL_QOS)
             task = task_kinds(feasible_tasks(graph.reset(SEED)))[0]
@@ -325,6 +327,6 @@ def test_policy_killed_mid_goal_times_out_and_the_sim_holds(ros_domain, tmp_path
             tcp = np.array([conversions.observation_to_array(msg)[layout.TCP_POS]
                             for msg in observations.messages[seen:]])
             assert np.ptp(tcp, axis=0).max() < 1e-3, 'the simulator did not hold still'
-        assert processes['sim'].alive() and processes['goal_server'].alive()
-    finally:
-        stop_all(processes)
+            assert processes['sim'].alive() and processes['goal_server'].alive()
+        finally:
+            stop_all(processes)
