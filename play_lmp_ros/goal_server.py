@@ -239,7 +239,9 @@ class GoalServer(Node):
         """End the active goal (so the policy holds), then release the judge and the node."""
         with self._lock:
             run = self._run
-        if run is not None:
+        # After Ctrl-C rclpy has already shut the context down and nothing can be published;
+        # the policy then notices that the goal's publisher is gone.
+        if run is not None and self.context.ok():
             self._finish(run, OUTCOME_SHUTDOWN, ABORT)
         self._judge.close()
         super().destroy_node()

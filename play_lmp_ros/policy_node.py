@@ -10,12 +10,16 @@ observation.  In mode 'lockstep' the node publishes exactly one action per obser
 goal is active; when a goal arrives it acts once on the latest observation if that one has not
 been acted on, so that a simulator waiting for an action starts the loop.
 
-The node holds (zero motion, last gripper command, +1 open at start) when there is no goal, when
-the observation is older than stale_periods control periods (realtime), when the model outputs
-NaN or inf, and, with the scripted backend, when the goal has no task name or the skill is done
-or cannot be made.  Holds are counted by reason on /diagnostics together with the inference
-latency, the replans and the observation age.  If the simulator restarts, the node simply acts
-again on the first new observation.
+The node holds (zero motion, last gripper command, +1 open at start) when there is no goal (also
+when the goal's publisher, the goal server, is gone), when the observation is older than
+stale_periods control periods (realtime), when the model outputs NaN or inf, and, with the
+scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds
+are counted by reason on /diagnostics together with the inference latency, the replans and the
+observation age.  If the simulator restarts, the node simply acts again on the first new
+observation.
+
+A goal server that shuts down cleanly clears its goal, or, after Ctrl-C, disappears from the
+goal topic at once; one that crashes is noticed when DDS declares it gone (Fast DDS: 20 s).
 """
 
 import collections
@@ -290,7 +294,8 @@ class PolicyNode(Node):
             DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
         self.create_subscription(
             Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
-        self.create_subscription(GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
+        self._goal_sub = self.create_subscription(
+            GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
         if params.mode == 'realtime':
             self.create_timer(1.0 / params.control_hz, self._on_control_tick)
         self.create_timer(1.0 / params.diagnostics_hz, self._publish_diagnostics)
@@ -404,6 +409,12 @@ class PolicyNode(Node):
         :return: (7,) relative action.
         """
         goal, obs = self._goal, self._obs
+        if goal is not None and self._goal_sub.get_publisher_count() == 0:
+            # The goal server died or shut down without clearing its goal: nothing judges or
+            # ends the goal any more.
+            self.get_logger().warning(
+                f'goal {goal.goal_id}: its publisher (the goal server) is gone: holding')
+            self._goal = goal = None
         if goal is None:
             return self._hold(HOLD_NO_GOAL)
         if obs is None:

@@ -7,6 +7,7 @@ so every graph also runs in a namespace of its own, with /diagnostics moved into
 """
 
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import threading
@@ -412,6 +413,16 @@ class NodeProcess:
         :param timeout: seconds to wait at most.
         :return: its exit code.
         """
+        return self.process.wait(timeout=timeout)
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """
+        Press Ctrl-C (SIGINT) and wait for the process to exit.
+
+        :param timeout: seconds to wait at most.
+        :return: its exit code.
+        """
+        self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:

@@ -287,3 +287,20 @@ def test_simulator_restart_policy_keeps_running_and_acts_again(ros_domain, tmp_p
             assert all(is_hold(action) for action in gap), 'no hold while the sim was down'
         finally:
             stop_all(processes)
+
+
+def test_goal_server_stopped_mid_goal_policy_holds(ros_domain, tmp_path):
+    """Ctrl-C on the goal server ends it cleanly; the policy drops the orphaned goal and holds."""
+    with Graph() as graph:
+        graph.start(SimNode, mode='realtime')
+        graph.start(PolicyNode, backend='scripted', mode='realtime', diagnostics_hz=5.0)
+        server = NodeProcess('goal_server', tmp_path, graph.namespace)
+        try:
+            run = graph.send_goal(task=feasible_tasks(graph.reset(SEED))[0])
+            wait_until(lambda: graph.diagnostics_values('policy_node').get('goal_id')
+                       == run.goal_id, 20.0, 'the policy took the goal')
+            assert server.interrupt() == 0, server.output()
+            wait_until(lambda: graph.diagnostics_values('policy_node').get('goal_id') == '',
+                       20.0, 'the policy dropped the goal')
+        finally:
+            server.stop()
