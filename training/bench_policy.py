@@ -1,7 +1,7 @@
 """
 Benchmark one control step: onnxruntime against torch eager on the same weights.
 
-    python -m training.bench_policy --checkpoint runs/lmp/best.pt --model play_lmp_ros/models/default
+    python -m training.bench_policy --checkpoint runs/lmp/best.pt --model <model dir>
 
 Prints p50 and p99 latency of the actor step and of the planner in both backends (batch 1, one
 thread each, the same random states), and the torch / onnxruntime ratio measured in the same run.
