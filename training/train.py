@@ -304,14 +304,14 @@ class Trainer:
                             win_s=f'{windows_per_s:.0f}')
             if self.step % 50 == 0:
                 self._log('train', dict(metrics, windows_per_s=windows_per_s))
-            if self.step % train.eval_every == 0 or self.step == train.steps:
-                if self.rank == 0:
-                    validation = self.validate()
-                    self._log('validation', validation)
-                    if train.sim_check_every and (self.step % train.sim_check_every == 0
-                                                  or self.step == train.steps):
-                        self._log('sim_check', self.sim_check())
-            if self.step % train.checkpoint_every == 0 or self.step == train.steps:
+            last_step = self.step == train.steps
+            if self.rank == 0 and (self.step % train.eval_every == 0 or last_step):
+                validation = self.validate()
+                self._log('validation', validation)
+            if self.rank == 0 and train.sim_check_every and (
+                    self.step % train.sim_check_every == 0 or last_step):
+                self._log('sim_check', self.sim_check())
+            if self.step % train.checkpoint_every == 0 or last_step:
                 self._checkpoint(validation)
         bar.close()
         elapsed = time.perf_counter() - started
