@@ -42,22 +42,23 @@ def plot_runs(runs: List[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (train_axes, val_axes, sim_axes) = plt.subplots(1, 3, figsize=(13, 3.6))
-    for run in runs:
+    for index, run in enumerate(runs):
         groups = read_metrics(run)
-        name = run.name
+        name, colour = run.name, f'C{index}'
         train = groups.get('train', [])
-        train_axes.plot([r['step'] for r in train], [r['nll'] for r in train], label=name)
+        train_axes.plot([r['step'] for r in train], [r['nll'] for r in train], color=colour,
+                        label=name)
         validation = groups.get('validation', [])
         key = 'nll_prior' if validation and 'nll_prior' in validation[0] else 'nll'
         steps = [r['step'] for r in validation]
         label = f'{name} (prior plans)' if key == 'nll_prior' else name
-        val_axes.plot(steps, [r[key] for r in validation], marker='o', label=label)
+        val_axes.plot(steps, [r[key] for r in validation], marker='o', color=colour, label=label)
         if key == 'nll_prior':
             val_axes.plot(steps, [r['nll_posterior'] for r in validation], linestyle='--',
-                          label=f'{name} (posterior plans)')
+                          color=colour, label=f'{name} (posterior plans)')
         checks = groups.get('sim_check', [])
         sim_axes.plot([r['step'] for r in checks], [100 * r['success_rate'] for r in checks],
-                      marker='o', label=name)
+                      marker='o', color=colour, label=name)
     train_axes.set_title('training action NLL per step')
     val_axes.set_title('validation action NLL per step')
     sim_axes.set_title('in-simulator success check (%)')
