@@ -24,11 +24,15 @@ test: build
 		  t=$$2; e=$$4; f=$$6; s=$$8; \
 		  printf "tests: %d passed, %d failed, %d skipped\n", t-e-f-s, e+f, s }'
 
+# The demo drives the simulator through named tasks with the ReachGoal action, on the bundled
+# default model (the scripted skills where no bundled model exists), and writes a video.
+DEMO_TASKS ?= turn_on_led,open_drawer,move_slider_right,turn_on_lightbulb
+DEMO_SEED ?= 0
+DEMO_BACKEND ?= $(if $(wildcard play_lmp_ros/models/default/actor.onnx),onnx,scripted)
+
 demo: build
-	$(ROS_ENV) && play-lmp-sim bench --steps 2000 && \
-		play-lmp-sim show --out out/scene.png --size 600 && echo "Scene picture: out/scene.png" && \
-		python -m training.evaluate_skills --trials 3 --out out/skills \
-			--tasks open_drawer,turn_on_led,lift_red_block_table,rotate_blue_block_left
+	$(ROS_ENV) && rollout --backend $(DEMO_BACKEND) --tasks $(DEMO_TASKS) --seed $(DEMO_SEED) \
+		--video --record --out out/demo && echo "Video: out/demo/rollout.mp4, summary: out/demo/summary.json"
 
 bench: build
 	$(ROS_ENV) && play-lmp-sim bench --steps 5000
