@@ -20,6 +20,10 @@ observation.
 
 A goal server that shuts down cleanly clears its goal, or, after Ctrl-C, disappears from the
 goal topic at once; one that crashes is noticed when DDS declares it gone (Fast DDS: 20 s).
+
+An action's header stamp is the stamp of the observation it was computed from (holds included), so
+that any subscriber can measure observation-to-action latency end to end; a hold published before
+any observation arrived carries a zero stamp.
 """
 
 import collections
@@ -30,6 +34,7 @@ import sys
 import time
 from typing import Deque, Dict, List, NamedTuple, Optional, Tuple
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
@@ -280,6 +285,7 @@ class PolicyNode(Node):
         self._goal_started = False
         self._obs: Optional[np.ndarray] = None
         self._obs_at: Optional[float] = None
+        self._obs_stamp = Time()
         self._obs_acted = False
         self._gripper = layout.GRIPPER_OPEN
         self._stale_after_s = params.stale_periods / params.control_hz
@@ -389,6 +395,7 @@ class PolicyNode(Node):
             return
         self._obs = obs
         self._obs_at = time.monotonic()
+        self._obs_stamp = msg.header.stamp
         self._obs_acted = False
         if self._params.mode == 'lockstep' and self._goal is not None:
             self._act_once()
@@ -453,12 +460,13 @@ class PolicyNode(Node):
 
     def _publish(self, action: np.ndarray) -> None:
         """
-        Publish a relative action.
+        Publish a relative action stamped with the latest observation's stamp.
 
-        :param action: (7,) relative action.
+        :param action: (7,) relative action, computed from the latest observation.
         """
-        self._action_pub.publish(conversions.array_to_action(
-            action, 'relative', self.get_clock().now().to_msg()))
+        # The stamp of the observation this action answers, so latency can be measured end to
+        # end (zero before any observation arrived).
+        self._action_pub.publish(conversions.array_to_action(action, 'relative', self._obs_stamp))
         self._actions += 1
 
     def _publish_diagnostics(self) -> None:

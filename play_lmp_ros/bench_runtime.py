@@ -1,0 +1,808 @@
+"""
+Measure the runtime figures: policy step, observation-to-action latency, 30 Hz jitter.
+
+    python -m play_lmp_ros.bench_runtime                         # onnx backend
+    python -m play_lmp_ros.bench_runtime --model-dir <model dir> --seconds 20 --json
+    python -m play_lmp_ros.bench_runtime --backend scripted
+
+Three figures, plus the load average of the machine before and after:
+
+1. Policy step: p50 / p99 / max of ``OnnxPolicy.step`` on the CPU, in this process, over
+   ``--steps`` steps on observations of a PlayTableSim run (random smooth motions), with replanning
+   steps also reported apart.  The model is ``--model-dir``, else the bundled default, else (from
+   a source checkout with onnx installed) the tiny test model of test/onnx_fixtures.py; the output
+   says which.
+2. Observation-to-action latency across processes: sim_node (realtime, 30 Hz) and policy_node run
+   as processes of their own (``python -m``) in a private namespace, and a probe node here
+   publishes a long-lived goal (the state GoalJudge.imagine_goal makes for a task feasible from
+   the seeded scene) and subscribes to ``observation`` and ``action``.  policy_node stamps each
+   action with the stamp of the observation it answers, so the latency is the probe's receive time
+   of the action minus that stamp (one host clock: the sim stamps with its node clock, which is
+   system time).  ``latency_at_receipt`` takes Fast DDS's receive timestamp instead of the
+   probe's callback, leaving out the probe's own executor.
+3. Jitter of the 30 Hz action stream: the inter-arrival times of ``action`` at the probe (mean,
+   std, p99 and max of |period - 1/30 s|), and the same on the publisher's DDS source timestamps;
+   the observation stream (the sim's timer) is reported the same way for comparison.
+
+Figures 2 and 3 are measured for each ``--policy-modes`` entry, ``--seconds`` each, restarting
+policy_node between them.  In ``realtime`` the policy acts on its own 30 Hz timer with the latest
+observation, so the latency includes the wait for the policy's next tick (up to one period, the
+two timers are not aligned) and an observation may be answered twice or not at all.  In
+``lockstep`` the policy answers every observation at once: that latency is the pure reaction
+time (transport both ways, executor, inference), and the action stream follows the sim's timer.
+
+Exit codes: 0, 1 when a node could not be started or the model cannot be used (stderr says why,
+with the tail of the node's log), 2 for bad arguments, 130 on Ctrl-C.  The node processes are
+stopped on every exit (SIGINT, then SIGKILL if one lingers).
+"""
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import math
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+import uuid
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
+from play_lmp_ros import conversions, qos
+from play_lmp_ros.core import layout
+from play_lmp_ros.core.goals import GoalError, GoalJudge
+from play_lmp_ros.core.policy import CPU_PROVIDER, default_model_dir, ModelError, OnnxPolicy
+from play_lmp_ros.core.sim import PlayTableSim
+from play_lmp_ros.core.sim.cli import stdout_to_stderr
+from play_lmp_ros.core.skills import feasible_tasks
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+BACKENDS = ('onnx', 'scripted')
+POLICY_MODES = ('realtime', 'lockstep')
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+FIXTURE_MODULE = PACKAGE_PARENT / 'test' / 'onnx_fixtures.py'
+# Tasks whose skills move the arm for a few seconds, tried in this order; any feasible one does.
+PREFERRED_TASKS = ('open_drawer', 'close_drawer', 'move_slider_left', 'move_slider_right',
+                   'turn_on_lightbulb', 'turn_off_lightbulb', 'turn_on_led', 'turn_off_led')
+GOAL_ID = 'bench_runtime'
+FIXTURE_SOURCE = 'tiny test fixture (test/onnx_fixtures.py)'
+# Distinct simulator observations the policy step cycles through.
+MAX_DISTINCT_OBSERVATIONS = 500
+WARMUP_STEPS = 50
+STARTUP_TIMEOUT_S = 90.0
+WARMUP_S = 1.0
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_CHARS = 2000
+NS_PER_MS = 1e6
+# Counters of the nodes' /diagnostics reported as their change over the measured window.
+SIM_COUNTERS = ('steps', 'ticks without a fresh action', 'actions replaced before use',
+                'held steps', 'rejected actions')
+POLICY_COUNTERS = ('actions_published', 'held_steps')
+
+
+class BenchError(RuntimeError):
+    """Raised when the benchmark cannot run: a node did not start, or no usable model."""
+
+
+def summary_ms(values_ms: Sequence[float]) -> Dict[str, Any]:
+    """
+    Summarize a sample of durations.
+
+    :param values_ms: durations in milliseconds.
+    :return: n, mean, p50, p99 and max in ms (None when the sample is empty).
+    """
+    values = np.asarray(values_ms, dtype=np.float64)
+    if values.size == 0:
+        return {'n': 0, 'mean_ms': None, 'p50_ms': None, 'p99_ms': None, 'max_ms': None}
+    p50, p99 = np.percentile(values, [50.0, 99.0])
+    return {'n': int(values.size), 'mean_ms': float(values.mean()), 'p50_ms': float(p50),
+            'p99_ms': float(p99), 'max_ms': float(values.max())}
+
+
+def period_stats(times_ns: Sequence[int], period_s: float) -> Dict[str, Any]:
+    """
+    Describe the regularity of a message stream from its arrival (or publication) times.
+
+    :param times_ns: (N,) times in ns, in arrival order.
+    :param period_s: the nominal period.
+    :return: n (periods), mean_ms, std_ms, and p99_abs_dev_ms and max_abs_dev_ms of
+        |period - period_s| (None with fewer than two times).
+    """
+    periods_ms = np.diff(np.asarray(times_ns, dtype=np.int64)).astype(np.float64) / NS_PER_MS
+    if periods_ms.size == 0:
+        return {'n': 0, 'mean_ms': None, 'std_ms': None, 'p99_abs_dev_ms': None,
+                'max_abs_dev_ms': None}
+    deviation = np.abs(periods_ms - period_s * 1000.0)
+    return {'n': int(periods_ms.size), 'mean_ms': float(periods_ms.mean()),
+            'std_ms': float(periods_ms.std()),
+            'p99_abs_dev_ms': float(np.percentile(deviation, 99.0)),
+            'max_abs_dev_ms': float(deviation.max())}
+
+
+class Arrival(NamedTuple):
+    """
+    One message as the probe saw it; times in ns.
+
+    :param wall_ns: system time in the probe's callback.
+    :param mono_ns: monotonic time in the probe's callback.
+    :param stamp_ns: the header stamp (an action's: the observation it answers; 0: none).
+    :param source_ns: DDS source timestamp (publication, system time).
+    :param received_ns: DDS receive timestamp in the probe's process (system time).
+    """
+
+    wall_ns: int
+    mono_ns: int
+    stamp_ns: int
+    source_ns: int
+    received_ns: int
+
+
+def stream_figures(observations: Sequence[Arrival], actions: Sequence[Arrival],
+                   period_s: float) -> Dict[str, Any]:
+    """
+    Compute latency and jitter figures from the recorded streams of one measurement.
+
+    :param observations: the observations received, in order.
+    :param actions: the actions received, in order.
+    :param period_s: the nominal control period.
+    :return: counts, latency summaries and period statistics (see the module docstring).
+    """
+    paired = [action for action in actions if action.stamp_ns > 0]
+    answered = {action.stamp_ns for action in paired}
+    seen = {observation.stamp_ns for observation in observations}
+    repeats = sum(1 for previous, action in zip(paired, paired[1:])
+                  if action.stamp_ns == previous.stamp_ns)
+    return {
+        'observations': len(observations),
+        'actions': len(actions),
+        'actions_without_observation_stamp': len(actions) - len(paired),
+        'repeated_answers': repeats,
+        'observations_answered': len(answered & seen),
+        'latency': summary_ms([(a.wall_ns - a.stamp_ns) / NS_PER_MS for a in paired]),
+        'latency_at_receipt': summary_ms(
+            [(a.received_ns - a.stamp_ns) / NS_PER_MS for a in paired]),
+        'observation_transport': summary_ms(
+            [(o.wall_ns - o.stamp_ns) / NS_PER_MS for o in observations]),
+        'action_period': period_stats([a.mono_ns for a in actions], period_s),
+        'action_period_published': period_stats([a.source_ns for a in actions], period_s),
+        'observation_period': period_stats([o.mono_ns for o in observations], period_s),
+        'observation_period_published': period_stats(
+            [o.source_ns for o in observations], period_s),
+    }
+
+
+def counter_changes(first: Dict[str, str], last: Dict[str, str],
+                    names: Sequence[str]) -> Dict[str, int]:
+    """
+    Return how much integer counters of a node's /diagnostics grew between two reports.
+
+    :param first: key/values of the earlier report.
+    :param last: key/values of the later report.
+    :param names: the counters.
+    :return: name -> change, for the counters present and integer in both.
+    """
+    changes = {}
+    for name in names:
+        try:
+            changes[name] = int(last[name]) - int(first[name])
+        except (KeyError, ValueError):
+            continue
+    return changes
+
+
+# ---------------------------------------------------------------------------- policy step
+
+
+def resolve_model(model_dir: Optional[str], scratch: Path) -> Tuple[str, str]:
+    """
+    Find the model to benchmark.
+
+    :param model_dir: the directory given on the command line, or None.
+    :param scratch: a directory that outlives the benchmark's use of the model.
+    :return: the model directory and where it comes from: 'given', 'bundled default' or
+        FIXTURE_SOURCE.
+    :raises BenchError: when no model is given, none is bundled and the test fixture is not
+        usable (installed package, or onnx missing).
+    """
+    if model_dir:
+        return model_dir, 'given'
+    bundled = default_model_dir()
+    if os.path.isdir(bundled):
+        return bundled, 'bundled default'
+    if not FIXTURE_MODULE.is_file():
+        raise BenchError(
+            f'no --model-dir given, no bundled default model ({bundled}), and no test/ '
+            'directory to build the tiny test model from: pass --model-dir')
+    spec = importlib.util.spec_from_file_location('onnx_fixtures', FIXTURE_MODULE)
+    fixtures = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(fixtures)
+    except ImportError as error:
+        raise BenchError(f'no --model-dir given and no bundled default model ({bundled}); '
+                         f'the tiny test model needs {error.name}: pass --model-dir') from None
+    return str(fixtures.write_model_dir(scratch)), FIXTURE_SOURCE
+
+
+def simulator_observations(count: int, seed: int) -> np.ndarray:
+    """
+    Collect observations from a PlayTableSim moved by random smooth relative actions.
+
+    :param count: how many.
+    :param seed: scene and motion seed.
+    :return: (count, 39) observations.
+    """
+    rng = np.random.default_rng(seed)
+    motion = np.zeros(layout.ACTION_DIM - 1)
+    gripper = layout.GRIPPER_OPEN
+    observations = []
+    with PlayTableSim(seed=seed) as sim:
+        sim.reset_random(seed)
+        for _ in range(count):
+            motion = np.clip(0.9 * motion + 0.3 * rng.standard_normal(motion.size), -1.0, 1.0)
+            if rng.random() < 0.02:
+                gripper = -gripper
+            observations.append(sim.step(np.append(motion, gripper), 'relative'))
+    return np.array(observations)
+
+
+def bench_policy_step(model_dir: str, steps: int, seed: int) -> Dict[str, Any]:
+    """
+    Time OnnxPolicy.step on the CPU, one step at a time, as policy_node runs it.
+
+    :param model_dir: the model directory.
+    :param steps: timed steps (after WARMUP_STEPS untimed ones).
+    :param seed: seed of the observations and of the action sampling.
+    :return: the model's method and replanning, and latency summaries of all steps, of the
+        steps that replanned and of the others.
+    :raises ModelError: when the model cannot be used.
+    """
+    policy = OnnxPolicy(model_dir, (CPU_PROVIDER,), seed=seed)
+    observations = simulator_observations(min(steps, MAX_DISTINCT_OBSERVATIONS), seed)
+    goal = observations[-1]
+    for index in range(WARMUP_STEPS):
+        policy.step(observations[index % len(observations)], goal)
+    policy.reset()
+    times_ms = np.empty(steps)
+    replanned = np.zeros(steps, dtype=bool)
+    for index in range(steps):
+        obs = observations[index % len(observations)]
+        replans = policy.replans
+        started = time.perf_counter_ns()
+        policy.step(obs, goal)
+        times_ms[index] = (time.perf_counter_ns() - started) / NS_PER_MS
+        replanned[index] = policy.replans > replans
+    return {
+        'method': policy.method,
+        'replan_every': policy.replan_every,
+        'providers': policy.active_providers,
+        'steps': summary_ms(times_ms),
+        'replanning_steps': summary_ms(times_ms[replanned]),
+        'other_steps': summary_ms(times_ms[~replanned]),
+    }
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class NodeProcess:
+    """One of the package's nodes run as ``python -m play_lmp_ros.<module>``, logged to a file."""
+
+    def __init__(self, module: str, namespace: str, log_dir: Path, **parameters: Any):
+        """
+        Start the process in the namespace, with /diagnostics moved into it.
+
+        :param module: 'sim_node' or 'policy_node'.
+        :param namespace: the graph's namespace, without a leading slash.
+        :param log_dir: folder of the log file.
+        :param parameters: parameters given with -p (str, bool, int, float).
+        """
+        self.module = module
+        arguments = [sys.executable, '-m', f'play_lmp_ros.{module}', '--ros-args',
+                     '-r', f'__ns:=/{namespace}',
+                     '-r', f'{qos.DIAGNOSTICS_TOPIC}:=/{namespace}{qos.DIAGNOSTICS_TOPIC}']
+        for name, value in parameters.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            arguments += ['-p', f'{name}:={text}']
+        # The children import the same play_lmp_ros as this process, installed or from source.
+        env = dict(os.environ)
+        env['PYTHONPATH'] = os.pathsep.join(
+            filter(None, [str(PACKAGE_PARENT), env.get('PYTHONPATH', '')]))
+        self.log_path = log_dir / f'{module}_{len(list(log_dir.iterdir()))}.log'
+        self._log = open(self.log_path, 'w')
+        self.process = subprocess.Popen(arguments, env=env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def check_alive(self) -> None:
+        """
+        Fail if the process has exited.
+
+        :raises BenchError: with its exit code and the tail of its log.
+        """
+        code = self.process.poll()
+        if code is not None:
+            self._log.flush()
+            tail = self.log_path.read_text()[-LOG_TAIL_CHARS:]
+            raise BenchError(f'{self.module} exited with code {code}:\n{tail}')
+
+    def stop(self) -> None:
+        """End the process: SIGINT (as Ctrl-C), then SIGKILL if it lingers; close its log."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+        self._log.close()
+
+
+class Probe:
+    """
+    A node in a private context that publishes the goal and records observations and actions.
+
+    An executor thread runs its callbacks; the main thread waits and reads the records.
+    """
+
+    def __init__(self, namespace: str):
+        """
+        Create the node and start spinning.
+
+        :param namespace: the graph's namespace, without a leading slash.
+        """
+        self.namespace = namespace
+        self._lock = threading.Lock()
+        self._observations: List[Arrival] = []
+        self._actions: List[Arrival] = []
+        self._diagnostics: Dict[str, List[Tuple[int, Dict[str, str]]]] = {}
+        self._latest: Optional[Observation] = None
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('bench_runtime_probe', namespace=namespace,
+                                      context=self.context)
+        self._goal_pub = self.node.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
+        self.node.create_subscription(Observation, qos.OBSERVATION_TOPIC,
+                                      self._on_observation, qos.CONTROL_QOS)
+        self.node.create_subscription(EndEffectorAction, qos.ACTION_TOPIC, self._on_action,
+                                      qos.CONTROL_QOS)
+        self.node.create_subscription(DiagnosticArray, f'/{namespace}{qos.DIAGNOSTICS_TOPIC}',
+                                      self._on_diagnostics, qos.DIAGNOSTICS_QOS)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the executor, destroy the node and shut the context down."""
+        self._executor.shutdown(timeout_sec=STOP_TIMEOUT_S)
+        self._thread.join(timeout=STOP_TIMEOUT_S)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+    @staticmethod
+    def _arrival(msg, info: Dict[str, Any]) -> Arrival:
+        stamp = msg.header.stamp
+        return Arrival(time.time_ns(), time.monotonic_ns(),
+                       stamp.sec * 1_000_000_000 + stamp.nanosec,
+                       int(info.get('source_timestamp') or 0),
+                       int(info.get('received_timestamp') or 0))
+
+    def _on_observation(self, msg: Observation, info: Dict[str, Any]) -> None:
+        arrival = self._arrival(msg, info)
+        with self._lock:
+            self._observations.append(arrival)
+            self._latest = msg
+
+    def _on_action(self, msg: EndEffectorAction, info: Dict[str, Any]) -> None:
+        arrival = self._arrival(msg, info)
+        with self._lock:
+            self._actions.append(arrival)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with self._lock:
+            for status in msg.status:
+                self._diagnostics.setdefault(status.name, []).append(
+                    (stamp, {value.key: value.value for value in status.values}))
+
+    def publish_goal(self, state: np.ndarray, task: str) -> None:
+        """
+        Publish the long-lived goal (latched; it stays active while this node lives).
+
+        :param state: (39,) goal state.
+        :param task: its task name (the scripted backend needs it).
+        """
+        self._goal_pub.publish(conversions.array_to_goal_state(
+            state, self.node.get_clock().now().to_msg(), GOAL_ID, task))
+
+    def latest_observation(self) -> Optional[np.ndarray]:
+        """
+        Return the latest observation received.
+
+        :return: (39,) observation, or None before the first one.
+        """
+        with self._lock:
+            latest = self._latest
+        return None if latest is None else conversions.observation_to_array(latest)
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self._lock:
+            self._observations.clear()
+            self._actions.clear()
+            self._diagnostics.clear()
+
+    def records(self) -> Tuple[List[Arrival], List[Arrival]]:
+        """
+        Return copies of the records.
+
+        :return: observations and actions received since the last clear().
+        """
+        with self._lock:
+            return list(self._observations), list(self._actions)
+
+    def diagnostics(self, name: str) -> List[Tuple[int, Dict[str, str]]]:
+        """
+        Return the /diagnostics reports of one status since the last clear().
+
+        :param name: the status name.
+        :return: (header stamp ns, key/values) in arrival order.
+        """
+        with self._lock:
+            return list(self._diagnostics.get(name, []))
+
+
+def wait_for(condition, timeout: float, what: str, processes: Sequence[NodeProcess]) -> None:
+    """
+    Wait until a condition holds, failing early when a node process dies.
+
+    :param condition: callable returning a bool.
+    :param timeout: seconds.
+    :param what: what is awaited, for the error message.
+    :param processes: the node processes that must stay alive.
+    :raises BenchError: on timeout or a dead process.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process in processes:
+            process.check_alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f'{what}: not within {timeout:g} s')
+        time.sleep(0.05)
+
+
+def choose_task(obs: np.ndarray, task: Optional[str]) -> str:
+    """
+    Pick the goal's task.
+
+    :param obs: (39,) the scene's observation.
+    :param task: the requested task, or None for the first feasible preferred one.
+    :return: the task name.
+    :raises BenchError: when no task is feasible.
+    """
+    if task:
+        return task
+    feasible = feasible_tasks(obs)
+    for name in PREFERRED_TASKS + tuple(feasible):
+        if name in feasible:
+            return name
+    raise BenchError('no task is feasible from the seeded scene: try another --seed')
+
+
+def measure_mode(probe: Probe, sim: NodeProcess, policy: NodeProcess, seconds: float,
+                 period_s: float) -> Dict[str, Any]:
+    """
+    Wait until the policy answers observations for the goal, then record for a while.
+
+    :param probe: the probe, whose goal is published.
+    :param sim: the simulator process.
+    :param policy: the freshly started policy process.
+    :param seconds: measured time.
+    :param period_s: the nominal control period.
+    :return: the stream figures, and the nodes' diagnostics counters over the window.
+    :raises BenchError: when the policy does not start answering.
+    """
+    policy_status = f'/{probe.namespace}/policy_node'
+    sim_status = f'{probe.namespace}/sim_node: simulator'
+
+    def pursuing() -> bool:
+        reports = probe.diagnostics(policy_status)
+        if not reports or reports[-1][1].get('goal_id') != GOAL_ID:
+            return False
+        observations, actions = probe.records()
+        seen = {observation.stamp_ns for observation in observations}
+        return any(action.stamp_ns in seen for action in actions)
+
+    probe.clear()
+    wait_for(pursuing, STARTUP_TIMEOUT_S, 'policy_node answering observations for the goal',
+             (sim, policy))
+    time.sleep(WARMUP_S)
+    probe.clear()
+    started = time.monotonic()
+    time.sleep(seconds)
+    observations, actions = probe.records()
+    elapsed = time.monotonic() - started
+    for process in (sim, policy):
+        process.check_alive()
+    figures = {'seconds': elapsed, **stream_figures(observations, actions, period_s)}
+    for key, status, counters in (('policy_diagnostics', policy_status, POLICY_COUNTERS),
+                                  ('sim_diagnostics', sim_status, SIM_COUNTERS)):
+        reports = probe.diagnostics(status)
+        if len(reports) >= 2:
+            (first_ns, first), (last_ns, last) = reports[0], reports[-1]
+            figures[key] = {'span_s': (last_ns - first_ns) / 1e9,
+                            **counter_changes(first, last, counters)}
+            if key == 'policy_diagnostics':
+                figures[key].update({name: last.get(name) for name in (
+                    'inference_p50_ms', 'inference_p99_ms')})
+        else:
+            figures[key] = {}
+    return figures
+
+
+@contextlib.contextmanager
+def started_processes() -> Iterator[List[NodeProcess]]:
+    """
+    Keep the node processes started in the block, and stop every one of them on leaving it.
+
+    :return: a list to append the processes to.
+    """
+    processes: List[NodeProcess] = []
+    try:
+        yield processes
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, seed: int,
+                        task: Optional[str], policy_modes: Sequence[str],
+                        log_dir: Path) -> Dict[str, Any]:
+    """
+    Run sim_node and policy_node as processes and measure latency and jitter at a probe.
+
+    :param backend: policy_node's backend, 'onnx' or 'scripted'.
+    :param model_dir: the model for 'onnx'.
+    :param seconds: measured time per policy mode.
+    :param seed: the simulator's scene seed.
+    :param task: the goal's task, or None to choose one feasible from the scene.
+    :param policy_modes: policy_node modes to measure, in order.
+    :param log_dir: folder of the nodes' logs.
+    :return: the task and, per policy mode, the figures of measure_mode.
+    :raises BenchError: when a node does not start or no goal can be made.
+    """
+    namespace = f'{qos.NAMESPACE}_bench_{uuid.uuid4().hex[:8]}'
+    period_s = 1.0 / layout.CONTROL_HZ
+    probe = Probe(namespace)
+    try:
+        with started_processes() as processes:
+            sim = NodeProcess('sim_node', namespace, log_dir, mode='realtime',
+                              control_hz=float(layout.CONTROL_HZ), seed=seed)
+            processes.append(sim)
+            wait_for(lambda: probe.latest_observation() is not None, STARTUP_TIMEOUT_S,
+                     'the first observation from sim_node', processes)
+            obs = probe.latest_observation()
+            task = choose_task(obs, task)
+            with GoalJudge(seed) as judge:
+                try:
+                    goal = judge.imagine_goal(task, obs)
+                except GoalError as error:
+                    raise BenchError(f'no goal for {task}: {error}') from None
+            probe.publish_goal(goal, task)
+            modes = {}
+            for mode in policy_modes:
+                parameters = {'backend': backend, 'mode': mode, 'seed': seed}
+                if backend == 'onnx':
+                    parameters['model_dir'] = model_dir
+                policy = NodeProcess('policy_node', namespace, log_dir, **parameters)
+                processes.append(policy)
+                try:
+                    modes[mode] = measure_mode(probe, sim, policy, seconds, period_s)
+                finally:
+                    policy.stop()
+                    processes.remove(policy)
+    finally:
+        probe.close()
+    return {'task': task, 'namespace': namespace, 'modes': modes}
+
+
+# ---------------------------------------------------------------------------- whole run
+
+
+def run_benchmark(backend: str = 'onnx', model_dir: Optional[str] = None, seconds: float = 20.0,
+                  steps: int = 2000, seed: int = 0, task: Optional[str] = None,
+                  policy_modes: Sequence[str] = POLICY_MODES) -> Dict[str, Any]:
+    """
+    Measure the three figures.
+
+    :param backend: policy_node's backend, 'onnx' or 'scripted'.
+    :param model_dir: the model; None takes the bundled default or the tiny test model.
+    :param seconds: measured time per policy mode.
+    :param steps: timed policy steps.
+    :param seed: scene, motion and sampling seed.
+    :param task: the goal's task, or None to choose one feasible from the scene.
+    :param policy_modes: policy_node modes to measure.
+    :return: machine, settings, 'policy_step' and 'cross_process' figures.
+    :raises BenchError: when a node does not start, or the model cannot be used (with the onnx
+        backend; with the scripted one the policy step is skipped with the reason).
+    """
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix='bench_runtime_') as scratch:
+        scratch_dir = Path(scratch)
+        resolved = None
+        try:
+            resolved, source = resolve_model(model_dir, scratch_dir)
+            resolved = os.path.abspath(resolved)
+            policy_step = {'model_source': source,
+                           'model_dir': '(temporary)' if source == FIXTURE_SOURCE else resolved,
+                           **bench_policy_step(resolved, steps, seed)}
+        except (BenchError, ModelError) as error:
+            if backend == 'onnx':
+                raise BenchError(str(error)) from None
+            policy_step = {'skipped': str(error)}
+        log_dir = scratch_dir / 'logs'
+        log_dir.mkdir()
+        cross_process = bench_cross_process(backend, resolved, seconds, seed, task,
+                                            policy_modes, log_dir)
+    return {
+        'machine': {'cpus': os.cpu_count(), 'load_average_before': list(load_before),
+                    'load_average_after': list(os.getloadavg())},
+        'settings': {'backend': backend, 'seconds_per_mode': seconds, 'policy_steps': steps,
+                     'seed': seed, 'control_hz': layout.CONTROL_HZ,
+                     'policy_modes': list(policy_modes)},
+        'policy_step': policy_step,
+        'cross_process': cross_process,
+    }
+
+
+def _numbers(entry: Optional[Dict[str, Any]], keys: Sequence[str]) -> str:
+    """
+    Format some values of a summary as 'a / b / c' in ms.
+
+    :param entry: a summary dict (or None).
+    :param keys: the keys to show.
+    :return: the text, '-' for a missing value.
+    """
+    entry = entry or {}
+    return ' / '.join('-' if entry.get(key) is None else f'{entry[key]:.2f}' for key in keys)
+
+
+def format_report(report: Dict[str, Any]) -> str:
+    """
+    Render the figures as a short human-readable table.
+
+    :param report: the result of run_benchmark.
+    :return: the text.
+    """
+    machine, settings = report['machine'], report['settings']
+    load = ' '.join(f'{value:.2f}' for value in machine['load_average_before'])
+    load_after = ' '.join(f'{value:.2f}' for value in machine['load_average_after'])
+    lines = [f'machine: {machine["cpus"]} CPUs, load average (1/5/15 min) {load} before, '
+             f'{load_after} after', '']
+    step = report['policy_step']
+    if 'skipped' in step:
+        lines.append(f'1. policy step: skipped ({step["skipped"]})')
+    else:
+        lines += [
+            f'1. policy step: OnnxPolicy.step on {",".join(step["providers"])}, '
+            f'{step["steps"]["n"]} steps; model: {step["model_source"]}, {step["method"]}, '
+            f'replanning every {step["replan_every"]} steps',
+            f'   {"":26}p50 / p99 / max (ms)']
+        for key, label in (('steps', 'all steps'), ('replanning_steps', 'replanning steps'),
+                           ('other_steps', 'other steps')):
+            lines.append(f'   {label:26}{_numbers(step[key], ("p50_ms", "p99_ms", "max_ms"))}')
+    cross = report['cross_process']
+    modes = cross['modes']
+    nominal_ms = 1000.0 / settings['control_hz']
+    lines += ['', f'2-3. across processes: sim_node realtime {settings["control_hz"]} Hz, '
+              f'policy_node {settings["backend"]} backend, probe; goal {cross["task"]}; '
+              f'{settings["seconds_per_mode"]:g} s per policy mode',
+              f'   {"":44}' + ''.join(f'{"policy " + mode:>26}' for mode in modes)]
+    rows = [
+        ('obs->action latency p50/p99/max ms', 'latency', ('p50_ms', 'p99_ms', 'max_ms')),
+        ('  at DDS receipt p50/p99/max ms', 'latency_at_receipt',
+         ('p50_ms', 'p99_ms', 'max_ms')),
+        ('observation transport p50/p99 ms', 'observation_transport', ('p50_ms', 'p99_ms')),
+        ('action period mean/std ms', 'action_period', ('mean_ms', 'std_ms')),
+        (f'action |period-{nominal_ms:.1f}| p99/max ms', 'action_period',
+         ('p99_abs_dev_ms', 'max_abs_dev_ms')),
+        ('  at publisher: std / p99 |dev| ms', 'action_period_published',
+         ('std_ms', 'p99_abs_dev_ms')),
+        ('observation period mean/std ms', 'observation_period', ('mean_ms', 'std_ms')),
+        (f'observation |period-{nominal_ms:.1f}| p99/max ms', 'observation_period',
+         ('p99_abs_dev_ms', 'max_abs_dev_ms')),
+        ('  at publisher: std / p99 |dev| ms', 'observation_period_published',
+         ('std_ms', 'p99_abs_dev_ms')),
+    ]
+    for label, key, fields in rows:
+        lines.append(f'   {label:44}' + ''.join(
+            f'{_numbers(figures[key], fields):>26}' for figures in modes.values()))
+    counts = ''.join(
+        f'{figures["actions"]} / {figures["observations_answered"]} / '
+        f'{figures["observations"]}'.rjust(26) for figures in modes.values())
+    lines.append(f'   {"actions / obs answered / obs":44}{counts}')
+    other = ''.join(
+        f'{figures["repeated_answers"]} / {figures["actions_without_observation_stamp"]} / '
+        f'{figures["sim_diagnostics"].get("ticks without a fresh action", "-")}'.rjust(26)
+        for figures in modes.values())
+    lines.append(f'   {"repeats / unstamped / sim ticks w/o action":44}{other}')
+    return '\n'.join(lines)
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """
+    Parse the command line.
+
+    :param argv: arguments without the program name (None: sys.argv[1:]).
+    :return: the options.
+    """
+    parser = argparse.ArgumentParser(
+        prog='python -m play_lmp_ros.bench_runtime',
+        description='Policy step latency, observation-to-action latency across processes and '
+                    'the jitter of the 30 Hz action stream.')
+    parser.add_argument('--backend', choices=BACKENDS, default='onnx',
+                        help="policy_node's backend (default: onnx)")
+    parser.add_argument('--model-dir', default=None,
+                        help='model directory (default: the bundled model, else the tiny test '
+                             'model of test/onnx_fixtures.py)')
+    parser.add_argument('--seconds', type=float, default=20.0,
+                        help='measured seconds per policy mode (default: 20)')
+    parser.add_argument('--steps', type=int, default=2000,
+                        help='timed policy steps (default: 2000)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='scene, motion and sampling seed (default: 0)')
+    parser.add_argument('--task', default=None,
+                        help='task of the goal (default: one feasible from the seeded scene)')
+    parser.add_argument('--policy-modes', default=','.join(POLICY_MODES),
+                        help='policy_node modes to measure, comma-separated '
+                             '(default: realtime,lockstep)')
+    parser.add_argument('--json', action='store_true', help='print JSON only')
+    args = parser.parse_args(argv)
+    args.policy_modes = [mode for mode in args.policy_modes.split(',') if mode]
+    unknown = [mode for mode in args.policy_modes if mode not in POLICY_MODES]
+    if unknown or not args.policy_modes:
+        parser.error(f'--policy-modes takes {",".join(POLICY_MODES)}, got {unknown or "none"}')
+    if not (math.isfinite(args.seconds) and args.seconds > 0.0):
+        parser.error(f'--seconds must be a positive number, got {args.seconds}')
+    if args.steps < 1:
+        parser.error(f'--steps must be at least 1, got {args.steps}')
+    if args.seed < 0:
+        parser.error(f'--seed must be >= 0, got {args.seed}')
+    if args.model_dir and args.backend == 'scripted':
+        parser.error('--model-dir is for the onnx backend')
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """
+    Run the benchmark and print the figures.
+
+    :param argv: arguments without the program name (None: sys.argv[1:]).
+    :return: 0, 1 when the benchmark could not run (printed to stderr), 130 on Ctrl-C (every
+        node process stopped).
+    """
+    args = parse_args(argv)
+    try:
+        # pybullet prints its banner to the C stdout, which must carry the report alone.
+        with stdout_to_stderr():
+            report = run_benchmark(args.backend, args.model_dir, args.seconds, args.steps,
+                                   args.seed, args.task, args.policy_modes)
+    except BenchError as error:
+        print(f'bench_runtime: {error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('bench_runtime: interrupted', file=sys.stderr)
+        return 130
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
