@@ -62,6 +62,7 @@ from play_lmp_ros.core.policy import CPU_PROVIDER, default_model_dir, ModelError
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.skills import feasible_tasks
+from play_lmp_ros.policy_node import HOLD_REASONS
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
@@ -72,7 +73,18 @@ FIXTURE_MODULE = PACKAGE_PARENT / 'test' / 'onnx_fixtures.py'
 # Tasks whose skills move the arm for a few seconds, tried in this order; any feasible one does.
 PREFERRED_TASKS = ('open_drawer', 'close_drawer', 'move_slider_left', 'move_slider_right',
                    'turn_on_lightbulb', 'turn_off_lightbulb', 'turn_on_led', 'turn_off_led')
+# Each goal the probe publishes gets this prefix and a count as its id.
 GOAL_ID = 'bench_runtime'
+# With the scripted backend the goal alternates between a task and its reverse, so that a skill
+# is running (not holding, done) throughout the measurement.
+REVERSE_TASKS = {
+    'open_drawer': 'close_drawer', 'close_drawer': 'open_drawer',
+    'move_slider_left': 'move_slider_right', 'move_slider_right': 'move_slider_left',
+    'turn_on_lightbulb': 'turn_off_lightbulb', 'turn_off_lightbulb': 'turn_on_lightbulb',
+    'turn_on_led': 'turn_off_led', 'turn_off_led': 'turn_on_led',
+}
+# Consecutive hold actions after which the probe sends the next goal of the cycle.
+HOLDS_BEFORE_NEXT_GOAL = 10
 FIXTURE_SOURCE = 'tiny test fixture (test/onnx_fixtures.py)'
 # Distinct simulator observations the policy step cycles through.
 MAX_DISTINCT_OBSERVATIONS = 500
@@ -85,7 +97,8 @@ NS_PER_MS = 1e6
 # Counters of the nodes' /diagnostics reported as their change over the measured window.
 SIM_COUNTERS = ('steps', 'ticks without a fresh action', 'actions replaced before use',
                 'held steps', 'rejected actions')
-POLICY_COUNTERS = ('actions_published', 'held_steps')
+POLICY_COUNTERS = ('actions_published', 'held_steps') + tuple(
+    f'held_{reason}' for reason in HOLD_REASONS)
 
 
 class BenchError(RuntimeError):
@@ -136,6 +149,7 @@ class Arrival(NamedTuple):
     :param stamp_ns: the header stamp (an action's: the observation it answers; 0: none).
     :param source_ns: DDS source timestamp (publication, system time).
     :param received_ns: DDS receive timestamp in the probe's process (system time).
+    :param hold: an action without motion (a hold, or a skill pausing).
     """
 
     wall_ns: int
@@ -143,6 +157,7 @@ class Arrival(NamedTuple):
     stamp_ns: int
     source_ns: int
     received_ns: int
+    hold: bool = False
 
 
 def stream_figures(observations: Sequence[Arrival], actions: Sequence[Arrival],
@@ -164,6 +179,7 @@ def stream_figures(observations: Sequence[Arrival], actions: Sequence[Arrival],
         'observations': len(observations),
         'actions': len(actions),
         'actions_without_observation_stamp': len(actions) - len(paired),
+        'hold_actions': sum(1 for action in actions if action.hold),
         'repeated_answers': repeats,
         'observations_answered': len(answered & seen),
         'latency': summary_ms([(a.wall_ns - a.stamp_ns) / NS_PER_MS for a in paired]),
@@ -363,6 +379,11 @@ class Probe:
         self._actions: List[Arrival] = []
         self._diagnostics: Dict[str, List[Tuple[int, Dict[str, str]]]] = {}
         self._latest: Optional[Observation] = None
+        self._goals: List[Tuple[str, np.ndarray]] = []
+        self._cycle = False
+        self._goals_sent = 0
+        self._goals_in_window = 0
+        self._holds_in_a_row = 0
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node('bench_runtime_probe', namespace=namespace,
@@ -387,12 +408,12 @@ class Probe:
         rclpy.try_shutdown(context=self.context)
 
     @staticmethod
-    def _arrival(msg, info: Dict[str, Any]) -> Arrival:
+    def _arrival(msg, info: Dict[str, Any], hold: bool = False) -> Arrival:
         stamp = msg.header.stamp
         return Arrival(time.time_ns(), time.monotonic_ns(),
                        stamp.sec * 1_000_000_000 + stamp.nanosec,
                        int(info.get('source_timestamp') or 0),
-                       int(info.get('received_timestamp') or 0))
+                       int(info.get('received_timestamp') or 0), hold)
 
     def _on_observation(self, msg: Observation, info: Dict[str, Any]) -> None:
         arrival = self._arrival(msg, info)
@@ -401,9 +422,13 @@ class Probe:
             self._latest = msg
 
     def _on_action(self, msg: EndEffectorAction, info: Dict[str, Any]) -> None:
-        arrival = self._arrival(msg, info)
+        arrival = self._arrival(msg, info, not any(msg.position) and not any(msg.orientation))
         with self._lock:
             self._actions.append(arrival)
+            self._holds_in_a_row = self._holds_in_a_row + 1 if arrival.hold else 0
+            next_goal = self._cycle and self._holds_in_a_row >= HOLDS_BEFORE_NEXT_GOAL
+        if next_goal:
+            self._publish_next_goal()
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -412,15 +437,33 @@ class Probe:
                 self._diagnostics.setdefault(status.name, []).append(
                     (stamp, {value.key: value.value for value in status.values}))
 
-    def publish_goal(self, state: np.ndarray, task: str) -> None:
+    def start_goals(self, goals: Sequence[Tuple[str, np.ndarray]], cycle: bool) -> None:
         """
-        Publish the long-lived goal (latched; it stays active while this node lives).
+        Publish the first goal (latched; it stays active while this node lives).
 
-        :param state: (39,) goal state.
-        :param task: its task name (the scripted backend needs it).
+        :param goals: task names and their (39,) goal states.
+        :param cycle: send the next goal, in a cycle, after HOLDS_BEFORE_NEXT_GOAL holds in a row.
         """
+        with self._lock:
+            self._goals = list(goals)
+            self._cycle = cycle
+        self._publish_next_goal()
+
+    def _publish_next_goal(self) -> None:
+        with self._lock:
+            task, state = self._goals[self._goals_sent % len(self._goals)]
+            goal_id = f'{GOAL_ID}_{self._goals_sent}'
+            self._goals_sent += 1
+            self._goals_in_window += 1
+            self._holds_in_a_row = 0
         self._goal_pub.publish(conversions.array_to_goal_state(
-            state, self.node.get_clock().now().to_msg(), GOAL_ID, task))
+            state, self.node.get_clock().now().to_msg(), goal_id, task))
+
+    @property
+    def goals_in_window(self) -> int:
+        """Return how many goals were sent since the last clear()."""
+        with self._lock:
+            return self._goals_in_window
 
     def latest_observation(self) -> Optional[np.ndarray]:
         """
@@ -438,6 +481,7 @@ class Probe:
             self._observations.clear()
             self._actions.clear()
             self._diagnostics.clear()
+            self._goals_in_window = 0
 
     def records(self) -> Tuple[List[Arrival], List[Arrival]]:
         """
@@ -514,7 +558,7 @@ def measure_mode(probe: Probe, sim: NodeProcess, policy: NodeProcess, seconds: f
 
     def pursuing() -> bool:
         reports = probe.diagnostics(policy_status)
-        if not reports or reports[-1][1].get('goal_id') != GOAL_ID:
+        if not reports or not reports[-1][1].get('goal_id', '').startswith(GOAL_ID):
             return False
         observations, actions = probe.records()
         seen = {observation.stamp_ns for observation in observations}
@@ -529,9 +573,11 @@ def measure_mode(probe: Probe, sim: NodeProcess, policy: NodeProcess, seconds: f
     time.sleep(seconds)
     observations, actions = probe.records()
     elapsed = time.monotonic() - started
+    goals_sent = probe.goals_in_window
     for process in (sim, policy):
         process.check_alive()
-    figures = {'seconds': elapsed, **stream_figures(observations, actions, period_s)}
+    figures = {'seconds': elapsed, 'goals_sent': goals_sent,
+               **stream_figures(observations, actions, period_s)}
     for key, status, counters in (('policy_diagnostics', policy_status, POLICY_COUNTERS),
                                   ('sim_diagnostics', sim_status, SIM_COUNTERS)):
         reports = probe.diagnostics(status)
@@ -575,7 +621,7 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
     :param task: the goal's task, or None to choose one feasible from the scene.
     :param policy_modes: policy_node modes to measure, in order.
     :param log_dir: folder of the nodes' logs.
-    :return: the task and, per policy mode, the figures of measure_mode.
+    :return: the goals' tasks and, per policy mode, the figures of measure_mode.
     :raises BenchError: when a node does not start or no goal can be made.
     """
     namespace = f'{qos.NAMESPACE}_bench_{uuid.uuid4().hex[:8]}'
@@ -592,10 +638,14 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
             task = choose_task(obs, task)
             with GoalJudge(seed) as judge:
                 try:
-                    goal = judge.imagine_goal(task, obs)
+                    goals = [(task, judge.imagine_goal(task, obs))]
                 except GoalError as error:
                     raise BenchError(f'no goal for {task}: {error}') from None
-            probe.publish_goal(goal, task)
+                reverse = REVERSE_TASKS.get(task)
+                if backend == 'scripted' and reverse is not None:
+                    with contextlib.suppress(GoalError):
+                        goals.append((reverse, judge.imagine_goal(reverse, goals[0][1])))
+            probe.start_goals(goals, cycle=backend == 'scripted')
             modes = {}
             for mode in policy_modes:
                 parameters = {'backend': backend, 'mode': mode, 'seed': seed}
@@ -610,7 +660,7 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
                     processes.remove(policy)
     finally:
         probe.close()
-    return {'task': task, 'namespace': namespace, 'modes': modes}
+    return {'tasks': [name for name, _ in goals], 'namespace': namespace, 'modes': modes}
 
 
 # ---------------------------------------------------------------------------- whole run
@@ -701,8 +751,9 @@ def format_report(report: Dict[str, Any]) -> str:
     cross = report['cross_process']
     modes = cross['modes']
     nominal_ms = 1000.0 / settings['control_hz']
+    goals = ' <-> '.join(cross['tasks'])
     lines += ['', f'2-3. across processes: sim_node realtime {settings["control_hz"]} Hz, '
-              f'policy_node {settings["backend"]} backend, probe; goal {cross["task"]}; '
+              f'policy_node {settings["backend"]} backend, probe; goal {goals}; '
               f'{settings["seconds_per_mode"]:g} s per policy mode',
               f'   {"":44}' + ''.join(f'{"policy " + mode:>26}' for mode in modes)]
     rows = [
@@ -733,6 +784,10 @@ def format_report(report: Dict[str, Any]) -> str:
         f'{figures["sim_diagnostics"].get("ticks without a fresh action", "-")}'.rjust(26)
         for figures in modes.values())
     lines.append(f'   {"repeats / unstamped / sim ticks w/o action":44}{other}')
+    holds = ''.join(
+        f'{figures["hold_actions"]} / {figures["goals_sent"]}'.rjust(26)
+        for figures in modes.values())
+    lines.append(f'   {"hold actions / goals sent":44}{holds}')
     return '\n'.join(lines)
 
 

@@ -21,31 +21,32 @@ PERIOD_KEYS = {'n', 'mean_ms', 'std_ms', 'p99_abs_dev_ms', 'max_abs_dev_ms'}
 MODE_SUMMARIES = ('latency', 'latency_at_receipt', 'observation_transport')
 MODE_PERIODS = ('action_period', 'action_period_published', 'observation_period',
                 'observation_period_published')
-MODE_COUNTS = ('observations', 'actions', 'actions_without_observation_stamp',
+MODE_COUNTS = ('observations', 'actions', 'actions_without_observation_stamp', 'hold_actions',
                'repeated_answers', 'observations_answered')
 
 
-def arrival(at_ms: float, stamp_ms: float) -> Arrival:
+def arrival(at_ms: float, stamp_ms: float, hold: bool = False) -> Arrival:
     """
     Build a probe record with every clock at the same instant.
 
     :param at_ms: arrival time (ms).
     :param stamp_ms: header stamp (ms); 0 for none.
+    :param hold: an action without motion.
     :return: the record.
     """
     at_ns, stamp_ns = int(at_ms * 1e6), int(stamp_ms * 1e6)
-    return Arrival(at_ns, at_ns, stamp_ns, at_ns, at_ns)
+    return Arrival(at_ns, at_ns, stamp_ns, at_ns, at_ns, hold)
 
 
 def test_figures_pair_each_action_with_the_observation_it_answers():
     """Latency uses the action's stamp; repeats, unstamped holds and unanswered ones counted."""
     observations = [arrival(100.0 * k + 1.0, 100.0 * k) for k in range(1, 5)]
     actions = [arrival(102.0, 100.0), arrival(205.0, 200.0), arrival(304.0, 200.0),
-               arrival(410.0, 0.0)]
+               arrival(410.0, 0.0, hold=True)]
     figures = stream_figures(observations, actions, period_s=0.1)
     assert {key: figures[key] for key in MODE_COUNTS} == {
         'observations': 4, 'actions': 4, 'actions_without_observation_stamp': 1,
-        'repeated_answers': 1, 'observations_answered': 2}
+        'hold_actions': 1, 'repeated_answers': 1, 'observations_answered': 2}
     assert figures['latency']['n'] == 3
     assert figures['latency']['max_ms'] == pytest.approx(104.0)
     assert figures['latency']['p50_ms'] == pytest.approx(5.0)
@@ -152,9 +153,10 @@ def test_scripted_run_reports_every_figure_as_json(ros_domain):
     assert (step['replanning_steps']['n'] + step['other_steps']['n']) == 200
     assert step['providers'][-1] == 'CPUExecutionProvider'
     cross = report['cross_process']
-    assert cross['task'] and list(cross['modes']) == ['realtime', 'lockstep']
+    assert cross['tasks'] and list(cross['modes']) == ['realtime', 'lockstep']
     for figures in cross['modes'].values():
         check_mode(figures)
+        assert figures['goals_sent'] >= 0 and 'held_skill_done' in figures['policy_diagnostics']
 
 
 def test_onnx_run_on_a_given_model_prints_a_table(ros_domain, tmp_path):
