@@ -16,20 +16,24 @@ Three figures, plus the load average of the machine before and after:
    as processes of their own (``python -m``) in a private namespace, and a probe node here
    publishes a long-lived goal (the state GoalJudge.imagine_goal makes for a task feasible from
    the seeded scene) and subscribes to ``observation`` and ``action``.  policy_node stamps each
-   action with the stamp of the observation it answers, so the latency is the probe's receive time
-   of the action minus that stamp (one host clock: the sim stamps with its node clock, which is
-   system time).  ``latency_at_receipt`` takes Fast DDS's receive timestamp instead of the
-   probe's callback, leaving out the probe's own executor.
+   action with the stamp of the observation it answers, so the latency is the probe's receive
+   time of the action minus that stamp (one host clock: the sim stamps with its node clock, which
+   is system time).  ``latency_at_receipt`` takes Fast DDS's receive timestamp instead of the
+   probe's callback, leaving out the probe's own executor.  With the scripted backend, whose
+   skill stops when done, the probe alternates the task and its reverse (open_drawer,
+   close_drawer, ...) after a few holds, so that a skill runs most of the time; hold actions are
+   counted either way.
 3. Jitter of the 30 Hz action stream: the inter-arrival times of ``action`` at the probe (mean,
    std, p99 and max of |period - 1/30 s|), and the same on the publisher's DDS source timestamps;
    the observation stream (the sim's timer) is reported the same way for comparison.
 
-Figures 2 and 3 are measured for each ``--policy-modes`` entry, ``--seconds`` each, restarting
-policy_node between them.  In ``realtime`` the policy acts on its own 30 Hz timer with the latest
-observation, so the latency includes the wait for the policy's next tick (up to one period, the
-two timers are not aligned) and an observation may be answered twice or not at all.  In
-``lockstep`` the policy answers every observation at once: that latency is the pure reaction
-time (transport both ways, executor, inference), and the action stream follows the sim's timer.
+Figures 2 and 3 are measured for each ``--policy-modes`` entry, ``--seconds`` each, with a fresh
+policy_node and the simulator reset to the seeded scene for each.  In ``realtime`` the policy
+acts on its own 30 Hz timer with the latest observation, so the latency includes the wait for the
+policy's next tick (up to one period: the two timers are not aligned, and their phase differs
+from run to run) and an observation may be answered twice or not at all.  In ``lockstep`` the
+policy answers every observation at once: that latency is the pure reaction time (transport both
+ways, executor, inference), and the action stream follows the sim's timer.
 
 Exit codes: 0, 1 when a node could not be started or the model cannot be used (stderr says why,
 with the tail of the node's log), 2 for bad arguments, 130 on Ctrl-C.  The node processes are
@@ -55,6 +59,7 @@ import uuid
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
+from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalError, GoalJudge
@@ -381,6 +386,7 @@ class Probe:
         self._latest: Optional[Observation] = None
         self._goals: List[Tuple[str, np.ndarray]] = []
         self._cycle = False
+        self._next_goal = 0
         self._goals_sent = 0
         self._goals_in_window = 0
         self._holds_in_a_row = 0
@@ -389,6 +395,7 @@ class Probe:
         self.node = rclpy.create_node('bench_runtime_probe', namespace=namespace,
                                       context=self.context)
         self._goal_pub = self.node.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
+        self._reset_client = self.node.create_client(ResetSim, qos.RESET_SERVICE)
         self.node.create_subscription(Observation, qos.OBSERVATION_TOPIC,
                                       self._on_observation, qos.CONTROL_QOS)
         self.node.create_subscription(EndEffectorAction, qos.ACTION_TOPIC, self._on_action,
@@ -439,7 +446,7 @@ class Probe:
 
     def start_goals(self, goals: Sequence[Tuple[str, np.ndarray]], cycle: bool) -> None:
         """
-        Publish the first goal (latched; it stays active while this node lives).
+        Publish the first goal (latched; a goal stays active while this node lives).
 
         :param goals: task names and their (39,) goal states.
         :param cycle: send the next goal, in a cycle, after HOLDS_BEFORE_NEXT_GOAL holds in a row.
@@ -447,12 +454,14 @@ class Probe:
         with self._lock:
             self._goals = list(goals)
             self._cycle = cycle
+            self._next_goal = 0
         self._publish_next_goal()
 
     def _publish_next_goal(self) -> None:
         with self._lock:
-            task, state = self._goals[self._goals_sent % len(self._goals)]
+            task, state = self._goals[self._next_goal % len(self._goals)]
             goal_id = f'{GOAL_ID}_{self._goals_sent}'
+            self._next_goal += 1
             self._goals_sent += 1
             self._goals_in_window += 1
             self._holds_in_a_row = 0
@@ -464,6 +473,25 @@ class Probe:
         """Return how many goals were sent since the last clear()."""
         with self._lock:
             return self._goals_in_window
+
+    def reset_sim(self, seed: int, timeout: float) -> None:
+        """
+        Reset the simulator to its seeded scene.
+
+        :param seed: the scene seed.
+        :param timeout: seconds to wait for the service and its answer.
+        :raises BenchError: when the reset fails or does not answer in time.
+        """
+        if not self._reset_client.wait_for_service(timeout_sec=timeout):
+            raise BenchError(f'no {qos.RESET_SERVICE} service from sim_node')
+        done = threading.Event()
+        future = self._reset_client.call_async(ResetSim.Request(seed=seed))
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout):
+            raise BenchError(f'sim_node did not answer the reset within {timeout:g} s')
+        response = future.result()
+        if not response.success:
+            raise BenchError(f'sim_node refused the reset: {response.message}')
 
     def latest_observation(self) -> Optional[np.ndarray]:
         """
@@ -645,9 +673,11 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
                 if backend == 'scripted' and reverse is not None:
                     with contextlib.suppress(GoalError):
                         goals.append((reverse, judge.imagine_goal(reverse, goals[0][1])))
-            probe.start_goals(goals, cycle=backend == 'scripted')
             modes = {}
             for mode in policy_modes:
+                # Every mode starts from the seeded scene, so the goals fit and modes compare.
+                probe.reset_sim(seed, STARTUP_TIMEOUT_S)
+                probe.start_goals(goals, cycle=backend == 'scripted')
                 parameters = {'backend': backend, 'mode': mode, 'seed': seed}
                 if backend == 'onnx':
                     parameters['model_dir'] = model_dir
