@@ -146,7 +146,11 @@ class Probe:
         self.wait_for(future.done, 'the reset response')
         response = future.result()
         if response.success:
-            self.wait_for(lambda: len(self.observations) > count, 'the observation after reset')
+            # The start-up observation may still be in flight: wait for the reset's own one.
+            expected = conversions.observation_to_array(response.observation)
+            self.wait_for(lambda: len(self.observations) > count
+                          and np.array_equal(self.latest(), expected),
+                          'the observation after reset')
         return response
 
     def step(self, msg: EndEffectorAction) -> np.ndarray:
