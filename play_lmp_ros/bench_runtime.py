@@ -42,6 +42,7 @@ stopped on every exit (SIGINT, then SIGKILL if one lingers).
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import json
 import math
@@ -70,6 +71,8 @@ from play_lmp_ros.core.skills import feasible_tasks
 from play_lmp_ros.policy_node import HOLD_REASONS
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
 
 BACKENDS = ('onnx', 'scripted')
 POLICY_MODES = ('realtime', 'lockstep')
@@ -152,8 +155,8 @@ class Arrival(NamedTuple):
     :param wall_ns: system time in the probe's callback.
     :param mono_ns: monotonic time in the probe's callback.
     :param stamp_ns: the header stamp (an action's: the observation it answers; 0: none).
-    :param source_ns: DDS source timestamp (publication, system time).
-    :param received_ns: DDS receive timestamp in the probe's process (system time).
+    :param source_ns: DDS source timestamp (publication, system time; 0: unknown).
+    :param received_ns: DDS receive timestamp in the probe's process (system time; 0: unknown).
     :param hold: an action without motion (a hold, or a skill pausing).
     """
 
@@ -189,14 +192,15 @@ def stream_figures(observations: Sequence[Arrival], actions: Sequence[Arrival],
         'observations_answered': len(answered & seen),
         'latency': summary_ms([(a.wall_ns - a.stamp_ns) / NS_PER_MS for a in paired]),
         'latency_at_receipt': summary_ms(
-            [(a.received_ns - a.stamp_ns) / NS_PER_MS for a in paired]),
+            [(a.received_ns - a.stamp_ns) / NS_PER_MS for a in paired if a.received_ns]),
         'observation_transport': summary_ms(
             [(o.wall_ns - o.stamp_ns) / NS_PER_MS for o in observations]),
         'action_period': period_stats([a.mono_ns for a in actions], period_s),
-        'action_period_published': period_stats([a.source_ns for a in actions], period_s),
+        'action_period_published': period_stats(
+            [a.source_ns for a in actions if a.source_ns], period_s),
         'observation_period': period_stats([o.mono_ns for o in observations], period_s),
         'observation_period_published': period_stats(
-            [o.source_ns for o in observations], period_s),
+            [o.source_ns for o in observations if o.source_ns], period_s),
     }
 
 
@@ -365,6 +369,21 @@ class NodeProcess:
         self._log.close()
 
 
+def _with_message_info(callback):
+    """
+    Adapt a (message, message info) callback to this rclpy.
+
+    rclpy passes the message info (DDS source and receive timestamps) to two-argument callbacks
+    from Iron on; Humble's passes the message alone, and the timestamps then read 0 (unknown).
+
+    :param callback: takes the message and the message info dict.
+    :return: the callback to subscribe with.
+    """
+    if hasattr(Subscription, 'CallbackType'):
+        return callback
+    return functools.partial(callback, info={})
+
+
 class Probe:
     """
     A node in a private context that publishes the goal and records observations and actions.
@@ -391,15 +410,17 @@ class Probe:
         self._goals_in_window = 0
         self._holds_in_a_row = 0
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        # No rclpy signal handler: Ctrl-C stays a plain KeyboardInterrupt, and the cleanup runs
+        # with the context still valid.
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('bench_runtime_probe', namespace=namespace,
                                       context=self.context)
         self._goal_pub = self.node.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
         self._reset_client = self.node.create_client(ResetSim, qos.RESET_SERVICE)
         self.node.create_subscription(Observation, qos.OBSERVATION_TOPIC,
-                                      self._on_observation, qos.CONTROL_QOS)
-        self.node.create_subscription(EndEffectorAction, qos.ACTION_TOPIC, self._on_action,
-                                      qos.CONTROL_QOS)
+                                      _with_message_info(self._on_observation), qos.CONTROL_QOS)
+        self.node.create_subscription(EndEffectorAction, qos.ACTION_TOPIC,
+                                      _with_message_info(self._on_action), qos.CONTROL_QOS)
         self.node.create_subscription(DiagnosticArray, f'/{namespace}{qos.DIAGNOSTICS_TOPIC}',
                                       self._on_diagnostics, qos.DIAGNOSTICS_QOS)
         self._executor = SingleThreadedExecutor(context=self.context)
@@ -622,18 +643,74 @@ def measure_mode(probe: Probe, sim: NodeProcess, policy: NodeProcess, seconds: f
 
 
 @contextlib.contextmanager
-def started_processes() -> Iterator[List[NodeProcess]]:
+def sigint_deferred() -> Iterator[None]:
     """
-    Keep the node processes started in the block, and stop every one of them on leaving it.
+    Hold Ctrl-C (SIGINT) during the block and raise KeyboardInterrupt after it, if one came.
 
-    :return: a list to append the processes to.
+    A process started in the block is registered for the cleanup before the interrupt can land
+    between its start and its registration.
     """
-    processes: List[NodeProcess] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: List[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
     try:
-        yield processes
+        yield
     finally:
-        for process in reversed(processes):
-            process.stop()
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
+
+class NodeProcesses:
+    """The node processes of a run, each registered as it starts, all stopped on close."""
+
+    def __init__(self, namespace: str, log_dir: Path):
+        """
+        Start with none.
+
+        :param namespace: the graph's namespace, without a leading slash.
+        :param log_dir: folder of the nodes' logs.
+        """
+        self._namespace = namespace
+        self._log_dir = log_dir
+        self.running: List[NodeProcess] = []
+
+    def start(self, module: str, **parameters: Any) -> NodeProcess:
+        """
+        Start a node process.
+
+        :param module: 'sim_node' or 'policy_node'.
+        :param parameters: its parameters.
+        :return: the process.
+        """
+        with sigint_deferred():
+            process = NodeProcess(module, self._namespace, self._log_dir, **parameters)
+            self.running.append(process)
+        return process
+
+    def stop(self, process: NodeProcess) -> None:
+        """
+        Stop one process.
+
+        :param process: one of the running processes.
+        """
+        process.stop()
+        self.running.remove(process)
+
+    def close(self) -> None:
+        """Stop every process still running, the latest first."""
+        while self.running:
+            self.stop(self.running[-1])
+
+    def __enter__(self) -> 'NodeProcesses':
+        """Use as a context manager."""
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """Stop every process on leaving the context."""
+        self.close()
 
 
 def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, seed: int,
@@ -656,12 +733,11 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
     period_s = 1.0 / layout.CONTROL_HZ
     probe = Probe(namespace)
     try:
-        with started_processes() as processes:
-            sim = NodeProcess('sim_node', namespace, log_dir, mode='realtime',
-                              control_hz=float(layout.CONTROL_HZ), seed=seed)
-            processes.append(sim)
+        with NodeProcesses(namespace, log_dir) as processes:
+            sim = processes.start('sim_node', mode='realtime',
+                                  control_hz=float(layout.CONTROL_HZ), seed=seed)
             wait_for(lambda: probe.latest_observation() is not None, STARTUP_TIMEOUT_S,
-                     'the first observation from sim_node', processes)
+                     'the first observation from sim_node', [sim])
             obs = probe.latest_observation()
             task = choose_task(obs, task)
             with GoalJudge(seed) as judge:
@@ -681,13 +757,11 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
                 parameters = {'backend': backend, 'mode': mode, 'seed': seed}
                 if backend == 'onnx':
                     parameters['model_dir'] = model_dir
-                policy = NodeProcess('policy_node', namespace, log_dir, **parameters)
-                processes.append(policy)
+                policy = processes.start('policy_node', **parameters)
                 try:
                     modes[mode] = measure_mode(probe, sim, policy, seconds, period_s)
                 finally:
-                    policy.stop()
-                    processes.remove(policy)
+                    processes.stop(policy)
     finally:
         probe.close()
     return {'tasks': [name for name, _ in goals], 'namespace': namespace, 'modes': modes}
@@ -814,6 +888,11 @@ def format_report(report: Dict[str, Any]) -> str:
         f'{figures["sim_diagnostics"].get("ticks without a fresh action", "-")}'.rjust(26)
         for figures in modes.values())
     lines.append(f'   {"repeats / unstamped / sim ticks w/o action":44}{other}')
+    inference = ''.join(
+        ' / '.join(figures['policy_diagnostics'].get(key) or '-'
+                   for key in ('inference_p50_ms', 'inference_p99_ms')).rjust(26)
+        for figures in modes.values())
+    lines.append(f'   {"policy_node step p50/p99 ms (its diagnostics)":44}{inference}')
     holds = ''.join(
         f'{figures["hold_actions"]} / {figures["goals_sent"]}'.rjust(26)
         for figures in modes.values())

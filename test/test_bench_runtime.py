@@ -63,6 +63,18 @@ def test_empty_streams_give_empty_figures():
                            ('steps', 'mode', 'absent')) == {'steps': 7}
 
 
+def test_unknown_dds_timestamps_are_left_out():
+    """Without the message info (rclpy before Iron) only the probe's own clocks count."""
+    observations = [Arrival(int(k * 1e8) + 10, int(k * 1e8) + 10, int(k * 1e8), 0, 0)
+                    for k in range(1, 4)]
+    actions = [Arrival(obs.wall_ns + 1000, obs.mono_ns + 1000, obs.stamp_ns, 0, 0)
+               for obs in observations]
+    figures = stream_figures(observations, actions, period_s=0.1)
+    assert figures['latency']['n'] == 3 and figures['latency_at_receipt']['n'] == 0
+    assert figures['action_period']['n'] == 2 and figures['action_period_published']['n'] == 0
+    assert figures['observation_period_published']['n'] == 0
+
+
 def group_members(group: int) -> List[int]:
     """
     List the processes of a process group.
