@@ -39,7 +39,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import InvalidHandle, ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.task import Future
@@ -242,7 +242,12 @@ class GoalServer(Node):
         # After Ctrl-C rclpy has already shut the context down and nothing can be published;
         # the policy then notices that the goal's publisher is gone.
         if run is not None and self.context.ok():
-            self._finish(run, OUTCOME_SHUTDOWN, ABORT)
+            try:
+                self._finish(run, OUTCOME_SHUTDOWN, ABORT)
+            except (RuntimeError, InvalidHandle) as error:
+                # Ctrl-C can shut the context down between the check and the abort (rclpy
+                # raises its RCLError, a RuntimeError): the goal ends with the process anyway.
+                self.get_logger().debug(f'goal not aborted at shutdown: {error}')
         self._judge.close()
         super().destroy_node()
 
