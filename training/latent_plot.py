@@ -62,15 +62,18 @@ def latent_projection_figure(model: PlayLMP, split: PlaySplit):
     plans, tasks = latents
     projected, ratios = pca_2d(plans.astype(np.float64))
     names = sorted(set(tasks))
-    colours = plt.get_cmap('tab20', max(len(names), 1))
-    figure, axes = plt.subplots(figsize=(8, 6))
+    colours = plt.get_cmap('tab20')
+    figure, axes = plt.subplots(figsize=(10, 6))
     for index, name in enumerate(names):
         chosen = np.array([task == name for task in tasks])
-        axes.scatter(projected[chosen, 0], projected[chosen, 1], s=18, color=colours(index),
+        # tab20 has 20 colours; the marker tells tasks with the same colour apart.
+        axes.scatter(projected[chosen, 0], projected[chosen, 1], s=20,
+                     color=colours(index % 20), marker='os^D'[index // 20 % 4],
                      label=f'{name} ({int(chosen.sum())})')
     axes.set_xlabel(f'PC 1 ({100 * ratios[0]:.0f}% of variance)')
     axes.set_ylabel(f'PC 2 ({100 * ratios[1]:.0f}% of variance)')
-    axes.set_title(f'Planner latents (prior plan means) on {split.name} windows, by oracle task')
+    axes.set_title(f'Planner latents (prior plan means) on {split.name} windows, by oracle task',
+                   fontsize=10)
     axes.legend(fontsize=6, ncol=2, loc='center left', bbox_to_anchor=(1.0, 0.5))
     figure.tight_layout()
     return figure
