@@ -268,7 +268,7 @@ class Trainer:
         if figure is None:
             return None
         path = self.output_dir / 'latent_pca.png'
-        figure.savefig(path, dpi=110)
+        figure.savefig(path, dpi=110, bbox_inches='tight')
         if self.writer is not None:
             self.writer.add_figure('latent/pca', figure, self.step)
         return str(path)
