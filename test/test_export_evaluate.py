@@ -1,9 +1,11 @@
 """Export parity with torch, and both evaluation protocols end to end, on tiny models."""
 
 import json
+from pathlib import Path
 
 import numpy as np
-from play_lmp_ros.core.policy import OnnxPolicy, PLANNER_FILE
+from play_lmp_ros.core.policy import default_model_dir, OnnxPolicy, PLANNER_FILE
+from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 import pytest
 from training import checkpoint as ckpt
 from training import evaluate, export, train
@@ -108,3 +110,16 @@ def test_chain_summary_counts_tasks_in_a_row():
     summary = evaluate.summarize_chain([{'completed': 0}, {'completed': 2}, {'completed': 5}])
     assert summary['success_rates'] == pytest.approx([2 / 3, 2 / 3, 1 / 3, 1 / 3, 1 / 3])
     assert summary['average_length'] == pytest.approx(7 / 3)
+
+
+def test_the_bundled_model_meets_the_contract_and_size_limit():
+    """The installed default model loads, is Play-LMP, steps to a valid action, is <= 20 MB."""
+    model_dir = Path(default_model_dir())
+    size = sum(path.stat().st_size for path in model_dir.iterdir())
+    assert size <= 20 * 1024 * 1024
+    policy = OnnxPolicy(str(model_dir), deterministic=True)
+    assert policy.method == 'lmp'
+    with PlayTableSim(seed=0) as sim:
+        obs = sim.reset_random(0)
+        action = policy.step(obs, obs)
+    assert np.all(np.abs(action[:6]) <= 1.0) and action[6] in (-1.0, 1.0)
