@@ -19,11 +19,9 @@ from geometry_msgs.msg import PoseStamped
 from play_lmp_interfaces.msg import Observation
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
+from play_lmp_ros.node_main import run_node
 from play_lmp_ros.recording import message_definition
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
-import rclpy
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
@@ -321,21 +319,8 @@ def main(args=None) -> int:
     :param args: command line arguments for rclpy (None: sys.argv).
     :return: 0, or 1 after a start-up error (no foxglove-sdk, bad parameter, port taken).
     """
-    rclpy.init(args=args)
-    try:
-        node = FoxgloveBridge()
-    except (FoxgloveUnavailableError, ValueError, ParameterException, RuntimeError) as error:
-        print(f'foxglove_bridge: cannot start: {error}', file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(FoxgloveBridge, 'foxglove_bridge: cannot start',
+                    (FoxgloveUnavailableError, RuntimeError), args=args)
 
 
 if __name__ == '__main__':

@@ -35,12 +35,11 @@ from play_lmp_ros import conversions, qos
 from play_lmp_ros.core.goals import (
     check_goal_state, GoalError, GoalJudge, scene_distance, state_reached)
 from play_lmp_ros.core.scene_info import SceneInfo
+from play_lmp_ros.node_main import run_node
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.exceptions import InvalidHandle, ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.task import Future
 
@@ -544,21 +543,7 @@ def main(args=None) -> int:
     :param args: command-line arguments for rclpy (sys.argv when None).
     :return: the exit code: 0, or 1 on a start-up error (printed to stderr).
     """
-    rclpy.init(args=args)
-    try:
-        node = GoalServer()
-    except (ValueError, ParameterException) as error:
-        print(f'goal_server: {error}', file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(GoalServer, 'goal_server', args=args)
 
 
 if __name__ == '__main__':

@@ -43,10 +43,9 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import (
     CPU_PROVIDER, default_model_dir, ModelError, NonFiniteOutputError, OnnxPolicy)
 from play_lmp_ros.core.skills import make_skill, Skill
+from play_lmp_ros.node_main import run_node
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 BACKENDS = ('onnx', 'scripted')
@@ -514,21 +513,7 @@ def main(args=None) -> int:
     :return: the exit code: 0, or 1 on a start-up error such as a bad parameter or model
         (printed to stderr).
     """
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except (ValueError, ParameterException) as error:
-        print(f'policy_node: {error}', file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PolicyNode, 'policy_node', args=args)
 
 
 if __name__ == '__main__':

@@ -37,10 +37,8 @@ from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, markers, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
+from play_lmp_ros.node_main import run_node
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-import rclpy
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from transforms3d.euler import euler2quat
@@ -555,21 +553,7 @@ def main(args=None) -> int:
     :param args: command line arguments for rclpy (None: sys.argv).
     :return: 0, or 1 after a start-up error (bad parameter, missing backend).
     """
-    rclpy.init(args=args)
-    try:
-        node = SimNode()
-    except (ValueError, ParameterException, ImportError) as error:
-        print(f'{NODE_NAME}: cannot start: {error}', file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimNode, f'{NODE_NAME}: cannot start', (ImportError,), args=args)
 
 
 if __name__ == '__main__':
