@@ -10,6 +10,8 @@ import sys
 import time
 
 import numpy as np
+from play_lmp_ros.core import skills
+from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.tasks import TASK_NAMES
 import pytest
 from training import collect
@@ -126,3 +128,30 @@ def test_bad_player_settings_are_named():
         collect.PlayConfig(episode_frames=10)
     with pytest.raises(ValueError, match='revisit_probability'):
         collect.PlayConfig(revisit_probability=1.5)
+    with pytest.raises(ValueError, match='block_scene_probability'):
+        collect.PlayConfig(block_scene_probability=-0.1)
+
+
+def _has_playable_block(obs: np.ndarray) -> bool:
+    """Tell whether a skill can play with any block from a state."""
+    return any(skills.TASK_OBJECTS[task].startswith('block')
+               for task in skills.feasible_tasks(obs))
+
+
+def test_block_scenes_start_segments_where_a_block_is_playable():
+    """With block_scene_probability 1 every segment starts with a playable block; with 0 not."""
+    sim = PlayTableSim()
+    try:
+        counts = {}
+        for probability in (0.0, 1.0):
+            player = collect.ScriptedPlayer(
+                sim, collect.PlayConfig(episode_frames=EPISODE_FRAMES,
+                                        block_scene_probability=probability))
+            first_frames = [player.play_episode(index, seed=0) for index in range(20)]
+            counts[probability] = sum(
+                _has_playable_block(np.concatenate([record.robot_obs[0], record.scene_obs[0]]))
+                for record in first_frames)
+    finally:
+        sim.close()
+    assert counts[1.0] == 20
+    assert counts[0.0] < 20

@@ -39,10 +39,10 @@ def make_batch(seed: int = 0, lengths=LENGTHS, steps: int = STEPS):
             'lengths': torch.tensor(lengths)}
 
 
-def make_model(method: str, seed: int = 0) -> PlayLMP:
+def make_model(method: str, seed: int = 0, relative: bool = False) -> PlayLMP:
     """Build a small seeded model with non-trivial normalization."""
     torch.manual_seed(seed)
-    model = PlayLMP(dataclasses.replace(SMALL, method=method))
+    model = PlayLMP(dataclasses.replace(SMALL, method=method, relative_features=relative))
     mean, std = normalization_from_data(
         np.random.default_rng(seed).normal(0.5, 2.0, size=(100, layout.OBS_DIM)))
     model.set_normalization(mean, std)
@@ -65,10 +65,11 @@ def logistic_mass(mean: float, scale: float, low: float, high: float) -> float:
     return float(np.trapezoid(density, grid))
 
 
+@pytest.mark.parametrize('relative', [False, True])
 @pytest.mark.parametrize('method', ['lmp', 'gcbc'])
-def test_output_shapes(method):
+def test_output_shapes(method, relative):
     """Every output has its documented shape for masks of varying length."""
-    model = make_model(method)
+    model = make_model(method, relative=relative)
     batch = make_batch()
     batch_size, mixtures = len(LENGTHS), SMALL.mixtures
     loss, metrics = model(batch)
@@ -209,10 +210,38 @@ def test_angle_features_are_continuous_across_pi():
     assert torch.allclose(features[0], features[1], atol=1e-3)
 
 
+def test_relative_features_measure_goal_and_block_offsets():
+    """Relative features hold scaled goal differences, wrapped angle gaps and block offsets."""
+    model = make_model('gcbc', relative=True)
+    obs = torch.zeros(1, layout.OBS_DIM)
+    goal = torch.zeros(1, layout.OBS_DIM)
+    obs[0, layout.ANGLE_DIMS[0]] = math.pi - 1e-4
+    goal[0, layout.ANGLE_DIMS[0]] = -math.pi + 1e-4
+    obs[0, layout.TCP_POS] = torch.tensor([0.1, -0.2, 0.5])
+    red = layout.ROBOT_OBS_DIM + layout.block_slice(0).start
+    obs[0, red:red + 3] = torch.tensor([0.2, -0.2, 0.45])
+    goal[0, red:red + 3] = torch.tensor([0.1, 0.0, 0.5])
+    goal[0, 0] = 0.3
+    features = model.relative_features(obs, goal)[0]
+    linear_count = layout.OBS_DIM - len(layout.ANGLE_DIMS)
+    assert features.shape == (linear_count + 2 * len(layout.ANGLE_DIMS) + 18,)
+    assert float(features[0]) == pytest.approx(0.2 / float(model.obs_std[0]), rel=1e-5)
+    assert float(features[linear_count]) == pytest.approx(0.0, abs=1e-3)
+    assert float(features[linear_count + len(layout.ANGLE_DIMS)]) == pytest.approx(1.0, abs=1e-6)
+    block_offsets = features[-18:].reshape(2, 3, 3)
+    assert torch.allclose(block_offsets[0, 0], torch.tensor([1.0, 0.0, -0.5]), atol=1e-5)
+    assert torch.allclose(block_offsets[1, 0], torch.tensor([0.0, 2.0, 0.0]), atol=1e-5)
+    widths = {relative: make_model('lmp', relative=relative).conditioning_features(obs, goal)
+              for relative in (False, True)}
+    assert widths[False].shape == (1, 2 * FEATURE_DIM)
+    assert widths[True].shape == (1, 2 * FEATURE_DIM + features.shape[0])
+
+
+@pytest.mark.parametrize('relative', [False, True])
 @pytest.mark.parametrize('method', ['lmp', 'gcbc'])
-def test_padded_steps_do_not_affect_loss(method):
+def test_padded_steps_do_not_affect_loss(method, relative):
     """Changing observations and actions at masked steps leaves loss and metrics unchanged."""
-    model = make_model(method)
+    model = make_model(method, relative=relative)
     batch = make_batch(seed=4)
     changed = {key: value.clone() for key, value in batch.items()}
     padding = ~batch['mask']
@@ -228,10 +257,11 @@ def test_padded_steps_do_not_affect_loss(method):
             float(value), abs=1e-6)
 
 
+@pytest.mark.parametrize('relative', [False, True])
 @pytest.mark.parametrize('method', ['lmp', 'gcbc'])
-def test_step_reproduces_window_forward(method):
+def test_step_reproduces_window_forward(method, relative):
     """Stepping the actor with explicit state gives the training forward's per-step outputs."""
-    model = make_model(method)
+    model = make_model(method, relative=relative)
     batch = make_batch(seed=6)
     plan = torch.randn(len(LENGTHS), SMALL.d_latent) if method == 'lmp' else None
     with torch.no_grad():

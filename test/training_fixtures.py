@@ -9,7 +9,8 @@ CPU_DEFAULT = str(REPO_ROOT / 'config' / 'training' / 'cpu_default.yaml')
 TINY_OVERRIDES = [
     'model.d_latent=8', 'model.recognizer_hidden=16', 'model.proposal_width=32',
     'model.proposal_depth=1', 'model.policy_hidden=32', 'model.mixtures=3',
-    'model.replan_every=8', 'train.batch_size=8', 'train.window=16', 'train.min_window=8',
+    'model.replan_every=8', 'model.relative_features=true', 'train.batch_size=8',
+    'train.window=16', 'train.min_window=8',
     'train.val_batches=2', 'train.eval_every=1000', 'train.checkpoint_every=1000',
     'train.num_threads=1', 'train.keep_every=0', 'train.sim_check_every=0',
 ]

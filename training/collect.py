@@ -36,6 +36,8 @@ from training.calvin_dataset import CalvinWriter
 logger = logging.getLogger(__name__)
 
 VALIDATION_EVERY = 10
+# Random scenes drawn at most for one segment that should start with a playable block.
+BLOCK_SCENE_DRAWS = 50
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class PlayConfig:
     :param noise_range: per-skill std of Gaussian noise on the motion dims, uniform in this range.
     :param block_weight: how much more often a playable block is chosen than the door, the drawer
         or a light.
+    :param block_scene_probability: chance that a segment starts from a scene where a block can
+        be played with (random scenes are redrawn until one is, at most BLOCK_SCENE_DRAWS times);
+        any block task is feasible in only about one random scene in ten.
     :param images: render rgb_static and rgb_gripper for every frame (slow).
     """
 
@@ -61,14 +66,16 @@ class PlayConfig:
     idle_probability: float = 0.05
     speed_range: Tuple[float, float] = (0.7, 1.2)
     noise_range: Tuple[float, float] = (0.0, 0.15)
-    block_weight: float = 4.0
+    block_weight: float = 12.0
+    block_scene_probability: float = 0.8
     images: bool = False
 
     def __post_init__(self):
         """Reject settings that cannot produce play."""
         if self.episode_frames < 64:
             raise ValueError(f'episode_frames must be at least 64, got {self.episode_frames}')
-        for name in ('revisit_probability', 'free_motion_probability', 'idle_probability'):
+        for name in ('revisit_probability', 'free_motion_probability', 'idle_probability',
+                     'block_scene_probability'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f'{name} must lie in [0, 1], got {getattr(self, name)}')
         if not 0.0 < self.speed_range[0] <= self.speed_range[1]:
@@ -202,8 +209,7 @@ class ScriptedPlayer:
         """
         rng = np.random.default_rng([seed, index])
         config = self._config
-        recorder = _Recorder(self._sim, self._sim.reset_random(seed=int(rng.integers(2 ** 31))),
-                             config.images)
+        recorder = _Recorder(self._sim, self._start_scene(rng), config.images)
         annotations: List[Tuple[str, int, int]] = []
         attempts: Dict[str, List[int]] = {}
         previous: Optional[Tuple[str, bool]] = None
@@ -236,6 +242,18 @@ class ScriptedPlayer:
         return EpisodeRecord(index, frames[:, :layout.ROBOT_OBS_DIM],
                              frames[:, layout.ROBOT_OBS_DIM:], np.array(recorder.actions),
                              recorder.images, annotations, attempts)
+
+    def _start_scene(self, rng: np.random.Generator) -> np.ndarray:
+        """Reset to a random scene, redrawn towards one with a playable block if asked to."""
+        obs = self._sim.reset_random(seed=int(rng.integers(2 ** 31)))
+        if rng.random() >= self._config.block_scene_probability:
+            return obs
+        for _ in range(BLOCK_SCENE_DRAWS - 1):
+            if any(skills.TASK_OBJECTS[task].startswith('block')
+                   for task in skills.feasible_tasks(obs)):
+                break
+            obs = self._sim.reset_random(seed=int(rng.integers(2 ** 31)))
+        return obs
 
     def _choose_task(self, obs: np.ndarray, previous: Optional[Tuple[str, bool]],
                      rng: np.random.Generator) -> Optional[str]:
@@ -413,13 +431,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--workers', type=int, default=1, help='worker processes')
     parser.add_argument('--episode-frames', type=int, default=PlayConfig.episode_frames,
                         help='frames per continuous play segment')
+    parser.add_argument('--block-weight', type=float, default=PlayConfig.block_weight,
+                        help='how much more often a playable block is chosen than another object')
+    parser.add_argument('--block-scenes', type=float,
+                        default=PlayConfig.block_scene_probability,
+                        help='chance that a segment starts from a scene with a playable block')
     parser.add_argument('--images', action='store_true',
                         help='render rgb_static and rgb_gripper for every frame (slow)')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     try:
-        config = PlayConfig(episode_frames=args.episode_frames, images=args.images)
+        config = PlayConfig(episode_frames=args.episode_frames, block_weight=args.block_weight,
+                            block_scene_probability=args.block_scenes, images=args.images)
         if args.frames < 1 or args.workers < 1:
             raise ValueError('--frames and --workers must be positive')
         summary = generate(args.out, args.frames, args.seed, args.workers, config,

@@ -63,6 +63,10 @@ class ModelConfig:
     - replan_every: control steps between replans at run time (the actor's LSTM state is
       zeroed and a new plan drawn); exported into the ONNX metadata.  At most the training
       window, since the actor never saw longer sequences.
+    - relative_features: also feed the plan proposal and the actor the goal minus the
+      observation (wrap-aware for angles) and every block's position relative to the TCP, now
+      and in the goal.  The seed has none (False); they let a small model on little data tell
+      where to move without learning subtraction first.
     """
 
     method: str = 'lmp'
@@ -75,6 +79,7 @@ class ModelConfig:
     bins: int = 256
     log_scale_min: float = -7.0
     replan_every: int = 32
+    relative_features: bool = False
 
     def __post_init__(self):
         """
@@ -91,6 +96,9 @@ class ModelConfig:
                  f'model.bins must be an integer >= 2, got {self.bins!r}')
         _require(_is_number(self.log_scale_min),
                  f'model.log_scale_min must be a finite number, got {self.log_scale_min!r}')
+        _require(isinstance(self.relative_features, bool),
+                 f'model.relative_features must be true or false, got '
+                 f'{self.relative_features!r}')
 
     @property
     def uses_plan(self) -> bool:

@@ -32,6 +32,15 @@ ANGLE_DIMS = tuple(layout.ANGLE_DIMS)
 LINEAR_DIMS = tuple(i for i in range(layout.OBS_DIM) if i not in ANGLE_DIMS)
 # z-scored non-angle dims, then sin and cos of every angle.
 FEATURE_DIM = len(LINEAR_DIMS) + 2 * len(ANGLE_DIMS)
+TCP_POSITION_DIMS = tuple(range(layout.TCP_POS.start, layout.TCP_POS.stop))
+BLOCK_POSITION_DIMS = tuple(
+    layout.ROBOT_OBS_DIM + layout.block_slice(block).start + axis
+    for block in range(len(layout.BLOCK_NAMES)) for axis in range(3))
+# Relative features: the goal-minus-observation features (FEATURE_DIM), then every block's xyz
+# minus the TCP's in the observation and in the goal.
+RELATIVE_DIM = FEATURE_DIM + 2 * len(BLOCK_POSITION_DIMS)
+# Block-to-TCP offsets in metres times this: a 10 cm reach becomes 1.
+RELATIVE_POSITION_SCALE = 10.0
 # Gaussian scales are softplus(raw) + this, so that they never reach 0 (the seed's value).
 MIN_SCALE = 1e-8
 # Standard deviations below this are treated as constant dimensions and left unscaled.
@@ -96,19 +105,25 @@ class PlayLMP(nn.Module):
         self.register_buffer('obs_std', torch.ones(layout.OBS_DIM))
         self.register_buffer('linear_dims', torch.tensor(LINEAR_DIMS), persistent=False)
         self.register_buffer('angle_dims', torch.tensor(ANGLE_DIMS), persistent=False)
+        self.register_buffer('block_position_dims', torch.tensor(BLOCK_POSITION_DIMS),
+                             persistent=False)
+        self.register_buffer('tcp_position_dims',
+                             torch.tensor(TCP_POSITION_DIMS * len(layout.BLOCK_NAMES)),
+                             persistent=False)
         plan_dim = config.d_latent if config.uses_plan else 0
+        condition_dim = 2 * FEATURE_DIM + (RELATIVE_DIM if config.relative_features else 0)
         if config.uses_plan:
             self.recognizer = nn.LSTM(FEATURE_DIM + layout.ACTION_DIM, config.recognizer_hidden,
                                       batch_first=True, bidirectional=True)
             self.recognizer_head = nn.Linear(2 * config.recognizer_hidden, 2 * config.d_latent)
             layers = []
-            width = 2 * FEATURE_DIM
+            width = condition_dim
             for _ in range(config.proposal_depth):
                 layers += [nn.Linear(width, config.proposal_width), nn.ReLU()]
                 width = config.proposal_width
             layers.append(nn.Linear(width, 2 * config.d_latent))
             self.proposal = nn.Sequential(*layers)
-        self.actor = nn.LSTM(2 * FEATURE_DIM + plan_dim, config.policy_hidden, batch_first=True)
+        self.actor = nn.LSTM(condition_dim + plan_dim, config.policy_hidden, batch_first=True)
         self.actor_head = nn.Linear(config.policy_hidden,
                                     3 * layout.ACTION_DIM * config.mixtures)
 
@@ -145,6 +160,42 @@ class PlayLMP(nn.Module):
                   - self.obs_mean[self.linear_dims]) / self.obs_std[self.linear_dims]
         angles = obs.index_select(-1, self.angle_dims)
         return torch.cat([linear, torch.sin(angles), torch.cos(angles)], dim=-1)
+
+    def relative_features(self, obs: Tensor, goal: Tensor) -> Tensor:
+        """
+        Encode where the goal and the blocks lie relative to the current state.
+
+        :param obs: (..., 39) raw observations.
+        :param goal: (..., 39) raw goals, broadcastable against obs.
+        :return: (..., 87): the goal-minus-observation non-angle dims divided by their std, sin
+            and cos of the 12 wrapped angle differences, then each block's xyz minus the TCP's
+            in the observation and in the goal, times RELATIVE_POSITION_SCALE.
+        """
+        goal = goal.expand_as(obs)
+        difference = goal - obs
+        linear = difference.index_select(-1, self.linear_dims) / self.obs_std[self.linear_dims]
+        angles = difference.index_select(-1, self.angle_dims)
+        tcp = obs.index_select(-1, self.tcp_position_dims)
+        blocks_now = obs.index_select(-1, self.block_position_dims) - tcp
+        blocks_goal = goal.index_select(-1, self.block_position_dims) - tcp
+        return torch.cat([linear, torch.sin(angles), torch.cos(angles),
+                          RELATIVE_POSITION_SCALE * blocks_now,
+                          RELATIVE_POSITION_SCALE * blocks_goal], dim=-1)
+
+    def conditioning_features(self, obs: Tensor, goal: Tensor) -> Tensor:
+        """
+        Encode an observation together with its goal, as the proposal and the actor see them.
+
+        :param obs: (..., 39) raw observations.
+        :param goal: (..., 39) raw goals, broadcastable against obs.
+        :return: (..., 102), or (..., 189) with relative features: the observation's and the
+            goal's features, then the relative features if the config asks for them.
+        """
+        goal = goal.expand_as(obs)
+        parts = [self.observation_features(obs), self.observation_features(goal)]
+        if self.config.relative_features:
+            parts.append(self.relative_features(obs, goal))
+        return torch.cat(parts, dim=-1)
 
     @staticmethod
     def _gaussian(raw: Tensor) -> Tuple[Tensor, Tensor]:
@@ -190,16 +241,12 @@ class PlayLMP(nn.Module):
         :raises ValueError: for method 'gcbc'.
         """
         self._require_plan()
-        features = torch.cat([self.observation_features(obs), self.observation_features(goal)],
-                             dim=-1)
-        return self._gaussian(self.proposal(features))
+        return self._gaussian(self.proposal(self.conditioning_features(obs, goal)))
 
-    def _actor_inputs(self, obs_features: Tensor, goal: Tensor,
-                      plan: Optional[Tensor]) -> Tensor:
-        """Concatenate per-step observation features (B, T, F), goal features and the plan."""
-        steps = obs_features.shape[1]
-        parts = [obs_features, self.observation_features(goal).unsqueeze(1).expand(
-            -1, steps, -1)]
+    def _actor_inputs(self, obs: Tensor, goal: Tensor, plan: Optional[Tensor]) -> Tensor:
+        """Concatenate per-step conditioning features of obs (B, T, 39) and goal, and the plan."""
+        steps = obs.shape[1]
+        parts = [self.conditioning_features(obs, goal.unsqueeze(1))]
         if self.config.uses_plan:
             if plan is None:
                 raise ValueError("method 'lmp' needs a plan")
@@ -224,7 +271,7 @@ class PlayLMP(nn.Module):
         :param state: optional initial (h, c), each (B, policy_hidden); zeros if None.
         :return: DLML logits, means and log-scales, each (B, T, 7, K).
         """
-        inputs = self._actor_inputs(self.observation_features(obs), goal, plan)
+        inputs = self._actor_inputs(obs, goal, plan)
         lstm_state = None if state is None else (state[0].unsqueeze(0), state[1].unsqueeze(0))
         hidden, _ = self.actor(inputs, lstm_state)
         return self._action_parameters(hidden)
@@ -251,7 +298,7 @@ class PlayLMP(nn.Module):
         :param c: (B, policy_hidden) cell state.
         :return: logits, means, log-scales, each (B, 7, K), then the new h and c.
         """
-        inputs = self._actor_inputs(self.observation_features(obs).unsqueeze(1), goal, plan)
+        inputs = self._actor_inputs(obs.unsqueeze(1), goal, plan)
         hidden, (h_next, c_next) = self.actor(inputs, (h.unsqueeze(0), c.unsqueeze(0)))
         logits, means, log_scales = self._action_parameters(hidden.squeeze(1))
         return logits, means, log_scales, h_next.squeeze(0), c_next.squeeze(0)
