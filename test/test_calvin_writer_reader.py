@@ -396,6 +396,28 @@ def test_window_sampler_shapes_masks_and_goals(window_split, method):
         assert not batch['obs'][row, length:].any()
 
 
+@pytest.mark.parametrize('method', ['lmp', 'gcbc'])
+def test_goal_horizon_puts_goals_beyond_the_fed_window(window_split, method):
+    """Goals lie up to goal_horizon steps ahead, in the same episode; only `window` steps feed."""
+    sampler = WindowSampler(window_split, method, window=16, min_window=8, seed=2,
+                            goal_horizon=60)
+    batch = sampler.sample(512)
+    assert batch['obs'].shape == (512, 16, 39)
+    lengths = batch['lengths']
+    assert lengths.max() == 16 and (lengths >= (16 if method == 'lmp' else 8)).all()
+    np.testing.assert_array_equal(batch['mask'].sum(1), lengths)
+    start_frames = window_split.frame_ids[batch['start_rows']]
+    goal_offsets = batch['goal'][:, 0] - start_frames
+    assert goal_offsets.min() >= lengths.min() - 1 and goal_offsets.max() == 59
+    assert (goal_offsets >= lengths - 1).all() and (goal_offsets > 15).mean() > 0.5
+    goal_rows = batch['start_rows'] + goal_offsets.astype(np.int64)
+    np.testing.assert_array_equal(
+        np.searchsorted(window_split.episode_bounds[:, 1], goal_rows), batch['episodes'])
+    np.testing.assert_array_equal(batch['goal'], window_split.obs[goal_rows])
+    with pytest.raises(ValueError, match='goal_horizon'):
+        WindowSampler(window_split, method, window=16, min_window=8, goal_horizon=15)
+
+
 def test_window_sampler_reaches_the_last_frame(window_split):
     """Let the last frame of every episode end a window; pick episodes by start count."""
     sampler = WindowSampler(window_split, 'lmp', window=64, seed=1)

@@ -320,6 +320,10 @@ def test_config_overrides_and_errors():
         ModelConfig(method='transformer')
     with pytest.raises(ValueError, match='min_window'):
         TrainConfig(window=16, min_window=32)
+    with pytest.raises(ValueError, match='goal_horizon'):
+        TrainConfig(window=32, min_window=16, goal_horizon=20)
+    with pytest.raises(ValueError, match='relative_features'):
+        ModelConfig(relative_features='yes')
     with pytest.raises(ValueError, match='mixtures'):
         ModelConfig(mixtures=0)
 

@@ -8,9 +8,13 @@ exclusive bound never let the last frame of an episode end a window), and the ep
 with probability proportional to its number of valid starts, so every window of a given length
 is equally likely.  Episodes shorter than the window but at least min_window long contribute one
 window of their full length, padded with zeros and masked.
+
+A goal horizon longer than the window decouples how far ahead goals lie from how many steps the
+networks unroll: a segment of up to goal_horizon steps is drawn, its last frame is the goal, and
+only its first `window` steps are fed (hindsight relabelling with a truncated window).
 """
 
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 import numpy as np
 from play_lmp_ros.core import layout
@@ -29,7 +33,8 @@ def _check_action_key(action_key: str) -> None:
 
 
 def gather_windows(split: PlaySplit, episodes: np.ndarray, starts: np.ndarray,
-                   lengths: np.ndarray, steps: int, action_key: str = 'rel_actions') -> Batch:
+                   lengths: np.ndarray, steps: int, action_key: str = 'rel_actions',
+                   goal_offsets: Optional[np.ndarray] = None) -> Batch:
     """
     Cut windows out of a split and pad them to a common number of steps.
 
@@ -39,9 +44,11 @@ def gather_windows(split: PlaySplit, episodes: np.ndarray, starts: np.ndarray,
     :param lengths: (B,) int valid steps of each window, 1..steps, inside the episode.
     :param steps: T, padded window length.
     :param action_key: 'rel_actions' or 'actions'.
+    :param goal_offsets: (B,) int steps from each window's start to its goal frame, at least
+        lengths - 1 and inside the episode; None puts the goal at the last valid step.
     :return: obs (B, T, 39) float32, actions (B, T, 7) float32, mask (B, T) bool, goal (B, 39)
-        float32 (obs at the last valid step), lengths (B,) int64, episodes (B,) int64 and
-        start_rows (B,) int64 (row of each window's first step in the split arrays).
+        float32, lengths (B,) int64, episodes (B,) int64 and start_rows (B,) int64 (row of each
+        window's first step in the split arrays).
     """
     _check_action_key(action_key)
     episodes = np.asarray(episodes, dtype=np.int64)
@@ -55,7 +62,11 @@ def gather_windows(split: PlaySplit, episodes: np.ndarray, starts: np.ndarray,
         len(episodes), steps, layout.ACTION_DIM)
     obs[~mask] = 0.0
     actions[~mask] = 0.0
-    goal = obs[np.arange(len(episodes)), lengths - 1].copy()
+    if goal_offsets is None:
+        goal = obs[np.arange(len(episodes)), lengths - 1].copy()
+    else:
+        goal = np.asarray(split.obs[start_rows + np.asarray(goal_offsets, dtype=np.int64)],
+                          dtype=np.float32)
     return {'obs': obs, 'actions': actions, 'mask': mask, 'goal': goal, 'lengths': lengths,
             'episodes': episodes, 'start_rows': start_rows}
 
@@ -64,17 +75,20 @@ class WindowSampler:
     """Draw random batches of windows from a split, reproducibly for a given seed."""
 
     def __init__(self, split: PlaySplit, method: str = 'lmp', window: int = 64,
-                 min_window: int = 32, seed: int = 0, action_key: str = 'rel_actions'):
+                 min_window: int = 32, seed: int = 0, action_key: str = 'rel_actions',
+                 goal_horizon: Optional[int] = None):
         """
         Set up the sampler.
 
         :param split: the split to sample from.
-        :param method: 'lmp' (every window `window` steps) or 'gcbc' (uniform length in
-            [min_window, window]).
+        :param method: 'lmp' (segments of `window` to `goal_horizon` steps) or 'gcbc' (uniform
+            length in [min_window, goal_horizon]).
         :param window: the (maximum) window length T of every batch.
         :param min_window: shortest window; episodes shorter than this are never sampled.
         :param seed: seed of the numpy generator.
         :param action_key: 'rel_actions' (the seed's choice) or 'actions'.
+        :param goal_horizon: longest segment, goal included; only its first `window` steps are
+            fed.  None (or `window`) gives the seed's windows, with the goal at the last step.
         :raises ValueError: on bad arguments, or "dataset too small for the window" if no
             episode reaches `window` (lmp) or `min_window` (gcbc) frames.
         """
@@ -82,11 +96,15 @@ class WindowSampler:
             raise ValueError(f'method must be one of {METHODS}, got {method!r}')
         if not 1 <= min_window <= window:
             raise ValueError(f'need 1 <= min_window <= window, got {min_window} and {window}')
+        goal_horizon = window if goal_horizon is None else goal_horizon
+        if goal_horizon < window:
+            raise ValueError(f'need goal_horizon >= window, got {goal_horizon} < {window}')
         _check_action_key(action_key)
         self.split = split
         self.method = method
         self.window = int(window)
         self.min_window = int(min_window)
+        self.goal_horizon = int(goal_horizon)
         self.action_key = action_key
         self.episode_lengths = split.episode_lengths.astype(np.int64)
         needed = self.window if method == 'lmp' else self.min_window
@@ -116,10 +134,11 @@ class WindowSampler:
         :param batch_size: B.
         :return: see gather_windows; T = window.
         """
-        if self.method == 'lmp':
-            window_lengths = np.full(batch_size, self.window, dtype=np.int64)
+        shortest = self.window if self.method == 'lmp' else self.min_window
+        if shortest == self.goal_horizon:
+            window_lengths = np.full(batch_size, shortest, dtype=np.int64)
         else:
-            window_lengths = self._rng.integers(self.min_window, self.window + 1, size=batch_size)
+            window_lengths = self._rng.integers(shortest, self.goal_horizon + 1, size=batch_size)
         episodes = np.empty(batch_size, dtype=np.int64)
         for length in np.unique(window_lengths):
             chosen = np.flatnonzero(window_lengths == length)
@@ -129,8 +148,12 @@ class WindowSampler:
         valid_lengths = np.minimum(window_lengths, self.episode_lengths[episodes])
         # integers' upper bound is exclusive: + 1 makes the start ep_len - length reachable.
         starts = self._rng.integers(0, self.episode_lengths[episodes] - valid_lengths + 1)
-        return gather_windows(self.split, episodes, starts, valid_lengths, self.window,
-                              self.action_key)
+        if self.goal_horizon == self.window:
+            return gather_windows(self.split, episodes, starts, valid_lengths, self.window,
+                                  self.action_key)
+        return gather_windows(self.split, episodes, starts,
+                              np.minimum(valid_lengths, self.window), self.window,
+                              self.action_key, goal_offsets=valid_lengths - 1)
 
 
 def iterate_validation_windows(split: PlaySplit, window: int = 64, stride: int = 64,

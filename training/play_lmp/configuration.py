@@ -115,6 +115,10 @@ class TrainConfig:
     - batch_size: windows per optimizer step.
     - window: (maximum) window length T in steps; every 'lmp' window has this length.
     - min_window: shortest 'gcbc' window (lengths are uniform in [min_window, window]).
+    - goal_horizon: longest distance in steps from a window's start to its goal; 0 means the
+      window itself (the seed's windows).  A longer horizon draws segments up to this long,
+      takes the goal at their end and feeds only their first `window` steps, so that goals lie
+      as far ahead as whole tasks while the networks unroll a short window.
     - lr: AdamW learning rate (constant).
     - weight_decay: AdamW decoupled weight decay.
     - grad_clip: maximum global gradient L2 norm.
@@ -135,6 +139,7 @@ class TrainConfig:
     batch_size: int = 64
     window: int = 64
     min_window: int = 32
+    goal_horizon: int = 0
     lr: float = 3e-4
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
@@ -160,6 +165,9 @@ class TrainConfig:
         for name in ('batch_size', 'window', 'min_window', 'steps', 'checkpoint_every',
                      'eval_every'):
             _require_positive_int(f'train.{name}', getattr(self, name))
+        _require(_is_int(self.goal_horizon)
+                 and (self.goal_horizon == 0 or self.goal_horizon >= self.window),
+                 f'train.goal_horizon must be 0 or >= train.window, got {self.goal_horizon!r}')
         _require(self.min_window <= self.window,
                  f'train.min_window must be <= train.window, got {self.min_window!r} > '
                  f'{self.window!r}')
