@@ -36,7 +36,8 @@ from play_lmp_ros.core.goals import (
     check_goal_state, GoalError, GoalJudge, scene_distance, state_reached)
 from play_lmp_ros.core.scene_info import SceneInfo
 from play_lmp_ros.node_main import run_node
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from play_lmp_ros.parameters import declare_parameters
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.exceptions import InvalidHandle, ParameterException
@@ -108,6 +109,22 @@ class GoalServerParams:
             raise ValueError(f'seed must be >= 0, got {self.seed}')
 
 
+PARAMETER_DESCRIPTIONS = {
+    'feedback_hz': 'ReachGoal feedback rate (Hz, >= 5)',
+    'check_every': 'judge success every this many observations',
+    'default_timeout_s': 'wall-clock limit of a goal whose timeout_s is 0 (s)',
+    'max_steps': 'observation budget of a goal, then outcome timeout',
+    'observation_timeout_s': 'abort the goal after this long without an observation (s)',
+    'diagnostics_hz': 'rate of the /diagnostics status (Hz)',
+    'seed': 'seed of the scripted skills that make goal states',
+}
+PARAMETER_RANGES = {
+    'feedback_hz': FloatingPointRange(from_value=MIN_FEEDBACK_HZ, to_value=MAX_RATE_HZ),
+    'check_every': IntegerRange(from_value=1, to_value=1000),
+    'max_steps': IntegerRange(from_value=1, to_value=1_000_000),
+}
+
+
 class _GoalRun:
     """One accepted goal, from acceptance to its single terminal state."""
 
@@ -157,7 +174,8 @@ class GoalServer(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('goal_server', **kwargs)
         try:
-            self._params = self._read_parameters()
+            self._params = declare_parameters(self, GoalServerParams(), PARAMETER_DESCRIPTIONS,
+                                              PARAMETER_RANGES)
         except (ValueError, ParameterException):
             super().destroy_node()
             raise
@@ -191,35 +209,6 @@ class GoalServer(Node):
             f'ReachGoal server ready on {self._action_server_name()}: feedback '
             f'{self._params.feedback_hz:g} Hz, timeout {self._params.default_timeout_s:g} s, '
             f'{self._params.max_steps} steps')
-
-    def _read_parameters(self) -> GoalServerParams:
-        """
-        Declare the parameters and read them once.
-
-        :return: the validated parameters.
-        :raises ValueError: on an invalid value.
-        """
-        defaults = GoalServerParams()
-
-        def declare(name: str, description: str, **ranges) -> None:
-            self.declare_parameter(name, getattr(defaults, name), ParameterDescriptor(
-                description=description, read_only=True, **ranges))
-
-        declare('feedback_hz', 'ReachGoal feedback rate (Hz, >= 5)',
-                floating_point_range=[FloatingPointRange(
-                    from_value=MIN_FEEDBACK_HZ, to_value=MAX_RATE_HZ)])
-        declare('check_every', 'judge success every this many observations',
-                integer_range=[IntegerRange(from_value=1, to_value=1000)])
-        declare('default_timeout_s', 'wall-clock limit of a goal whose timeout_s is 0 (s)')
-        declare('max_steps', 'observation budget of a goal, then outcome timeout',
-                integer_range=[IntegerRange(from_value=1, to_value=1_000_000)])
-        declare('observation_timeout_s',
-                'abort the goal after this long without an observation (s)')
-        declare('diagnostics_hz', 'rate of the /diagnostics status (Hz)')
-        declare('seed', 'seed of the scripted skills that make goal states')
-        return GoalServerParams(**{
-            name: self.get_parameter(name).value
-            for name in GoalServerParams.__dataclass_fields__})
 
     def _action_server_name(self) -> str:
         """

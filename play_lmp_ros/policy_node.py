@@ -44,7 +44,7 @@ from play_lmp_ros.core.policy import (
     CPU_PROVIDER, default_model_dir, ModelError, NonFiniteOutputError, OnnxPolicy)
 from play_lmp_ros.core.skills import make_skill, Skill
 from play_lmp_ros.node_main import run_node
-from rcl_interfaces.msg import ParameterDescriptor
+from play_lmp_ros.parameters import declare_parameters
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
@@ -120,6 +120,20 @@ class PolicyNodeParams:
                 raise ValueError(f'{name} must be a positive number, got {value}')
         if self.control_hz > MAX_RATE_HZ:
             raise ValueError(f'control_hz must be at most {MAX_RATE_HZ}, got {self.control_hz}')
+
+
+PARAMETER_DESCRIPTIONS = {
+    'backend': "'onnx' (exported model) or 'scripted' (scripted skills)",
+    'model_dir': "directory with planner.onnx and actor.onnx; '' = bundled default",
+    'providers': 'onnxruntime execution providers in order of preference',
+    'replan_every': 'control steps between replans; 0 = from the model metadata',
+    'deterministic': 'plan means and most likely mixture component, no sampling',
+    'seed': 'seed of action sampling (onnx) or skill choices (scripted)',
+    'mode': "'realtime' (act on a timer) or 'lockstep' (one action per observation)",
+    'control_hz': 'action rate in realtime mode (Hz)',
+    'stale_periods': 'hold when the observation is older than this many periods',
+    'diagnostics_hz': 'rate of the /diagnostics status (Hz)',
+}
 
 
 class Goal(NamedTuple):
@@ -273,7 +287,7 @@ class PolicyNode(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('policy_node', **kwargs)
         try:
-            self._params = self._read_parameters()
+            self._params = declare_parameters(self, PolicyNodeParams(), PARAMETER_DESCRIPTIONS)
             self._backend = (_OnnxBackend(self._params) if self._params.backend == 'onnx'
                              else _ScriptedBackend(self._params))
         except (ValueError, ParameterException):
@@ -319,36 +333,6 @@ class PolicyNode(Node):
         if params.mode == 'realtime' and params.control_hz != layout.CONTROL_HZ:
             logger.warning(f'control_hz {params.control_hz:g} differs from the '
                            f'{layout.CONTROL_HZ} Hz the simulator and the models run at')
-
-    def _read_parameters(self) -> PolicyNodeParams:
-        """
-        Declare the parameters and read them once.
-
-        :return: the validated parameters.
-        :raises ValueError: on an invalid value.
-        """
-        defaults = PolicyNodeParams()
-
-        def declare(name: str, description: str) -> None:
-            default = getattr(defaults, name)
-            self.declare_parameter(
-                name, list(default) if isinstance(default, tuple) else default,
-                ParameterDescriptor(description=description, read_only=True))
-
-        declare('backend', "'onnx' (exported model) or 'scripted' (scripted skills)")
-        declare('model_dir', "directory with planner.onnx and actor.onnx; '' = bundled default")
-        declare('providers', 'onnxruntime execution providers in order of preference')
-        declare('replan_every', 'control steps between replans; 0 = from the model metadata')
-        declare('deterministic', 'plan means and most likely mixture component, no sampling')
-        declare('seed', 'seed of action sampling (onnx) or skill choices (scripted)')
-        declare('mode', "'realtime' (act on a timer) or 'lockstep' (one action per observation)")
-        declare('control_hz', 'action rate in realtime mode (Hz)')
-        declare('stale_periods', 'hold when the observation is older than this many periods')
-        declare('diagnostics_hz', 'rate of the /diagnostics status (Hz)')
-        values = {name: self.get_parameter(name).value
-                  for name in PolicyNodeParams.__dataclass_fields__}
-        values['providers'] = tuple(values['providers'])
-        return PolicyNodeParams(**values)
 
     @property
     def params(self) -> PolicyNodeParams:

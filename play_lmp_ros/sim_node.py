@@ -38,7 +38,8 @@ from play_lmp_ros import conversions, markers, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
 from play_lmp_ros.node_main import run_node
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from play_lmp_ros.parameters import declare_parameters
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from transforms3d.euler import euler2quat
@@ -170,29 +171,6 @@ PARAMETER_RANGES = {
 }
 
 
-def declare_parameters(node: Node) -> SimNodeParameters:
-    """
-    Declare the node's parameters with descriptions and ranges, and read them once.
-
-    :param node: the node.
-    :return: the validated parameters.
-    :raises ValueError: on a bad value (naming the parameter).
-    :raises rclpy.exceptions.ParameterException: on an override of the wrong type or outside
-        its range.
-    """
-    defaults = SimNodeParameters()
-    values = {}
-    for name, description in PARAMETER_DESCRIPTIONS.items():
-        descriptor = ParameterDescriptor(description=description)
-        value_range = PARAMETER_RANGES.get(name)
-        if isinstance(value_range, FloatingPointRange):
-            descriptor.floating_point_range = [value_range]
-        elif isinstance(value_range, IntegerRange):
-            descriptor.integer_range = [value_range]
-        values[name] = node.declare_parameter(name, getattr(defaults, name), descriptor).value
-    return SimNodeParameters(**values)
-
-
 def hold_action(observation: np.ndarray) -> np.ndarray:
     """
     Return the action that keeps the robot where it is.
@@ -286,7 +264,8 @@ class SimNode(Node):
         """
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__(NODE_NAME, **kwargs)
-        self._params = declare_parameters(self)
+        self._params = declare_parameters(self, SimNodeParameters(), PARAMETER_DESCRIPTIONS,
+                                          PARAMETER_RANGES, read_only=False)
         self._sim = make_sim(self._params.backend, seed=self._params.seed)
         self._observation = self._sim.observe()
         self._goal_markers = markers.goal_markers(None, self._now(), self._params.frame_id)
