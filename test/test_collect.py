@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-from play_lmp_ros.core import skills
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.tasks import TASK_NAMES
 import pytest
@@ -132,12 +131,6 @@ def test_bad_player_settings_are_named():
         collect.PlayConfig(block_scene_probability=-0.1)
 
 
-def _has_playable_block(obs: np.ndarray) -> bool:
-    """Tell whether a skill can play with any block from a state."""
-    return any(skills.TASK_OBJECTS[task].startswith('block')
-               for task in skills.feasible_tasks(obs))
-
-
 def test_block_scenes_start_segments_where_a_block_is_playable():
     """With block_scene_probability 1 every segment starts with a playable block; with 0 not."""
     sim = PlayTableSim()
@@ -149,7 +142,8 @@ def test_block_scenes_start_segments_where_a_block_is_playable():
                                         block_scene_probability=probability))
             first_frames = [player.play_episode(index, seed=0) for index in range(20)]
             counts[probability] = sum(
-                _has_playable_block(np.concatenate([record.robot_obs[0], record.scene_obs[0]]))
+                collect.has_playable_block(
+                    np.concatenate([record.robot_obs[0], record.scene_obs[0]]))
                 for record in first_frames)
     finally:
         sim.close()

@@ -186,6 +186,17 @@ class _Recorder:
         return self.obs
 
 
+def has_playable_block(obs: np.ndarray) -> bool:
+    """
+    Tell whether a skill can play with any block from a state.
+
+    :param obs: (39,) observation.
+    :return: True when some block task is feasible.
+    """
+    return any(skills.TASK_OBJECTS[task].startswith('block')
+               for task in skills.feasible_tasks(obs))
+
+
 class ScriptedPlayer:
     """Drive one simulator through continuous scripted play."""
 
@@ -249,8 +260,7 @@ class ScriptedPlayer:
         if rng.random() >= self._config.block_scene_probability:
             return obs
         for _ in range(BLOCK_SCENE_DRAWS - 1):
-            if any(skills.TASK_OBJECTS[task].startswith('block')
-                   for task in skills.feasible_tasks(obs)):
+            if has_playable_block(obs):
                 break
             obs = self._sim.reset_random(seed=int(rng.integers(2 ** 31)))
         return obs

@@ -148,9 +148,7 @@ class WindowSampler:
         valid_lengths = np.minimum(window_lengths, self.episode_lengths[episodes])
         # integers' upper bound is exclusive: + 1 makes the start ep_len - length reachable.
         starts = self._rng.integers(0, self.episode_lengths[episodes] - valid_lengths + 1)
-        if self.goal_horizon == self.window:
-            return gather_windows(self.split, episodes, starts, valid_lengths, self.window,
-                                  self.action_key)
+        # The goal ends the whole segment; only its first `window` steps are fed.
         return gather_windows(self.split, episodes, starts,
                               np.minimum(valid_lengths, self.window), self.window,
                               self.action_key, goal_offsets=valid_lengths - 1)
