@@ -1,11 +1,13 @@
 """Training end to end on a tiny generated dataset: logs, checkpoints, resume, divergence, DDP."""
 
+import json
 import os
 from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
+from typing import List, Tuple
 
 import pytest
 import torch
@@ -58,12 +60,19 @@ def test_training_lowers_the_validation_loss(tiny_play, tmp_path):
     assert last < first - 1.0
 
 
+def _logged_steps(run: Path) -> List[Tuple[int, str]]:
+    """Return the (step, split) of every metrics.jsonl line of a run, in order."""
+    lines = (run / 'metrics.jsonl').read_text().splitlines()
+    return [(entry['step'], entry['split']) for entry in map(json.loads, lines)]
+
+
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny_play, tmp_path):
     """SIGKILL a run after a checkpoint, resume it: the weights equal an uninterrupted run's."""
     killed = tmp_path / 'killed'
+    # Validation every step, so that the killed run logs past its last checkpoint.
+    extra = ['train.checkpoint_every=3', 'train.eval_every=1']
     command = [sys.executable, '-m', 'training.train',
-               *tiny_arguments(tiny_play, killed, steps=100000,
-                               extra=['train.checkpoint_every=3'])]
+               *tiny_arguments(tiny_play, killed, steps=100000, extra=extra)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO_ROOT)] + os.environ.get('PYTHONPATH', '').split(os.pathsep)))
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -80,12 +89,13 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny_play, tmp_path):
         if process.poll() is None:
             process.kill()
     target = _state(killed)['step'] + 6
-    assert train.main(tiny_arguments(tiny_play, killed, steps=target,
-                                     extra=['train.checkpoint_every=3']) + ['--resume']) == 0
+    assert train.main(tiny_arguments(tiny_play, killed, steps=target, extra=extra)
+                      + ['--resume']) == 0
     straight = tmp_path / 'straight'
-    assert train.main(tiny_arguments(tiny_play, straight, steps=target,
-                                     extra=['train.checkpoint_every=3'])) == 0
+    assert train.main(tiny_arguments(tiny_play, straight, steps=target, extra=extra)) == 0
     assert _state(killed)['step'] == target
+    # What the killed run logged after its checkpoint is dropped, not duplicated.
+    assert _logged_steps(killed) == _logged_steps(straight)
     _assert_same_weights(_state(killed)['model'], _state(straight)['model'])
     _assert_same_weights(_state(killed)['optimizer']['state'][0],
                          _state(straight)['optimizer']['state'][0])

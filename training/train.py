@@ -119,6 +119,8 @@ class Trainer:
             # purge_step drops events a killed run logged after its last checkpoint.
             self.writer = SummaryWriter(str(self.output_dir / 'tensorboard'),
                                         purge_step=self.step if resume else None)
+            if resume:
+                self._purge_metrics_after(self.step)
         self._episodes: Optional[List[Episode]] = None
 
     def _restore(self, state: dict) -> None:
@@ -272,6 +274,32 @@ class Trainer:
         if self.writer is not None:
             self.writer.add_figure('latent/pca', figure, self.step)
         return str(path)
+
+    def _purge_metrics_after(self, step: int) -> None:
+        """
+        Drop the metrics.jsonl lines a killed run wrote after its last checkpoint, atomically.
+
+        A step's lines are written before its checkpoint, so lines of the checkpoint's step stay;
+        a line cut short by the kill goes too.
+
+        :param step: the step of the checkpoint being resumed.
+        """
+        path = self.output_dir / 'metrics.jsonl'
+        if not path.exists():
+            return
+        lines = path.read_text(encoding='utf-8').splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            try:
+                if json.loads(line)['step'] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        if len(kept) == len(lines):
+            return
+        partial = path.with_name(path.name + '.partial')
+        partial.write_text(''.join(kept), encoding='utf-8')
+        os.replace(partial, path)
 
     def _log(self, prefix: str, metrics: Dict[str, float]) -> None:
         """Write metrics to TensorBoard and metrics.jsonl (rank 0)."""
