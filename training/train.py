@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from training import checkpoint as ckpt
 from training.calvin_dataset import iterate_validation_windows, load_split, WindowSampler
+from training.calvin_dataset.files import atomic_write_text
 from training.evaluate import Episode, run_single, SINGLE_MAX_STEPS, validation_episodes
 from training.latent_plot import latent_projection_figure
 from training.play_lmp.configuration import ExperimentConfig, load_config, to_dict
@@ -295,11 +296,8 @@ class Trainer:
                     kept.append(line)
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue
-        if len(kept) == len(lines):
-            return
-        partial = path.with_name(path.name + '.partial')
-        partial.write_text(''.join(kept), encoding='utf-8')
-        os.replace(partial, path)
+        if len(kept) < len(lines):
+            atomic_write_text(path, ''.join(kept))
 
     def _log(self, prefix: str, metrics: Dict[str, float]) -> None:
         """Write metrics to TensorBoard and metrics.jsonl (rank 0)."""

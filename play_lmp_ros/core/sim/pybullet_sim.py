@@ -141,7 +141,10 @@ class PlayTableSim(ClosableSimulator):
 
         robot_obs None means the neutral robot pose (open gripper); scene_obs None means a random
         scene from this simulator's seeded generator (see reset_random).  No physics step is run,
-        so observe() returns the given state (TCP pose recomputed from the joints).
+        so observe() returns the given state (TCP pose recomputed from the joints).  PyBullet
+        keeps contact state across a reset, so the steps after it can differ by about 0.1 mm
+        from those of a freshly built simulator; runs that must not depend on their history
+        (evaluation episodes) build one each.
 
         :param robot_obs: (15,) layout robot_obs, or None.
         :param scene_obs: (24,) layout scene_obs, or None.
