@@ -71,36 +71,47 @@ def test_export_refuses_a_bad_checkpoint(tmp_path, capsys):
 
 
 def test_single_protocol_end_to_end(exported, tiny_play, tmp_path):
-    """Held-out and imagined episodes, reports written, the same results with two workers."""
+    """Both goal sources as separate reports, no imagined top-up, the same with two workers."""
     _, _, model_dir = exported
     held_out = evaluate.validation_episodes(Path(tiny_play) / 'validation', GoalJudge())
     assert held_out, 'the tiny validation split should hold an annotated window'
     held_task = sorted(held_out)[0]
     other_task = 'open_drawer' if held_task != 'open_drawer' else 'turn_on_led'
     arguments = ['--model', str(model_dir), '--name', 'tiny', '--protocol', 'single',
-                 '--data', str(tiny_play), '--episodes', '2', '--tasks',
-                 f'{held_task},{other_task}', '--no-progress']
+                 '--goal-source', 'both', '--data', str(tiny_play), '--episodes', '1',
+                 '--tasks', f'{held_task},{other_task}', '--no-progress']
     assert evaluate.main(arguments + ['--out', str(tmp_path / 'one')]) == 0
-    report = json.loads((tmp_path / 'one' / 'tiny' / 'results.json').read_text())
-    per_task = report['summary']['per_task']
-    assert set(per_task) == {held_task, other_task}
-    assert per_task[held_task]['validation_episodes'] == min(2, len(held_out[held_task]))
-    assert all(entry['episodes'] == 2 for entry in per_task.values())
-    assert (tmp_path / 'one' / 'single.png').stat().st_size > 1000
-    assert '| **mean over tasks** |' in (tmp_path / 'one' / 'single.md').read_text()
+    report = json.loads((tmp_path / 'one' / 'tiny-det' / 'results.json').read_text())
+    assert list(report['summaries']) == ['imagined', 'validation']
+    assert report['summary'] == report['summaries']['imagined']
+    validation = report['summaries']['validation']['per_task']
+    assert set(validation) == {held_task, other_task}
+    assert validation[held_task]['episodes'] == 1
+    assert validation[other_task]['episodes'] == min(1, len(held_out.get(other_task, [])))
+    assert {episode['source'] for episode in report['episodes']} == {'imagined', 'validation'}
+    assert all('trivial' in episode for episode in report['episodes'])
+    for stem in ('single_imagined', 'single_validation'):
+        assert (tmp_path / 'one' / f'{stem}.png').stat().st_size > 1000
+        assert (tmp_path / 'one' / f'{stem}_distance.png').stat().st_size > 1000
+        table = (tmp_path / 'one' / f'{stem}.md').read_text()
+        assert '| **mean over tasks** (non-trivial) |' in table
+        assert ' hold | open-gripper |' in table
     assert evaluate.main(arguments + ['--out', str(tmp_path / 'two'), '--workers', '2']) == 0
-    again = json.loads((tmp_path / 'two' / 'tiny' / 'results.json').read_text())
+    again = json.loads((tmp_path / 'two' / 'tiny-det' / 'results.json').read_text())
     assert again['episodes'] == report['episodes']
 
 
 def test_chain_protocol_end_to_end(exported, tmp_path):
-    """One 5-task chain: SR(1..5) and the average length are reported."""
+    """One 5-task chain beside the baselines: SR(1..5), average length and failures reported."""
     _, _, model_dir = exported
     assert evaluate.main(['--model', str(model_dir), '--protocol', 'chain', '--episodes', '1',
                           '--out', str(tmp_path), '--no-progress']) == 0
-    summary = json.loads((tmp_path / 'chain.json').read_text())[0]
+    summaries = json.loads((tmp_path / 'chain.json').read_text())
+    assert [summary['kind'] for summary in summaries] == ['model', 'hold', 'open-gripper']
+    summary = summaries[0]
     assert len(summary['success_rates']) == evaluate.CHAIN_LENGTH
     assert summary['chains'] == 1 and 0 <= summary['average_length'] <= 5
+    assert summary['goal_failures'] + summary['policy_failures'] <= 1
 
 
 def test_evaluate_refuses_unknown_tasks_and_models(tmp_path, capsys):

@@ -8,13 +8,15 @@ the same directory and renamed over the old one, so a kill at any moment leaves 
 or the new checkpoint, never a torn one.
 """
 
+import json
 import os
 from pathlib import Path
 import tempfile
-from typing import Any, Dict, Union
+from typing import Any, Callable, Dict, Union
 
 from play_lmp_ros.core import layout
 import torch
+from training.calvin_dataset.files import atomic_write_text
 from training.play_lmp.configuration import ExperimentConfig, from_dict, to_dict
 from training.play_lmp.modeling import PlayLMP
 
@@ -52,12 +54,15 @@ def save_checkpoint(path: Union[str, Path], state: Dict[str, Any]) -> None:
         raise
 
 
-def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
+def load_checkpoint(path: Union[str, Path],
+                    parse_config: Callable[[Dict[str, Any]], Any] = from_dict) -> Dict[str, Any]:
     """
     Read and check a checkpoint.
 
     :param path: the checkpoint file.
-    :return: the checkpoint dict, with 'config' parsed into an ExperimentConfig.
+    :param parse_config: builds the configuration from its stored values (default: a Play-LMP
+        run's ExperimentConfig).
+    :return: the checkpoint dict, with 'config' parsed by parse_config.
     :raises CheckpointError: when the file is missing or unreadable, lacks a key, or was made
         for another observation layout.
     """
@@ -83,7 +88,7 @@ def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
             f'checkpoint {path} was trained for observation layout {state["layout_hash"]}, this '
             f'package uses {layout.layout_hash()}: retrain on data in the current layout')
     try:
-        state['config'] = from_dict(state['config'])
+        state['config'] = parse_config(state['config'])
     except ValueError as error:
         raise CheckpointError(f'checkpoint {path} has an invalid config: {error}') from None
     return state
@@ -105,6 +110,30 @@ def model_from_checkpoint(state: Dict[str, Any]) -> PlayLMP:
         raise CheckpointError(f'checkpoint weights do not match its model config: {error}'
                               ) from None
     return model.eval()
+
+
+def purge_metrics_after(path: Path, step: int) -> None:
+    """
+    Drop the metrics.jsonl lines a killed run wrote after its last checkpoint, atomically.
+
+    A step's lines are written before its checkpoint, so lines of the checkpoint's step stay; a
+    line cut short by the kill goes too (as TensorBoard's purge_step).
+
+    :param path: the run's metrics.jsonl (nothing happens when it does not exist).
+    :param step: the step of the checkpoint being resumed.
+    """
+    if not path.exists():
+        return
+    lines = path.read_text(encoding='utf-8').splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)['step'] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    if len(kept) < len(lines):
+        atomic_write_text(path, ''.join(kept))
 
 
 def config_to_state(config: ExperimentConfig) -> Dict[str, Any]:

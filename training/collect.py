@@ -300,20 +300,25 @@ class ScriptedPlayer:
             recorder.step(np.concatenate([motion, np.zeros(3), [recorder.gripper]]))
 
 
-_WORKER_PLAYER: Optional[ScriptedPlayer] = None
+_WORKER_CONFIG: Optional[PlayConfig] = None
 
 
 def _init_worker(config: PlayConfig) -> None:
-    """Create this worker process's simulator and player once."""
-    global _WORKER_PLAYER
-    with stdout_to_stderr():
-        _WORKER_PLAYER = ScriptedPlayer(PlayTableSim(), config)
+    """Keep the player behaviour for this worker process."""
+    global _WORKER_CONFIG
+    _WORKER_CONFIG = config
 
 
+# Each segment gets a fresh simulator: PyBullet keeps contact state that a reset does not clear,
+# so a shared one would make a segment depend on the segments its worker played before (and so
+# on --workers, the job order and a resume).  Building one costs about 0.1 s per segment.
 def _play(job: Tuple[int, int]) -> EpisodeRecord:
-    """Generate episode ``index`` of dataset ``seed`` in a worker."""
+    """Generate episode ``index`` of dataset ``seed`` in a worker, in a fresh simulator."""
     index, seed = job
-    return _WORKER_PLAYER.play_episode(index, seed)
+    with stdout_to_stderr():
+        sim = PlayTableSim()
+    with sim:
+        return ScriptedPlayer(sim, _WORKER_CONFIG).play_episode(index, seed)
 
 
 def split_of(index: int) -> str:

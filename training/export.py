@@ -86,8 +86,8 @@ def export_metadata(model: PlayLMP, replan_every: int, training_data: str) -> Di
     }
 
 
-def _export_graph(module: nn.Module, inputs: Dict[str, Tensor], outputs: Dict[str, tuple],
-                  metadata: Dict[str, str], path: Path) -> None:
+def export_graph(module: nn.Module, inputs: Dict[str, Tensor], outputs: Dict[str, tuple],
+                 metadata: Dict[str, str], path: Path) -> None:
     """
     Trace one graph with a symbolic batch axis, stamp the metadata, check and save it.
 
@@ -129,8 +129,8 @@ def export_model(model: PlayLMP, out: Path, replan_every: int, training_data: st
     inputs = {'obs': obs, 'goal': obs.clone()}
     if config.uses_plan:
         plan = (config.d_latent,)
-        _export_graph(PlannerGraph(model), dict(inputs), {'plan_mean': plan, 'plan_std': plan},
-                      metadata, out / PLANNER_FILE)
+        export_graph(PlannerGraph(model), dict(inputs), {'plan_mean': plan, 'plan_std': plan},
+                     metadata, out / PLANNER_FILE)
         inputs['plan'] = torch.zeros(1, config.d_latent)
     elif (out / PLANNER_FILE).exists():
         (out / PLANNER_FILE).unlink()
@@ -138,7 +138,7 @@ def export_model(model: PlayLMP, out: Path, replan_every: int, training_data: st
     head = (layout.ACTION_DIM, config.mixtures)
     state = (config.policy_hidden,)
     shapes = dict(zip(ACTOR_OUTPUTS, (head, head, head, state, state)))
-    _export_graph(ActorGraph(model), inputs, shapes, metadata, out / ACTOR_FILE)
+    export_graph(ActorGraph(model), inputs, shapes, metadata, out / ACTOR_FILE)
 
 
 def _rollout_parity(model: PlayLMP, planner, actor, obs: np.ndarray, goal: np.ndarray) -> float:

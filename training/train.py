@@ -30,7 +30,6 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from training import checkpoint as ckpt
 from training.calvin_dataset import iterate_validation_windows, load_split, WindowSampler
-from training.calvin_dataset.files import atomic_write_text
 from training.evaluate import Episode, run_single, SINGLE_MAX_STEPS, validation_episodes
 from training.latent_plot import latent_projection_figure
 from training.play_lmp.configuration import ExperimentConfig, load_config, to_dict
@@ -121,7 +120,7 @@ class Trainer:
             self.writer = SummaryWriter(str(self.output_dir / 'tensorboard'),
                                         purge_step=self.step if resume else None)
             if resume:
-                self._purge_metrics_after(self.step)
+                ckpt.purge_metrics_after(self.output_dir / 'metrics.jsonl', self.step)
         self._episodes: Optional[List[Episode]] = None
 
     def _restore(self, state: dict) -> None:
@@ -275,29 +274,6 @@ class Trainer:
         if self.writer is not None:
             self.writer.add_figure('latent/pca', figure, self.step)
         return str(path)
-
-    def _purge_metrics_after(self, step: int) -> None:
-        """
-        Drop the metrics.jsonl lines a killed run wrote after its last checkpoint, atomically.
-
-        A step's lines are written before its checkpoint, so lines of the checkpoint's step stay;
-        a line cut short by the kill goes too.
-
-        :param step: the step of the checkpoint being resumed.
-        """
-        path = self.output_dir / 'metrics.jsonl'
-        if not path.exists():
-            return
-        lines = path.read_text(encoding='utf-8').splitlines(keepends=True)
-        kept = []
-        for line in lines:
-            try:
-                if json.loads(line)['step'] <= step:
-                    kept.append(line)
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
-        if len(kept) < len(lines):
-            atomic_write_text(path, ''.join(kept))
 
     def _log(self, prefix: str, metrics: Dict[str, float]) -> None:
         """Write metrics to TensorBoard and metrics.jsonl (rank 0)."""

@@ -11,6 +11,8 @@ snapshot (contacts included) by resetting its scratch simulator to the observed 
 velocities are zero in such a snapshot; CALVIN's conditions only bound them from above.
 """
 
+from typing import Tuple
+
 import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.scene_info import SceneInfo
@@ -144,6 +146,21 @@ class GoalJudge:
         :raises GoalError: for an unknown task, a task infeasible from this state (with the
             reason) or a skill that failed in the scratch copy.
         """
+        return self.imagine_goal_with_steps(task, obs, speed)[0]
+
+    def imagine_goal_with_steps(self, task: str, obs: np.ndarray,
+                                speed: float = 1.0) -> Tuple[np.ndarray, int]:
+        """
+        Make a named task's goal state as imagine_goal does, and say how far away it lies.
+
+        :param task: one of the 34 task names.
+        :param obs: (39,) the state the robot is in now.
+        :param speed: skill speed factor.
+        :return: (39,) the state at the end of the skill, and the number of control steps the
+            scripted skill took to get there (its retreat included).
+        :raises GoalError: for an unknown task, a task infeasible from this state (with the
+            reason) or a skill that failed in the scratch copy.
+        """
         self.check_task(task)
         obs = check_goal_state(obs)
         reason = infeasibility(task, obs)
@@ -154,7 +171,7 @@ class GoalJudge:
         if not run.success:
             raise GoalError(f'the scripted {task} skill did not achieve the task from the '
                             f'current state ({run.steps} steps)')
-        return self._sim.observe()
+        return self._sim.observe(), run.steps
 
     def task_achieved(self, task: str, start: SceneInfo, obs: np.ndarray) -> bool:
         """

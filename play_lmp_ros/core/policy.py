@@ -31,6 +31,13 @@ Rollout (the seed's run_policy loop): every ``replan_every`` steps counted from 
 (steps 0, k, 2k, ...) the LSTM state is zeroed and, for LMP, a new plan is sampled from the
 planner's prior; each step samples the mixture, clips the six motion dimensions to [-1, 1] and
 binarizes the gripper (+1 if > 0 else -1).
+
+The contract grows by two optional graphs, ``subgoal.onnx`` and ``kstep.onnx`` (see
+:mod:`play_lmp_ros.core.subgoals`): with them, each replan first turns the far goal into a
+subgoal about k steps ahead (``plan_mode``), and the planner and the actor see that subgoal as
+their goal until the next replan.  A model directory without them runs as before
+(``plan_mode`` 'direct').  A subgoal that comes out non-finite makes the policy hold (zero
+motion, gripper unchanged) until the next replan, counted in :attr:`subgoal_failures`.
 """
 
 import logging
@@ -41,6 +48,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import onnxruntime
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.subgoals import (
+    check_subgoal_metadata, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings, SUBGOAL_FILE,
+    subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner)
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +279,9 @@ class RecurrentPolicy:
     """
 
     def __init__(self, method: str, d_latent: int, hidden_size: int, replan_every: int,
-                 deterministic: bool = False, seed: int = 0) -> None:
+                 deterministic: bool = False, seed: int = 0,
+                 subgoal_planner: Optional[SubgoalPlanner] = None,
+                 plan_mode: Optional[str] = None) -> None:
         """
         Start with an empty state.
 
@@ -280,10 +292,27 @@ class RecurrentPolicy:
         :param deterministic: use plan means and the mean of the most likely mixture component
             instead of sampling.
         :param seed: seed of the sampling generator (reset() does not reseed it).
-        :raises ValueError: if replan_every is not a positive integer.
+        :param subgoal_planner: plans subgoals toward far goals, or None.
+        :param plan_mode: one of core.subgoals.PLAN_MODES; None takes the planner's default
+            ('direct' without a planner).
+        :raises ValueError: if replan_every is not a positive integer, or plan_mode is unknown
+            or needs a planner that is missing.
         """
         if isinstance(replan_every, bool) or int(replan_every) < 1:
             raise ValueError(f'replan_every must be a positive integer, got {replan_every!r}')
+        if plan_mode is None:
+            plan_mode = 'direct' if subgoal_planner is None else subgoal_planner.default_mode
+        if plan_mode not in PLAN_MODES:
+            raise ValueError(f'plan_mode must be one of {list(PLAN_MODES)}, got {plan_mode!r}')
+        if plan_mode != 'direct' and subgoal_planner is None:
+            raise ValueError(f'plan_mode {plan_mode!r} needs {SUBGOAL_FILE} and {KSTEP_FILE} in '
+                             f"the model directory; this model has none (use 'direct')")
+        self.plan_mode = plan_mode
+        self.subgoal_planner = subgoal_planner
+        self._subgoal: Optional[np.ndarray] = None
+        self._subgoal_failures = 0
+        self._last_plan_s = 0.0
+        self._holding = False
         self.method = method
         self.d_latent = int(d_latent)
         self.hidden_size = int(hidden_size)
@@ -330,6 +359,21 @@ class RecurrentPolicy:
         """Return the wall time in seconds of the network runs of the last step."""
         return self._last_inference_s
 
+    @property
+    def subgoal(self) -> Optional[np.ndarray]:
+        """Return the (39,) subgoal the actor pursues now, or None ('direct', or holding)."""
+        return None if self._subgoal is None else self._subgoal.copy()
+
+    @property
+    def subgoal_failures(self) -> int:
+        """Return how many replans produced a non-finite subgoal (each held a period)."""
+        return self._subgoal_failures
+
+    @property
+    def last_plan_s(self) -> float:
+        """Return the wall time in seconds of the last subgoal plan (0 in 'direct')."""
+        return self._last_plan_s
+
     def reseed(self, seed: int) -> None:
         """
         Restart the sampling generator, e.g. per evaluation episode.
@@ -344,6 +388,8 @@ class RecurrentPolicy:
         self._h = np.zeros((1, self.hidden_size), dtype=np.float32)
         self._c = np.zeros((1, self.hidden_size), dtype=np.float32)
         self._plan = np.zeros((1, self.d_latent), dtype=np.float32)
+        self._subgoal = None
+        self._holding = False
 
     def step(self, obs, goal) -> np.ndarray:
         """
@@ -378,12 +424,29 @@ class RecurrentPolicy:
         """
         replanning = self._steps % self.replan_every == 0
         h, c, plan = self._h, self._c, self._plan
+        subgoal, holding = self._subgoal, self._holding
         started = time.perf_counter()
         if replanning:
             h = np.zeros_like(self._h)
             c = np.zeros_like(self._c)
-            if self.method == 'lmp':
-                plan = self._sample_plan(obs_batch, goal_batch)
+            subgoal, holding = None, False
+            if self.plan_mode != 'direct':
+                planned = self.subgoal_planner.plan(obs_batch[0], goal_batch[0], self.plan_mode,
+                                                    self._rng, self.deterministic)
+                self._last_plan_s = time.perf_counter() - started
+                if np.all(np.isfinite(planned.subgoal)):
+                    subgoal = planned.subgoal.astype(np.float32)
+                else:
+                    holding = True
+                    self._subgoal_failures += 1
+                    logger.warning('the subgoal planner produced a non-finite subgoal; holding '
+                                   'until the next replan')
+        if holding:
+            return self._hold(obs_batch, replanning)
+        if subgoal is not None:
+            goal_batch = subgoal[None]
+        if replanning and self.method == 'lmp':
+            plan = self._sample_plan(obs_batch, goal_batch)
         feeds = {'obs': obs_batch, 'goal': goal_batch, 'h': h, 'c': c}
         if self.method == 'lmp':
             feeds['plan'] = plan
@@ -397,9 +460,19 @@ class RecurrentPolicy:
         action[:6] = np.clip(action[:6], -1.0, 1.0)
         action[6] = layout.GRIPPER_OPEN if action[6] > 0.0 else layout.GRIPPER_CLOSE
         self._h, self._c, self._plan = h_out, c_out, plan
+        self._subgoal, self._holding = subgoal, False
         self._steps += 1
         self._replans += int(replanning)
         return action
+
+    def _hold(self, obs_batch: np.ndarray, replanning: bool) -> np.ndarray:
+        """Hold for the rest of a replan period: zero motion, the gripper as it was."""
+        self._subgoal, self._holding = None, True
+        self._steps += 1
+        self._replans += int(replanning)
+        gripper = obs_batch[0, layout.GRIPPER_ACTION]
+        return np.array([0.0] * 6 + [layout.GRIPPER_OPEN if gripper >= 0.0
+                                     else layout.GRIPPER_CLOSE])
 
     def _sample_plan(self, obs_batch: np.ndarray, goal_batch: np.ndarray) -> np.ndarray:
         """
@@ -424,7 +497,8 @@ class OnnxPolicy(RecurrentPolicy):
 
     def __init__(self, model_dir: str, providers: Sequence[str] = (CPU_PROVIDER,),
                  replan_every: Optional[int] = None, deterministic: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, plan_mode: Optional[str] = None,
+                 planner_settings: PlannerSettings = PlannerSettings()) -> None:
         """
         Load and check the model directory and start with an empty state.
 
@@ -435,7 +509,11 @@ class OnnxPolicy(RecurrentPolicy):
         :param deterministic: use plan means and the mean of the most likely mixture component
             instead of sampling.
         :param seed: seed of the sampling generator (reset() does not reseed it).
-        :raises ModelError: if the directory is missing, corrupt or does not match the package.
+        :param plan_mode: one of core.subgoals.PLAN_MODES; default: the subgoal graphs' own
+            (their metadata), or 'direct' for a directory without them.
+        :param planner_settings: how subgoals are planned.
+        :raises ModelError: if the directory is missing, corrupt or does not match the package,
+            or plan_mode is unknown or needs subgoal graphs the directory lacks.
         """
         if not os.path.isdir(model_dir):
             raise ModelError(f'model directory {model_dir} does not exist')
@@ -444,10 +522,15 @@ class OnnxPolicy(RecurrentPolicy):
         self._actor = _open_session(actor_path, usable)
         self.metadata = check_metadata(
             dict(self._actor.get_modelmeta().custom_metadata_map), actor_path)
-        super().__init__(self.metadata['method'], int(self.metadata['d_latent']),
-                         int(self.metadata['hidden_size']),
-                         self.metadata['replan_every'] if replan_every is None else replan_every,
-                         deterministic, seed)
+        subgoal_planner = (self._load_subgoal_planner(model_dir, usable, planner_settings)
+                           if subgoal_files_present(model_dir) else None)
+        try:
+            super().__init__(self.metadata['method'], int(self.metadata['d_latent']),
+                             int(self.metadata['hidden_size']),
+                             self.metadata['replan_every'] if replan_every is None
+                             else replan_every, deterministic, seed, subgoal_planner, plan_mode)
+        except ValueError as error:
+            raise ModelError(f'{model_dir}: {error}') from None
         self.mixtures = int(self.metadata['mixtures'])
 
         obs_dims = {'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,)}
@@ -465,9 +548,10 @@ class OnnxPolicy(RecurrentPolicy):
              'h_out': (self.hidden_size,), 'c_out': (self.hidden_size,)},
             'outputs', actor_path)
         self._actor_outputs = list(ACTOR_OUTPUTS)
-        logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s) on %s',
-                    self.method, model_dir, self.d_latent, self.hidden_size, self.mixtures,
-                    self.replan_every, 'deterministic' if deterministic else 'sampling',
+        logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s, plan '
+                    'mode %s) on %s', self.method, model_dir, self.d_latent, self.hidden_size,
+                    self.mixtures, self.replan_every,
+                    'deterministic' if deterministic else 'sampling', self.plan_mode,
                     self.active_providers)
         if self.active_providers[0] != usable[0]:
             logger.warning('requested provider %s did not start; running on %s',
@@ -501,6 +585,55 @@ class OnnxPolicy(RecurrentPolicy):
             {'plan_mean': (self.d_latent,), 'plan_std': (self.d_latent,)},
             'outputs', planner_path)
         return planner
+
+    def _load_subgoal_planner(self, model_dir: str, usable: Sequence[str],
+                              settings: PlannerSettings) -> SubgoalPlanner:
+        """
+        Open subgoal.onnx and kstep.onnx and check them against the contract and the actor.
+
+        :param model_dir: the model directory.
+        :param usable: execution providers.
+        :param settings: how subgoals are planned.
+        :return: the planner.
+        :raises ModelError: naming the file and key when a graph is missing, corrupt or
+            disagrees with the actor or the other graph.
+        """
+        sessions, metas = {}, {}
+        for kind, name in (('subgoal', SUBGOAL_FILE), ('kstep', KSTEP_FILE)):
+            path = os.path.join(model_dir, name)
+            session = _open_session(path, usable)
+            meta = dict(session.get_modelmeta().custom_metadata_map)
+            # Disagreement with the actor is the more useful message, so it comes first.
+            for key in ('layout_hash', 'control_hz'):
+                if key in meta and meta[key] != self.metadata[key]:
+                    raise ModelError(f'{path} has {key} {meta[key]!r} but '
+                                     f'{os.path.join(model_dir, ACTOR_FILE)} has '
+                                     f'{self.metadata[key]!r}')
+            try:
+                metas[kind] = check_subgoal_metadata(meta, path, kind)
+            except ValueError as error:
+                raise ModelError(str(error)) from None
+            sessions[kind] = session
+        kstep_path = os.path.join(model_dir, KSTEP_FILE)
+        for key in ('horizon', 'max_goal_distance'):
+            if metas['kstep'][key] != metas['subgoal'][key]:
+                raise ModelError(f'{kstep_path} has {key} {metas["kstep"][key]!r} but '
+                                 f'{os.path.join(model_dir, SUBGOAL_FILE)} has '
+                                 f'{metas["subgoal"][key]!r}')
+        mixtures = int(metas['subgoal']['mixtures'])
+        state = (layout.OBS_DIM,)
+        subgoal_path = os.path.join(model_dir, SUBGOAL_FILE)
+        _check_signature(sessions['subgoal'].get_inputs(), {'obs': state, 'goal': state},
+                         'inputs', subgoal_path)
+        _check_signature(sessions['subgoal'].get_outputs(),
+                         dict(zip(SUBGOAL_OUTPUTS, ((mixtures,), (mixtures, layout.OBS_DIM),
+                                                    (mixtures, layout.OBS_DIM)))),
+                         'outputs', subgoal_path)
+        _check_signature(sessions['kstep'].get_inputs(), {'first': state, 'second': state},
+                         'inputs', kstep_path)
+        _check_signature(sessions['kstep'].get_outputs(),
+                         dict(zip(KSTEP_OUTPUTS, ((1,), state, state))), 'outputs', kstep_path)
+        return SubgoalPlanner(sessions['subgoal'], sessions['kstep'], metas['subgoal'], settings)
 
     @property
     def active_providers(self) -> List[str]:

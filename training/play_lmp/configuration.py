@@ -7,7 +7,7 @@ are parsed as YAML scalars.  Unknown keys are errors, never silently ignored, so
 leave a hyperparameter at its default unnoticed.
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -221,7 +221,9 @@ class ExperimentConfig:
                      f'{name} must be a non-empty string, got {value!r}')
 
 
-_SECTIONS = {'model': ModelConfig, 'train': TrainConfig}
+def _sections(root: type) -> Dict[str, type]:
+    """Return the section name -> dataclass of a root configuration dataclass."""
+    return {f.name: f.type for f in fields(root) if is_dataclass(f.type)}
 
 
 def _coerce(name: str, declared_type: Any, value: Any) -> Any:
@@ -271,25 +273,28 @@ def _build_section(name: str, cls: type, values: Any) -> Any:
                   for key, value in values.items()})
 
 
-def from_dict(values: Dict[str, Any]) -> ExperimentConfig:
+def from_dict(values: Dict[str, Any], root: type = ExperimentConfig) -> Any:
     """
-    Build and validate an ExperimentConfig from nested plain values (the YAML layout).
+    Build and validate a configuration from nested plain values (the YAML layout).
 
     :param values: {'model': {...}, 'train': {...}, 'data_path': ..., 'output_dir': ...};
         missing keys take their defaults.
+    :param root: the configuration dataclass (ExperimentConfig, or another with dataclass
+        sections and plain top-level keys).
     :return: the configuration.
     :raises ValueError: on unknown keys or invalid values.
     """
     _require(isinstance(values, dict), f'a config must be a mapping, got {values!r}')
-    valid = [f.name for f in fields(ExperimentConfig)]
+    valid = [f.name for f in fields(root)]
     _check_keys('', values, valid)
-    built = {key: value for key, value in values.items() if key not in _SECTIONS}
-    for name, cls in _SECTIONS.items():
+    sections = _sections(root)
+    built = {key: value for key, value in values.items() if key not in sections}
+    for name, cls in sections.items():
         built[name] = _build_section(name, cls, values.get(name))
-    return ExperimentConfig(**built)
+    return root(**built)
 
 
-def to_dict(config: ExperimentConfig) -> Dict[str, Any]:
+def to_dict(config: Any) -> Dict[str, Any]:
     """
     Turn a configuration into nested plain values that from_dict and YAML accept.
 
@@ -299,13 +304,14 @@ def to_dict(config: ExperimentConfig) -> Dict[str, Any]:
     return asdict(config)
 
 
-def apply_override(values: Dict[str, Any], override: str) -> None:
+def apply_override(values: Dict[str, Any], override: str, root: type = ExperimentConfig) -> None:
     """
     Apply one ``key=value`` or ``section.key=value`` override to nested plain values in place.
 
     :param values: nested values as read from YAML; modified.
     :param override: e.g. 'train.lr=1e-3' or 'data_path=/data/calvin'; the value is a YAML
         scalar.
+    :param root: the configuration dataclass the keys belong to.
     :raises ValueError: on a malformed override or a key that is not a config key.
     """
     key, separator, text = override.partition('=')
@@ -313,12 +319,13 @@ def apply_override(values: Dict[str, Any], override: str) -> None:
     _require(separator == '=' and key != '',
              f'an override must look like key.sub=value, got {override!r}')
     path = key.split('.')
-    top_keys = [f.name for f in fields(ExperimentConfig)]
+    top_keys = [f.name for f in fields(root)]
     _check_keys('', {path[0]: None}, top_keys)
-    if path[0] in _SECTIONS:
+    sections = _sections(root)
+    if path[0] in sections:
         _require(len(path) == 2, f'override {key!r} must name a key inside {path[0]!r}, e.g. '
                  f'{path[0]}.<key>')
-        _check_keys(path[0], {path[1]: None}, [f.name for f in fields(_SECTIONS[path[0]])])
+        _check_keys(path[0], {path[1]: None}, [f.name for f in fields(sections[path[0]])])
         section = values.setdefault(path[0], {})
         _require(isinstance(section, dict), f'{path[0]} must be a mapping, got {section!r}')
         section[path[1]] = yaml.safe_load(text)
@@ -327,13 +334,14 @@ def apply_override(values: Dict[str, Any], override: str) -> None:
         values[path[0]] = yaml.safe_load(text)
 
 
-def load_config(path: Optional[Union[str, Path]],
-                overrides: Optional[List[str]] = None) -> ExperimentConfig:
+def load_config(path: Optional[Union[str, Path]], overrides: Optional[List[str]] = None,
+                root: type = ExperimentConfig) -> Any:
     """
     Load a YAML configuration file and apply command-line overrides.
 
     :param path: the YAML file, or None to start from the defaults.
     :param overrides: ``key.sub=value`` strings applied in order after the file.
+    :param root: the configuration dataclass to build (default: a Play-LMP training run).
     :return: the validated configuration.
     :raises ValueError: on unknown keys (named, with the valid ones listed), malformed overrides
         or invalid values.
@@ -346,5 +354,5 @@ def load_config(path: Optional[Union[str, Path]],
                  f'{path} must hold a mapping, got {type(loaded).__name__}')
         values = loaded or {}
     for override in overrides or []:
-        apply_override(values, override)
-    return from_dict(values)
+        apply_override(values, override, root)
+    return from_dict(values, root)

@@ -90,17 +90,18 @@ def batch_to_torch(batch: Mapping[str, np.ndarray],
     return converted
 
 
-class PlayLMP(nn.Module):
-    """Play-LMP (method 'lmp') or Play-GCBC (method 'gcbc') with a DLML action head."""
+class StateFeatures(nn.Module):
+    """
+    The observation encodings every network of this package shares, with their statistics.
 
-    def __init__(self, config: ModelConfig):
-        """
-        Build the networks.
+    z-scored non-angle dims and (sin, cos) of the angles, and optionally where the goal and the
+    blocks lie relative to the current state.  The statistics are buffers that the optimizer
+    never sees and that the ONNX export bakes into the graphs.
+    """
 
-        :param config: the architecture; 'gcbc' builds the actor alone, without a plan input.
-        """
+    def __init__(self):
+        """Start with identity statistics (mean 0, std 1)."""
         super().__init__()
-        self.config = config
         self.register_buffer('obs_mean', torch.zeros(layout.OBS_DIM))
         self.register_buffer('obs_std', torch.ones(layout.OBS_DIM))
         self.register_buffer('linear_dims', torch.tensor(LINEAR_DIMS), persistent=False)
@@ -110,26 +111,6 @@ class PlayLMP(nn.Module):
         self.register_buffer('tcp_position_dims',
                              torch.tensor(TCP_POSITION_DIMS * len(layout.BLOCK_NAMES)),
                              persistent=False)
-        plan_dim = config.d_latent if config.uses_plan else 0
-        condition_dim = 2 * FEATURE_DIM + (RELATIVE_DIM if config.relative_features else 0)
-        if config.uses_plan:
-            self.recognizer = nn.LSTM(FEATURE_DIM + layout.ACTION_DIM, config.recognizer_hidden,
-                                      batch_first=True, bidirectional=True)
-            self.recognizer_head = nn.Linear(2 * config.recognizer_hidden, 2 * config.d_latent)
-            layers = []
-            width = condition_dim
-            for _ in range(config.proposal_depth):
-                layers += [nn.Linear(width, config.proposal_width), nn.ReLU()]
-                width = config.proposal_width
-            layers.append(nn.Linear(width, 2 * config.d_latent))
-            self.proposal = nn.Sequential(*layers)
-        self.actor = nn.LSTM(condition_dim + plan_dim, config.policy_hidden, batch_first=True)
-        self.actor_head = nn.Linear(config.policy_hidden,
-                                    3 * layout.ACTION_DIM * config.mixtures)
-
-    def num_parameters(self) -> int:
-        """Count the trainable parameters (buffers excluded)."""
-        return sum(parameter.numel() for parameter in self.parameters())
 
     def set_normalization(self, mean: np.ndarray, std: np.ndarray) -> None:
         """
@@ -167,7 +148,7 @@ class PlayLMP(nn.Module):
 
         :param obs: (..., 39) raw observations.
         :param goal: (..., 39) raw goals, broadcastable against obs.
-        :return: (..., 87): the goal-minus-observation non-angle dims divided by their std, sin
+        :return: (..., 69): the goal-minus-observation non-angle dims divided by their std, sin
             and cos of the 12 wrapped angle differences, then each block's xyz minus the TCP's
             in the observation and in the goal, times RELATIVE_POSITION_SCALE.
         """
@@ -182,20 +163,64 @@ class PlayLMP(nn.Module):
                           RELATIVE_POSITION_SCALE * blocks_now,
                           RELATIVE_POSITION_SCALE * blocks_goal], dim=-1)
 
+    def pair_features(self, obs: Tensor, goal: Tensor, relative: bool) -> Tensor:
+        """
+        Encode an observation together with its goal.
+
+        :param obs: (..., 39) raw observations.
+        :param goal: (..., 39) raw goals, broadcastable against obs.
+        :param relative: append the relative features.
+        :return: (..., 102), or (..., 171) with relative features: the observation's and the
+            goal's features, then the relative features if asked for.
+        """
+        goal = goal.expand_as(obs)
+        parts = [self.observation_features(obs), self.observation_features(goal)]
+        if relative:
+            parts.append(self.relative_features(obs, goal))
+        return torch.cat(parts, dim=-1)
+
+
+class PlayLMP(StateFeatures):
+    """Play-LMP (method 'lmp') or Play-GCBC (method 'gcbc') with a DLML action head."""
+
+    def __init__(self, config: ModelConfig):
+        """
+        Build the networks.
+
+        :param config: the architecture; 'gcbc' builds the actor alone, without a plan input.
+        """
+        super().__init__()
+        self.config = config
+        plan_dim = config.d_latent if config.uses_plan else 0
+        condition_dim = 2 * FEATURE_DIM + (RELATIVE_DIM if config.relative_features else 0)
+        if config.uses_plan:
+            self.recognizer = nn.LSTM(FEATURE_DIM + layout.ACTION_DIM, config.recognizer_hidden,
+                                      batch_first=True, bidirectional=True)
+            self.recognizer_head = nn.Linear(2 * config.recognizer_hidden, 2 * config.d_latent)
+            layers = []
+            width = condition_dim
+            for _ in range(config.proposal_depth):
+                layers += [nn.Linear(width, config.proposal_width), nn.ReLU()]
+                width = config.proposal_width
+            layers.append(nn.Linear(width, 2 * config.d_latent))
+            self.proposal = nn.Sequential(*layers)
+        self.actor = nn.LSTM(condition_dim + plan_dim, config.policy_hidden, batch_first=True)
+        self.actor_head = nn.Linear(config.policy_hidden,
+                                    3 * layout.ACTION_DIM * config.mixtures)
+
+    def num_parameters(self) -> int:
+        """Count the trainable parameters (buffers excluded)."""
+        return sum(parameter.numel() for parameter in self.parameters())
+
     def conditioning_features(self, obs: Tensor, goal: Tensor) -> Tensor:
         """
         Encode an observation together with its goal, as the proposal and the actor see them.
 
         :param obs: (..., 39) raw observations.
         :param goal: (..., 39) raw goals, broadcastable against obs.
-        :return: (..., 102), or (..., 189) with relative features: the observation's and the
-            goal's features, then the relative features if the config asks for them.
+        :return: (..., 102), or (..., 171) with relative features (see pair_features).
         """
-        goal = goal.expand_as(obs)
-        parts = [self.observation_features(obs), self.observation_features(goal)]
-        if self.config.relative_features:
-            parts.append(self.relative_features(obs, goal))
-        return torch.cat(parts, dim=-1)
+        return self.pair_features(obs, goal, self.config.relative_features)
 
     @staticmethod
     def _gaussian(raw: Tensor) -> Tuple[Tensor, Tensor]:

@@ -1,0 +1,114 @@
+"""
+Hindsight pairs from unlabelled play for the subgoal proposer and the distance model.
+
+A proposer example is a state s_t, a goal s_{t+h} of the same play segment with h uniform in
+[1, max_goal_distance] (cut at the segment's end) and its subgoal s_{t+min(k, h)}: the state k
+steps along the way, or the goal itself when it is nearer.  A distance example is two states
+s_t, s_{t+d} of one segment with d uniform in [0, max_goal_distance] (cut likewise) and target d,
+or, for a share of them, two states of different segments with target max_goal_distance.
+Nothing here needs labels: the play's own future is the supervision.
+"""
+
+from typing import Dict
+
+import numpy as np
+from play_lmp_ros.core import layout
+from training.calvin_dataset.reader import PlaySplit
+
+Batch = Dict[str, np.ndarray]
+
+
+class PairSampler:
+    """Draw proposer and distance examples from a split, reproducibly for a given seed."""
+
+    def __init__(self, split: PlaySplit, horizon: int, max_goal_distance: int,
+                 cross_segment_fraction: float = 0.1, seed: int = 0):
+        """
+        Index the split's segments.
+
+        :param split: the play split.
+        :param horizon: k, steps from a state to its subgoal.
+        :param max_goal_distance: farthest goal (and cross-segment distance), in steps.
+        :param cross_segment_fraction: share of distance pairs from two different segments.
+        :param seed: seed of the numpy generator.
+        :raises ValueError: if the split has no segment of at least two frames, or a bad
+            argument.
+        """
+        if horizon < 1 or max_goal_distance <= horizon:
+            raise ValueError(f'need 1 <= horizon < max_goal_distance, got {horizon} and '
+                             f'{max_goal_distance}')
+        if not 0.0 <= cross_segment_fraction < 1.0:
+            raise ValueError(f'cross_segment_fraction must lie in [0, 1), got '
+                             f'{cross_segment_fraction}')
+        self.split = split
+        self.horizon = int(horizon)
+        self.max_goal_distance = int(max_goal_distance)
+        self.cross_segment_fraction = float(cross_segment_fraction)
+        bounds = split.episode_bounds.astype(np.int64)
+        lengths = bounds[:, 1] - bounds[:, 0] + 1
+        if int(lengths.max()) < 2:
+            raise ValueError(f'{split.split_dir} has no play segment of two frames or more')
+        # Every row that has a later row in its segment can start a pair.
+        self._segment_of_row = np.repeat(np.arange(len(bounds)), lengths)
+        self._last_row = np.repeat(bounds[:, 1], lengths)
+        self._starts = np.flatnonzero(self._last_row > np.arange(len(self._last_row)))
+        self._num_segments = len(bounds)
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """Return the sampler's generator (its state is checkpointed for an exact resume)."""
+        return self._rng
+
+    def _obs(self, rows: np.ndarray) -> np.ndarray:
+        """Return (N, 39) float32 observations of split rows."""
+        return np.asarray(self.split.obs[rows], dtype=np.float32)
+
+    def sample(self, batch_size: int) -> Batch:
+        """
+        Draw one batch of proposer examples and one of distance examples.
+
+        :param batch_size: B, examples of each kind.
+        :return: obs, goal, subgoal (B, 39) float32 and goal_steps (B,) int64 for the proposer;
+            first, second (B, 39) float32 and steps (B,) float32 for the distance model.
+        """
+        rng = self._rng
+        rows = self._starts[rng.integers(len(self._starts), size=batch_size)]
+        room = self._last_row[rows] - rows
+        goal_steps = np.minimum(rng.integers(1, self.max_goal_distance + 1, size=batch_size),
+                                room)
+        sub_steps = np.minimum(goal_steps, self.horizon)
+
+        firsts = self._starts[rng.integers(len(self._starts), size=batch_size)]
+        first_room = self._last_row[firsts] - firsts
+        steps = np.minimum(rng.integers(0, self.max_goal_distance + 1, size=batch_size),
+                           first_room)
+        seconds = firsts + steps
+        cross = rng.random(batch_size) < self.cross_segment_fraction
+        if self._num_segments > 1 and cross.any():
+            others = rng.integers(len(self._segment_of_row), size=int(cross.sum()))
+            same = self._segment_of_row[others] == self._segment_of_row[firsts[cross]]
+            # A draw from the same segment keeps its in-segment target instead.
+            chosen = np.flatnonzero(cross)[~same]
+            seconds[chosen] = others[~same]
+            steps[chosen] = self.max_goal_distance
+        return {
+            'obs': self._obs(rows), 'goal': self._obs(rows + goal_steps),
+            'subgoal': self._obs(rows + sub_steps), 'goal_steps': goal_steps,
+            'first': self._obs(firsts), 'second': self._obs(seconds),
+            'steps': steps.astype(np.float32),
+        }
+
+
+def wrapped_delta(target: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """
+    Return target - origin with every angle dimension wrapped to [-pi, pi).
+
+    :param target: (..., 39) states.
+    :param origin: (..., 39) states.
+    :return: (..., 39) differences.
+    """
+    delta = np.asarray(target, dtype=np.float64) - np.asarray(origin, dtype=np.float64)
+    angles = list(layout.ANGLE_DIMS)
+    delta[..., angles] = layout.wrap_to_pi(delta[..., angles])
+    return delta
