@@ -5,7 +5,7 @@ Launch the play table: simulator, goal server and policy, with rviz or a Foxglov
     ros2 action send_goal /play_lmp/reach_goal play_lmp_interfaces/action/ReachGoal "{task: ...}"
 
 Each node reads its installed config/<node>.yaml (or the file given by its *_params argument).
-The arguments model_dir, backend, replan_every, mode and seed override those files only when
+The arguments model_dir, backend, replan_every, plan_mode, mode and seed override those files only when
 given: left empty they keep the file's value, so no default lives in two places.
 """
 
@@ -17,6 +17,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from play_lmp_ros.core.subgoals import PLAN_MODES
 
 PACKAGE = 'play_lmp_ros'
 NAMESPACE = 'play_lmp'
@@ -26,6 +27,7 @@ OVERRIDES = {
     'model_dir': (str, ('policy_node',)),
     'backend': (str, ('policy_node',)),
     'replan_every': (int, ('policy_node',)),
+    'plan_mode': (str, ('policy_node',)),
     'mode': (str, ('sim_node', 'policy_node')),
     'seed': (int, ('sim_node', 'policy_node')),
 }
@@ -107,6 +109,11 @@ def generate_launch_description() -> LaunchDescription:
             'replan_every', default_value='',
             description='Replan every this many control steps; empty keeps the value of '
                         'policy_node.yaml.'),
+        DeclareLaunchArgument(
+            'plan_mode', default_value='',
+            choices=['', *PLAN_MODES],
+            description="Subgoal planning at each replan (models with subgoal.onnx); empty "
+                        "keeps policy_node.yaml's value (the model's default)."),
         DeclareLaunchArgument(
             'mode', default_value='', choices=['', 'realtime', 'lockstep'],
             description="'realtime' (sim and policy on 30 Hz timers) or 'lockstep' (one sim "

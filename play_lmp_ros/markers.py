@@ -9,6 +9,7 @@ core/sim/scene_geometry.py, so the markers follow any edit of the scene.
 Every marker has a fixed (namespace, id), so a new array replaces the previous one in rviz.  The
 goal is drawn as transparent copies of every part that moves (sliding door, drawer, button,
 switch, lights, blocks) plus a ghost TCP (sphere and axes); goal_markers(None) deletes them.
+The policy's current subgoal is drawn the same way, fainter, under 'subgoal/' namespaces.
 """
 
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ TABLE_NS = 'table'
 BLOCKS_NS = 'blocks'
 TCP_NS = 'tcp'
 GOAL_NS_PREFIX = 'goal/'
+SUBGOAL_NS_PREFIX = 'subgoal/'
 # Namespace of each moving table part, by the URDF joint or link that moves or lights it.
 JOINT_NAMESPACES = {
     'base__slide': 'sliding_door',
@@ -51,6 +53,8 @@ LIGHT_ON_RGBA = {'lightbulb': geo.LIGHTBULB_ON_RGBA, 'led': geo.LED_ON_RGBA}
 LIGHT_OFF_BRIGHTNESS = 0.25
 
 GOAL_ALPHA = 0.35
+# The policy's subgoal: fainter than the goal, so the two ghosts tell apart.
+SUBGOAL_ALPHA = 0.15
 TCP_SPHERE_DIAMETER_M = 0.03
 TCP_RGBA = (0.9, 0.9, 0.9, 1.0)
 AXIS_LENGTH_M = 0.08
@@ -426,25 +430,40 @@ def scene_markers(state: np.ndarray, stamp: Time, frame_id: str = 'world') -> Ma
     return MarkerArray(markers=markers)
 
 
-def goal_markers(goal: Optional[np.ndarray], stamp: Time, frame_id: str = 'world') -> MarkerArray:
+def goal_markers(goal: Optional[np.ndarray], stamp: Time, frame_id: str = 'world',
+                 prefix: str = GOAL_NS_PREFIX, alpha: float = GOAL_ALPHA) -> MarkerArray:
     """
     Draw a goal state as transparent copies of the moving parts and a ghost TCP, or delete it.
 
-    Namespaces are the scene's with the 'goal/' prefix (no static table); every colour has
-    alpha GOAL_ALPHA.
+    Namespaces are the scene's with the prefix (no static table); every colour has the alpha.
 
     :param goal: (39,) goal state, or None when there is no active goal.
     :param stamp: header stamp of every marker.
     :param frame_id: frame of every marker.
+    :param prefix: namespace prefix ('goal/'; 'subgoal/' for the policy's subgoal).
+    :param alpha: opacity of every marker.
     :return: ADD markers for a goal; for None, DELETE markers for the same namespaces and ids.
     :raises ValueError: on a goal with the wrong length or non-finite values.
     """
     if goal is None:
-        drawn = goal_markers(np.zeros(layout.OBS_DIM), stamp, frame_id)
+        drawn = goal_markers(np.zeros(layout.OBS_DIM), stamp, frame_id, prefix, alpha)
         for marker in drawn.markers:
             marker.action = Marker.DELETE
         return drawn
     goal = layout.check_vector(goal, layout.OBS_DIM, 'goal state')
-    markers = _part_markers(goal, stamp, frame_id, GOAL_NS_PREFIX, GOAL_ALPHA, moving_only=True)
-    markers += _tcp_markers(goal, stamp, frame_id, GOAL_NS_PREFIX + TCP_NS, GOAL_ALPHA)
+    markers = _part_markers(goal, stamp, frame_id, prefix, alpha, moving_only=True)
+    markers += _tcp_markers(goal, stamp, frame_id, prefix + TCP_NS, alpha)
     return MarkerArray(markers=markers)
+
+
+def subgoal_markers(subgoal: Optional[np.ndarray], stamp: Time,
+                    frame_id: str = 'world') -> MarkerArray:
+    """
+    Draw the policy's current subgoal as a second, fainter ghost, or delete it.
+
+    :param subgoal: (39,) subgoal, or None.
+    :param stamp: header stamp of every marker.
+    :param frame_id: frame of every marker.
+    :return: goal_markers with the 'subgoal/' prefix and SUBGOAL_ALPHA.
+    """
+    return goal_markers(subgoal, stamp, frame_id, SUBGOAL_NS_PREFIX, SUBGOAL_ALPHA)

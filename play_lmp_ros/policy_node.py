@@ -15,7 +15,12 @@ when the goal's publisher, the goal server, is gone), when the observation is ol
 stale_periods control periods (realtime), when the model outputs NaN or inf, and, with the
 scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds
 are counted by reason on /diagnostics together with the inference latency, the replans and the
-observation age.  If the simulator restarts, the node simply acts again on the first new
+observation age.
+
+A model with subgoal graphs (core.subgoals) plans a subgoal at every replan (parameter
+plan_mode); /diagnostics then also carries the plan mode, the current subgoal, the replan
+latency percentiles and the non-finite subgoals (each held a replan period), and the current
+subgoal is drawn on <namespace>/subgoal_markers as a second, fainter ghost.  If the simulator restarts, the node simply acts again on the first new
 observation.
 
 A goal server that shuts down cleanly clears its goal, or, after Ctrl-C, disappears from the
@@ -43,10 +48,13 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import (
     CPU_PROVIDER, default_model_dir, ModelError, NonFiniteOutputError, OnnxPolicy)
 from play_lmp_ros.core.skills import make_skill, Skill
+from play_lmp_ros.core.subgoals import PLAN_MODES
+from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import declare_parameters
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
+from visualization_msgs.msg import MarkerArray
 
 BACKENDS = ('onnx', 'scripted')
 MODES = ('realtime', 'lockstep')
@@ -77,6 +85,8 @@ class PolicyNodeParams:
     :param providers: onnxruntime execution providers in order of preference; unavailable ones
         are dropped and CPU is always the fallback.
     :param replan_every: control steps between replans; 0 takes the model's metadata.
+    :param plan_mode: how each replan picks the actor's goal (core.subgoals.PLAN_MODES); ''
+        takes the model directory's default ('direct' for a model without subgoal graphs).
     :param deterministic: plan means and the most likely mixture component instead of sampling.
     :param seed: seeds action sampling (onnx) or the skills' choices (scripted).
     :param mode: 'realtime' (act on a timer) or 'lockstep' (act once per observation).
@@ -90,6 +100,7 @@ class PolicyNodeParams:
     model_dir: str = ''
     providers: Tuple[str, ...] = (CPU_PROVIDER,)
     replan_every: int = 0
+    plan_mode: str = ''
     deterministic: bool = False
     seed: int = 0
     mode: str = 'realtime'
@@ -107,6 +118,9 @@ class PolicyNodeParams:
             raise ValueError(f'backend must be one of {list(BACKENDS)}, got {self.backend!r}')
         if self.mode not in MODES:
             raise ValueError(f'mode must be one of {list(MODES)}, got {self.mode!r}')
+        if self.plan_mode not in ('',) + PLAN_MODES:
+            raise ValueError(f"plan_mode must be '' (the model's default) or one of "
+                             f'{list(PLAN_MODES)}, got {self.plan_mode!r}')
         if not self.providers or not all(isinstance(name, str) and name
                                          for name in self.providers):
             raise ValueError(f'providers must be a non-empty list of execution provider names, '
@@ -127,6 +141,8 @@ PARAMETER_DESCRIPTIONS = {
     'model_dir': "directory with planner.onnx and actor.onnx; '' = bundled default",
     'providers': 'onnxruntime execution providers in order of preference',
     'replan_every': 'control steps between replans; 0 = from the model metadata',
+    'plan_mode': f"subgoal planning at each replan, one of {', '.join(PLAN_MODES)}; '' = the "
+                 "model's default",
     'deterministic': 'plan means and most likely mixture component, no sampling',
     'seed': 'seed of action sampling (onnx) or skill choices (scripted)',
     'mode': "'realtime' (act on a timer) or 'lockstep' (one action per observation)",
@@ -170,7 +186,23 @@ class _OnnxBackend:
                 'or use -p backend:=scripted')
         self.model_dir = model_dir
         self._policy = OnnxPolicy(model_dir, params.providers, params.replan_every or None,
-                                  params.deterministic, params.seed)
+                                  params.deterministic, params.seed, params.plan_mode or None)
+        self.plan_latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+
+    @property
+    def plan_mode(self) -> str:
+        """Return the subgoal plan mode the policy runs."""
+        return self._policy.plan_mode
+
+    @property
+    def subgoal(self) -> Optional[np.ndarray]:
+        """Return the (39,) subgoal pursued now, or None."""
+        return self._policy.subgoal
+
+    @property
+    def subgoal_failures(self) -> int:
+        """Return how many replans produced a non-finite subgoal."""
+        return self._policy.subgoal_failures
 
     @property
     def providers(self) -> List[str]:
@@ -190,7 +222,7 @@ class _OnnxBackend:
         """
         policy = self._policy
         return (f'{policy.method} model from {self.model_dir}, replanning every '
-                f'{policy.replan_every} steps, '
+                f'{policy.replan_every} steps, plan mode {policy.plan_mode}, '
                 f'{"deterministic" if policy.deterministic else "sampling"}')
 
     def start(self, goal: Goal, obs: np.ndarray) -> Optional[str]:
@@ -213,7 +245,11 @@ class _OnnxBackend:
         :return: the (7,) relative action and ''.
         :raises NonFiniteOutputError: when the model produced NaN or inf.
         """
-        return self._policy.step(obs, goal.state), ''
+        replans = self._policy.replans
+        action = self._policy.step(obs, goal.state)
+        if self._policy.replans != replans and self.plan_mode != 'direct':
+            self.plan_latencies.append(self._policy.last_plan_s)
+        return action, ''
 
 
 class _ScriptedBackend:
@@ -222,6 +258,10 @@ class _ScriptedBackend:
     name = 'scripted'
     providers: List[str] = []
     replans = 0
+    plan_mode = 'direct'
+    subgoal = None
+    subgoal_failures = 0
+    plan_latencies: Deque[float] = collections.deque()
 
     def __init__(self, params: PolicyNodeParams):
         """
@@ -311,6 +351,9 @@ class PolicyNode(Node):
             EndEffectorAction, qos.ACTION_TOPIC, qos.CONTROL_QOS)
         self._diagnostics_pub = self.create_publisher(
             DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
+        self._subgoal_pub = self.create_publisher(
+            MarkerArray, qos.SUBGOAL_MARKERS_TOPIC, qos.MARKERS_QOS)
+        self._drawn_subgoal: Optional[np.ndarray] = None
         self.create_subscription(
             Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
         self._goal_sub = self.create_subscription(
@@ -424,11 +467,21 @@ class PolicyNode(Node):
             self.get_logger().warning(f'holding: {error}', throttle_duration_sec=5.0)
             return self._hold(HOLD_NON_FINITE)
         self._latencies.append(time.perf_counter() - started)
+        self._draw_subgoal(self._backend.subgoal)
         if action is None:
             return self._hold(reason)
         self._last_hold = ''
         self._gripper = float(action[layout.ACTION_DIM - 1])
         return action
+
+    def _draw_subgoal(self, subgoal: Optional[np.ndarray]) -> None:
+        """Publish the subgoal's ghost when it changed (or delete it when there is none)."""
+        drawn = self._drawn_subgoal
+        if (subgoal is None and drawn is None) or (
+                subgoal is not None and drawn is not None and np.array_equal(subgoal, drawn)):
+            return
+        self._drawn_subgoal = subgoal
+        self._subgoal_pub.publish(subgoal_markers(subgoal, self.get_clock().now().to_msg()))
 
     def _hold(self, reason: str) -> np.ndarray:
         """
@@ -461,6 +514,13 @@ class PolicyNode(Node):
             latency = {'inference_p50_ms': '', 'inference_p99_ms': ''}
         age = ('' if self._obs_at is None
                else f'{1000.0 * (time.monotonic() - self._obs_at):.0f}')
+        backend = self._backend
+        if backend.plan_latencies:
+            p50, p99 = np.percentile(np.array(backend.plan_latencies) * 1000.0, [50.0, 99.0])
+            planning = {'replan_p50_ms': f'{p50:.3f}', 'replan_p99_ms': f'{p99:.3f}'}
+        else:
+            planning = {'replan_p50_ms': '', 'replan_p99_ms': ''}
+        subgoal = backend.subgoal
         values = {
             'backend': self._backend.name,
             'providers': ','.join(self._backend.providers),
@@ -469,6 +529,10 @@ class PolicyNode(Node):
             'task': self._goal.task if self._goal else '',
             **latency,
             'replans': str(self._backend.replans),
+            'plan_mode': backend.plan_mode,
+            **planning,
+            'subgoal': '' if subgoal is None else ','.join(f'{value:.4f}' for value in subgoal),
+            'subgoal_failures': str(backend.subgoal_failures),
             'observation_age_ms': age,
             'actions_published': str(self._actions),
             'held_steps': str(sum(self._holds.values())),

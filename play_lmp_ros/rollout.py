@@ -51,6 +51,7 @@ from play_lmp_interfaces.msg import Observation
 from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
 from play_lmp_ros.foxglove_bridge import FoxgloveBridge, FoxgloveUnavailableError
 from play_lmp_ros.goal_server import GoalServer
@@ -430,6 +431,7 @@ class RolloutOptions:
     :param seed: scene seed of the reset, and seed of the composed nodes.
     :param timeout_s: default per-goal timeout (s); 0 is the goal server's default.
     :param replan_every: policy replanning period for composed nodes; None keeps its default.
+    :param plan_mode: subgoal plan mode of the composed policy; None keeps the model's.
     :param attach: use running nodes instead of composing them.
     :param out: output folder.
     :param record: write <out>/rollout.mcap.
@@ -450,6 +452,7 @@ class RolloutOptions:
     seed: int = 0
     timeout_s: float = 0.0
     replan_every: Optional[int] = None
+    plan_mode: Optional[str] = None
     attach: bool = False
     out: Path = Path('out/rollout')
     record: bool = False
@@ -550,6 +553,8 @@ class Rollout:
                   Parameter('seed', value=options.seed)]
         if options.replan_every is not None:
             policy.append(Parameter('replan_every', value=options.replan_every))
+        if options.plan_mode is not None:
+            policy.append(Parameter('plan_mode', value=options.plan_mode))
         recipes = (
             ('sim_node', SimNode, [Parameter('mode', value=options.mode),
                                    Parameter('seed', value=options.seed)]),
@@ -775,6 +780,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'mode of the composed nodes (default {DEFAULT_MODE})')
     parser.add_argument('--replan-every', type=int,
                         help="policy replanning period in steps (default: the model's)")
+    parser.add_argument('--plan-mode', choices=PLAN_MODES,
+                        help="subgoal planning of the composed policy (default: the model's)")
     parser.add_argument('--seed', type=int, default=0, help='scene seed of the reset (default 0)')
     parser.add_argument('--timeout', type=float, default=0.0,
                         help="per-goal timeout in s (default 0: the goal server's)")
@@ -829,7 +836,8 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
     if args.model_dir and not Path(args.model_dir).is_dir():
         parser.error(f'--model-dir {args.model_dir} is not a folder')
     node_options = {'--backend': args.backend, '--model-dir': args.model_dir,
-                    '--mode': args.mode, '--replan-every': args.replan_every}
+                    '--mode': args.mode, '--replan-every': args.replan_every,
+                    '--plan-mode': args.plan_mode}
     if args.attach:
         ignored = [name for name, value in node_options.items() if value is not None]
         if ignored:
@@ -838,7 +846,7 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
     return RolloutOptions(
         goals=goals, backend=args.backend or DEFAULT_BACKEND, model_dir=args.model_dir or '',
         mode=args.mode or DEFAULT_MODE, seed=args.seed, timeout_s=args.timeout,
-        replan_every=args.replan_every, attach=args.attach, out=args.out, record=args.record,
+        replan_every=args.replan_every, plan_mode=args.plan_mode, attach=args.attach, out=args.out, record=args.record,
         video=args.video, video_every=args.video_every, video_size=args.video_size,
         foxglove=args.foxglove, foxglove_port=args.foxglove_port, wait_s=args.wait,
         json_only=args.json, ros_args=ros_args)

@@ -139,6 +139,18 @@ def test_no_goal_deletes_exactly_the_goal_markers(state):
     assert {marker.action for marker in deleted.markers} == {Marker.DELETE}
 
 
+def test_subgoal_ghost_is_fainter_and_apart_from_the_goal(state):
+    """The subgoal draws the goal's parts under 'subgoal/' namespaces, fainter; None deletes."""
+    ghost = markers.subgoal_markers(state, STAMP)
+    goal = markers.goal_markers(state, STAMP)
+    assert sorted(key[0].replace('subgoal/', 'goal/') for key in by_key(ghost)) == \
+        sorted(key[0] for key in by_key(goal))
+    assert all(m.color.a == markers.SUBGOAL_ALPHA < markers.GOAL_ALPHA for m in ghost.markers)
+    deleted = markers.subgoal_markers(None, STAMP)
+    assert set(by_key(deleted)) == set(by_key(ghost))
+    assert {marker.action for marker in deleted.markers} == {Marker.DELETE}
+
+
 def test_ids_do_not_depend_on_the_state(state):
     """Two different states give the same (namespace, id) list, so updates replace markers."""
     other = np.zeros(layout.OBS_DIM)

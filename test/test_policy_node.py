@@ -17,6 +17,8 @@ import pytest
 from rclpy.exceptions import ParameterException
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
+from subgoal_fixtures import train_tiny_subgoal, write_planned_model_dir
+from visualization_msgs.msg import MarkerArray
 import yaml
 
 SEED = 0
@@ -226,6 +228,33 @@ def test_nan_model_holds_and_counts_it(ros_domain, tmp_path):
                       if status.name == graph.node_name('policy_node'))
         assert status.message == 'holding: non_finite_output'
         goals.publish(np.zeros(layout.OBS_DIM), 'goal-nan', active=False)
+
+
+def test_subgoal_model_plans_reports_and_draws_its_subgoal(ros_domain, tiny_play, tmp_path):
+    """A model with subgoal graphs: plan mode, replan latency and subgoal on /diagnostics, ghost."""
+    model_dir = write_planned_model_dir(
+        tmp_path, train_tiny_subgoal(tiny_play, tmp_path / 'subgoal_run'), tiny_play)
+    with Graph() as graph:
+        graph.start(SimNode, mode='lockstep')
+        graph.start(PolicyNode, backend='onnx', model_dir=str(model_dir), mode='lockstep',
+                    plan_mode='collocation', diagnostics_hz=5.0)
+        actions = Recorder(graph.client, EndEffectorAction, qos.ACTION_TOPIC, RECORDER_QOS)
+        ghosts = Recorder(graph.client, MarkerArray, qos.SUBGOAL_MARKERS_TOPIC, qos.MARKERS_QOS)
+        goal = np.random.default_rng(SEED).uniform(-0.5, 0.5, layout.OBS_DIM)
+        GoalPublisher(graph).publish(goal, 'goal-sub')
+        graph.reset(SEED)
+        wait_until(lambda: len(actions.messages) >= 3 * REPLAN_EVERY, 30.0, 'actions')
+        wait_until(lambda: graph.diagnostics_values('policy_node').get('replan_p50_ms'), 10.0,
+                   'replan latency on /diagnostics')
+        values = graph.diagnostics_values('policy_node')
+        assert values['plan_mode'] == 'collocation'
+        assert float(values['replan_p99_ms']) >= float(values['replan_p50_ms']) > 0.0
+        assert values['subgoal_failures'] == '0'
+        subgoal = np.array([float(value) for value in values['subgoal'].split(',')])
+        assert subgoal.shape == (layout.OBS_DIM,) and np.all(np.isfinite(subgoal))
+        wait_until(lambda: ghosts.messages, 10.0, 'the subgoal ghost')
+        namespaces = {marker.ns for marker in ghosts.messages[-1].markers}
+        assert namespaces and all(name.startswith('subgoal/') for name in namespaces)
 
 
 def test_scripted_realtime_holds_without_a_task_and_acts_with_one(ros_domain):

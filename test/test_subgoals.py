@@ -12,18 +12,16 @@ from play_lmp_ros.core.policy import ModelError, OnnxPolicy
 from play_lmp_ros.core.subgoals import (
     collocate, gaussian_log_prob, KSTEP_FILE, PlannerSettings, SUBGOAL_FILE, tidy_states)
 import pytest
+from subgoal_fixtures import (
+    TINY_SUBGOAL_OVERRIDES, train_tiny_subgoal, write_planned_model_dir)
 import torch
 from training import checkpoint as ckpt
 from training.calvin_dataset import load_split
-from training.subgoal import export as subgoal_export, train as subgoal_train
+from training.subgoal import train as subgoal_train
 from training.subgoal.configuration import load_config, SubgoalModelConfig
 from training.subgoal.data import PairSampler
 from training.subgoal.modeling import SubgoalModels
 
-TINY = ['model.horizon=8', 'model.max_goal_distance=40', 'model.width=32', 'model.depth=2',
-        'model.mixtures=3', 'model.distance_width=16', 'model.distance_depth=2',
-        'train.batch_size=16', 'train.val_batches=2', 'train.eval_every=2',
-        'train.checkpoint_every=2', 'train.num_threads=1']
 
 
 def squared_distance(scale: float):
@@ -155,14 +153,13 @@ def test_pair_sampler_takes_subgoals_k_steps_ahead_in_the_same_segment(tiny_play
 def subgoal_run(tiny_play, tmp_path_factory):
     """Train tiny subgoal models for four steps; return the run directory."""
     run = tmp_path_factory.mktemp('subgoal') / 'run'
-    assert subgoal_train.main(['--no-progress', *TINY, 'train.steps=4', f'data_path={tiny_play}',
-                               f'output_dir={run}']) == 0
+    train_tiny_subgoal(tiny_play, run)
     return run
 
 
 def test_subgoal_training_resumes_exactly(subgoal_run, tiny_play, tmp_path):
     half = tmp_path / 'half'
-    common = ['--no-progress', *TINY, f'data_path={tiny_play}', f'output_dir={half}']
+    common = ['--no-progress', *TINY_SUBGOAL_OVERRIDES, f'data_path={tiny_play}', f'output_dir={half}']
     assert subgoal_train.main([*common, 'train.steps=4', '--until', '2']) == 0
     assert subgoal_train.main([*common, 'train.steps=4', '--resume']) == 0
     resumed = ckpt.load_checkpoint(half / ckpt.LAST_CHECKPOINT, lambda values: values)
@@ -188,11 +185,8 @@ def test_subgoal_config_rejects_bad_values():
 @pytest.fixture(scope='module')
 def planned_model(subgoal_run, tiny_play, tmp_path_factory):
     """Export the tiny subgoal models next to a fixture actor; return the directory."""
-    model_dir = write_model_dir(tmp_path_factory.mktemp('planned'))
-    assert subgoal_export.main(['--checkpoint', str(subgoal_run / ckpt.LAST_CHECKPOINT),
-                                '--model-dir', str(model_dir), '--data', str(tiny_play),
-                                '--plan-mode', 'best_of_n']) == 0
-    return model_dir
+    return write_planned_model_dir(tmp_path_factory.mktemp('planned'),
+                                   subgoal_run / ckpt.LAST_CHECKPOINT, tiny_play)
 
 
 def test_subgoal_export_parity_and_metadata(planned_model):
