@@ -5,8 +5,8 @@ Launch the play table: simulator, goal server and policy, with rviz or a Foxglov
     ros2 action send_goal /play_lmp/reach_goal play_lmp_interfaces/action/ReachGoal "{task: ...}"
 
 Each node reads its installed config/<node>.yaml (or the file given by its *_params argument).
-The arguments model_dir, backend, replan_every, plan_mode, mode and seed override those files only when
-given: left empty they keep the file's value, so no default lives in two places.
+The arguments model_dir, backend, replan_every, plan_mode, mode and seed override those files only
+when given: left empty they keep the file's value, so no default lives in two places.
 """
 
 import os
@@ -112,7 +112,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'plan_mode', default_value='',
             choices=['', *PLAN_MODES],
-            description="Subgoal planning at each replan (models with subgoal.onnx); empty "
+            description='Subgoal planning at each replan (models with subgoal.onnx); empty '
                         "keeps policy_node.yaml's value (the model's default)."),
         DeclareLaunchArgument(
             'mode', default_value='', choices=['', 'realtime', 'lockstep'],

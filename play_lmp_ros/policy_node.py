@@ -13,15 +13,14 @@ been acted on, so that a simulator waiting for an action starts the loop.
 The node holds (zero motion, last gripper command, +1 open at start) when there is no goal (also
 when the goal's publisher, the goal server, is gone), when the observation is older than
 stale_periods control periods (realtime), when the model outputs NaN or inf, and, with the
-scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds
-are counted by reason on /diagnostics together with the inference latency, the replans and the
-observation age.
+scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds are counted by reason on /diagnostics together with the inference latency, the replans and
+the observation age.  If the simulator restarts, the node simply acts again on the first new
+observation.
 
 A model with subgoal graphs (core.subgoals) plans a subgoal at every replan (parameter
 plan_mode); /diagnostics then also carries the plan mode, the current subgoal, the replan
 latency percentiles and the non-finite subgoals (each held a replan period), and the current
-subgoal is drawn on <namespace>/subgoal_markers as a second, fainter ghost.  If the simulator restarts, the node simply acts again on the first new
-observation.
+subgoal is drawn on <namespace>/subgoal_markers as a second, fainter ghost.
 
 A goal server that shuts down cleanly clears its goal, or, after Ctrl-C, disappears from the
 goal topic at once; one that crashes is noticed when DDS declares it gone (Fast DDS: 20 s).

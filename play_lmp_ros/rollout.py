@@ -846,7 +846,8 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
     return RolloutOptions(
         goals=goals, backend=args.backend or DEFAULT_BACKEND, model_dir=args.model_dir or '',
         mode=args.mode or DEFAULT_MODE, seed=args.seed, timeout_s=args.timeout,
-        replan_every=args.replan_every, plan_mode=args.plan_mode, attach=args.attach, out=args.out, record=args.record,
+        replan_every=args.replan_every, plan_mode=args.plan_mode, attach=args.attach,
+        out=args.out, record=args.record,
         video=args.video, video_every=args.video_every, video_size=args.video_size,
         foxglove=args.foxglove, foxglove_port=args.foxglove_port, wait_s=args.wait,
         json_only=args.json, ros_args=ros_args)

@@ -231,7 +231,7 @@ def test_nan_model_holds_and_counts_it(ros_domain, tmp_path):
 
 
 def test_subgoal_model_plans_reports_and_draws_its_subgoal(ros_domain, tiny_play, tmp_path):
-    """A model with subgoal graphs: plan mode, replan latency and subgoal on /diagnostics, ghost."""
+    """A model with subgoal graphs: plan mode, replan time and subgoal on /diagnostics, ghost."""
     model_dir = write_planned_model_dir(
         tmp_path, train_tiny_subgoal(tiny_play, tmp_path / 'subgoal_run'), tiny_play)
     with Graph() as graph:

@@ -23,7 +23,6 @@ from training.subgoal.data import PairSampler
 from training.subgoal.modeling import SubgoalModels
 
 
-
 def squared_distance(scale: float):
     """Return a distance function scale * |a - b|^2 with its gradients, as kstep.onnx gives."""
     def distance(first, second):
@@ -159,7 +158,8 @@ def subgoal_run(tiny_play, tmp_path_factory):
 
 def test_subgoal_training_resumes_exactly(subgoal_run, tiny_play, tmp_path):
     half = tmp_path / 'half'
-    common = ['--no-progress', *TINY_SUBGOAL_OVERRIDES, f'data_path={tiny_play}', f'output_dir={half}']
+    common = ['--no-progress', *TINY_SUBGOAL_OVERRIDES, f'data_path={tiny_play}',
+              f'output_dir={half}']
     assert subgoal_train.main([*common, 'train.steps=4', '--until', '2']) == 0
     assert subgoal_train.main([*common, 'train.steps=4', '--resume']) == 0
     resumed = ckpt.load_checkpoint(half / ckpt.LAST_CHECKPOINT, lambda values: values)
