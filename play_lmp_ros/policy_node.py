@@ -13,8 +13,9 @@ been acted on, so that a simulator waiting for an action starts the loop.
 The node holds (zero motion, last gripper command, +1 open at start) when there is no goal (also
 when the goal's publisher, the goal server, is gone), when the observation is older than
 stale_periods control periods (realtime), when the model outputs NaN or inf, and, with the
-scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds are counted by reason on /diagnostics together with the inference latency, the replans and
-the observation age.  If the simulator restarts, the node simply acts again on the first new
+scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds
+are counted by reason on /diagnostics together with the inference latency, the replans and the
+observation age.  If the simulator restarts, the node simply acts again on the first new
 observation.
 
 A model with subgoal graphs (core.subgoals) plans a subgoal at every replan (parameter
