@@ -136,14 +136,18 @@ def test_overridden_parameters_exist_in_the_node_configs(launch_tree):
 
 
 def test_rviz_config_shows_the_play_table():
-    """Fixed frame world, the scene markers, the TCP pose and TF, looking at the table."""
+    """Fixed frame world, scene and subgoal markers, the TCP pose and TF, looking at the table."""
     config = yaml.safe_load(RVIZ_CONFIG.read_text())['Visualization Manager']
     assert config['Global Options']['Fixed Frame'] == 'world'
     displays = {display['Class']: display for display in config['Displays']}
-    markers = displays['rviz_default_plugins/MarkerArray']['Topic']
-    assert markers['Value'] == f'/{qos.NAMESPACE}/{qos.MARKERS_TOPIC}'
+    marker_topics = {display['Topic']['Value']: display['Topic']
+                     for display in config['Displays']
+                     if display['Class'] == 'rviz_default_plugins/MarkerArray'}
+    assert set(marker_topics) == {f'/{qos.NAMESPACE}/{qos.MARKERS_TOPIC}',
+                                  f'/{qos.NAMESPACE}/{qos.SUBGOAL_MARKERS_TOPIC}'}
     # The markers are latched: a volatile rviz subscription would miss the static scene.
-    assert markers['Durability Policy'] == 'Transient Local'
+    assert all(topic['Durability Policy'] == 'Transient Local'
+               for topic in marker_topics.values())
     assert displays['rviz_default_plugins/Pose']['Topic']['Value'] == (
         f'/{qos.NAMESPACE}/{qos.TCP_POSE_TOPIC}')
     assert 'rviz_default_plugins/TF' in displays
