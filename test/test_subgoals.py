@@ -15,7 +15,7 @@ import pytest
 from subgoal_fixtures import (
     TINY_SUBGOAL_OVERRIDES, train_tiny_subgoal, write_planned_model_dir)
 import torch
-from training import checkpoint as ckpt
+from training import bench_subgoals, checkpoint as ckpt
 from training.calvin_dataset import load_split
 from training.subgoal import train as subgoal_train
 from training.subgoal.configuration import load_config, SubgoalModelConfig
@@ -278,3 +278,13 @@ def test_a_non_finite_subgoal_holds_until_the_next_replan(planned_model, tmp_pat
     assert policy.subgoal_failures == 1 and policy.subgoal is None
     policy.step(obs, np.full(layout.OBS_DIM, 0.5))  # the next period plans again
     assert policy.subgoal_failures == 2
+
+
+def test_subgoal_benchmark_reports_every_plan_mode(planned_model, tiny_play, capsys):
+    assert bench_subgoals.main(['--model', str(planned_model), '--data', str(tiny_play),
+                                '--pairs', '5', '--deterministic']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {'direct', 'sample', 'best_of_n', 'collocation'}
+    assert report['collocation']['replan_p99_ms'] >= report['collocation']['replan_p50_ms'] > 0
+    assert 0.0 <= report['collocation']['goal_handed_over'] <= 1.0
+    assert bench_subgoals.main(['--model', str(tiny_play), '--data', str(tiny_play)]) == 2
