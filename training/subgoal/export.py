@@ -7,8 +7,9 @@ Export a subgoal checkpoint next to an exported actor: subgoal.onnx and kstep.on
 <dir> must already hold actor.onnx (training.export).  The graphs take raw 39-D states with the
 normalization inside, as the actor does; their metadata names the horizon k, the mixture size and
 the plan mode the directory runs by default (play_lmp_ros.core.subgoals).  Parity with torch
-(each output's difference relative to max(1, its largest magnitude)) is checked on random and real states and written to
-subgoal_parity.json; the export fails (exit 1) when it exceeds the tolerance.
+(each output's difference relative to max(1, its largest magnitude)) is checked on random and
+real states and written to subgoal_parity.json; the export fails (exit 1) when it exceeds the
+tolerance.
 """
 
 import argparse
