@@ -28,7 +28,7 @@ import torch
 from torch import distributed, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
-from training import checkpoint as ckpt
+from training import checkpoint as ckpt, optim
 from training.calvin_dataset import iterate_validation_windows, load_split, WindowSampler
 from training.evaluate import Episode, run_single, SINGLE_MAX_STEPS, validation_episodes
 from training.latent_plot import latent_projection_figure
@@ -183,8 +183,13 @@ class Trainer:
         :raises TrainingDiverged: when the loss is not finite (nothing is updated).
         """
         self.network.train()
-        batch = batch_to_torch(self.sampler.sample(self.config.train.batch_size))
-        loss, metrics = self.network(batch, self.config.train.beta)
+        train = self.config.train
+        for group in self.optimizer.param_groups:
+            group['lr'] = optim.scheduled_lr(train.lr_schedule, self.step, train.steps, train.lr,
+                                             train.lr_final)
+        batch = batch_to_torch(self.sampler.sample(train.batch_size))
+        with optim.forward_precision(train.precision):
+            loss, metrics = self.network(batch, train.beta)
         if not bool(torch.isfinite(loss)):
             raise TrainingDiverged(f'loss is {float(loss)} at step {self.step + 1}')
         self.optimizer.zero_grad(set_to_none=True)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from training.optim import LR_SCHEDULES, PRECISIONS
 import yaml
 
 METHODS = ('lmp', 'gcbc')
@@ -119,7 +120,9 @@ class TrainConfig:
       window itself (the seed's windows).  A longer horizon draws segments up to this long,
       takes the goal at their end and feeds only their first `window` steps, so that goals lie
       as far ahead as whole tasks while the networks unroll a short window.
-    - lr: AdamW learning rate (constant).
+    - lr: AdamW learning rate (the peak of a cosine schedule).
+    - lr_schedule: 'constant' or 'cosine' (decay from lr to lr_final over train.steps).
+    - lr_final: the cosine schedule's last learning rate.
     - weight_decay: AdamW decoupled weight decay.
     - grad_clip: maximum global gradient L2 norm.
     - beta: weight of KL(posterior || prior) in the 'lmp' loss.
@@ -134,6 +137,8 @@ class TrainConfig:
     - sim_check_episodes: validation episodes per success check.
     - sim_check_steps: step budget of each success-check episode.
     - keep_every: keep a copy of the checkpoint every this many steps (0: only last and best).
+    - precision: 'fp32', or 'bf16' autocast for the forward pass (CPUs with avx512_bf16; the
+      weights, gradients and optimizer stay float32).
     """
 
     batch_size: int = 64
@@ -141,6 +146,8 @@ class TrainConfig:
     min_window: int = 32
     goal_horizon: int = 0
     lr: float = 3e-4
+    lr_schedule: str = 'constant'
+    lr_final: float = 1e-5
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     beta: float = 0.01
@@ -155,6 +162,7 @@ class TrainConfig:
     sim_check_episodes: int = 16
     sim_check_steps: int = 240
     keep_every: int = 0
+    precision: str = 'fp32'
 
     def __post_init__(self):
         """
@@ -186,6 +194,12 @@ class TrainConfig:
                      f'train.{name} must be an integer >= 0, got {value!r}')
         _require(self.action_key in ACTION_KEYS,
                  f'train.action_key must be one of {ACTION_KEYS}, got {self.action_key!r}')
+        _require(self.lr_schedule in LR_SCHEDULES,
+                 f'train.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}')
+        _require(_is_number(self.lr_final) and 0 <= self.lr_final <= self.lr,
+                 f'train.lr_final must lie in [0, train.lr], got {self.lr_final!r}')
+        _require(self.precision in PRECISIONS,
+                 f'train.precision must be one of {PRECISIONS}, got {self.precision!r}')
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from training.optim import PRECISIONS
 from training.play_lmp import configuration as base
-
-PRECISIONS = ('fp32', 'bf16')
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,7 @@ end of the run to <output_dir>/summary.json.
 """
 
 import argparse
-import contextlib
 import json
-import math
 from pathlib import Path
 import sys
 import time
@@ -25,7 +23,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from tqdm import tqdm
-from training import checkpoint as ckpt
+from training import checkpoint as ckpt, optim
 from training.calvin_dataset import load_split
 from training.play_lmp.configuration import to_dict
 from training.play_lmp.modeling import normalization_from_data
@@ -36,20 +34,6 @@ from training.subgoal.modeling import SubgoalModels
 
 # The validation pairs are drawn once, from this seed, so every pass sees the same ones.
 VALIDATION_SEED = 12345
-
-
-def cosine_lr(step: int, steps: int, peak: float, final: float) -> float:
-    """
-    Return the learning rate of a step under cosine decay from peak to final.
-
-    :param step: 0-based optimizer step.
-    :param steps: total steps.
-    :param peak: learning rate at step 0.
-    :param final: learning rate at the last step.
-    :return: the learning rate.
-    """
-    progress = min(1.0, step / max(1, steps - 1))
-    return final + 0.5 * (peak - final) * (1.0 + math.cos(math.pi * progress))
 
 
 def to_torch(batch: Dict[str, np.ndarray]) -> Dict[str, torch.Tensor]:
@@ -130,19 +114,14 @@ class SubgoalTrainer:
             'sampler_rng': self.sampler.rng.bit_generator.state,
             'validation': validation, 'training_data': self.training_data})
 
-    def _autocast(self):
-        """Return the forward pass's precision context."""
-        if self.config.train.precision == 'bf16':
-            return torch.autocast('cpu', dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def train_step(self) -> Dict[str, float]:
         """Run one optimizer step; return its metrics."""
         train = self.config.train
         for group in self.optimizer.param_groups:
-            group['lr'] = cosine_lr(self.step, train.steps, train.lr, train.lr_final)
+            group['lr'] = optim.scheduled_lr('cosine', self.step, train.steps, train.lr,
+                                             train.lr_final)
         self.models.train()
-        with self._autocast():
+        with optim.forward_precision(train.precision):
             loss, metrics = self.models(to_torch(self.sampler.sample(train.batch_size)))
         if not torch.isfinite(loss):
             raise FloatingPointError(f'loss became {float(loss)} at step {self.step}')
