@@ -1,4 +1,4 @@
-"""Learning-rate schedules and the forward pass's precision, shared by the training entry points."""
+"""Learning-rate schedules and the forward pass's precision, shared by the training scripts."""
 
 import contextlib
 import math
