@@ -73,6 +73,8 @@ class SubgoalTrainConfig:
     - grad_clip: maximum global gradient L2 norm.
     - cross_segment_fraction: share of distance pairs drawn from two different segments (their
       target is model.max_goal_distance).
+    - event_goal_fraction: share of proposer goals where one of the next two interaction events
+      ends (found without labels; training.subgoal.data), the rest uniform in distance.
     - seed: seed of torch and of the pair sampler.
     - checkpoint_every: steps between checkpoints.
     - eval_every: steps between validation passes.
@@ -88,6 +90,7 @@ class SubgoalTrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     cross_segment_fraction: float = 0.1
+    event_goal_fraction: float = 0.5
     seed: int = 0
     checkpoint_every: int = 1000
     eval_every: int = 1000
@@ -115,6 +118,10 @@ class SubgoalTrainConfig:
                       and 0 <= self.cross_segment_fraction < 1,
                       f'train.cross_segment_fraction must lie in [0, 1), got '
                       f'{self.cross_segment_fraction!r}')
+        base._require(base._is_number(self.event_goal_fraction)
+                      and 0 <= self.event_goal_fraction <= 1,
+                      f'train.event_goal_fraction must lie in [0, 1], got '
+                      f'{self.event_goal_fraction!r}')
         for name in ('seed', 'num_threads'):
             value = getattr(self, name)
             base._require(base._is_int(value) and value >= 0,

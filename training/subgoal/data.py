@@ -1,9 +1,12 @@
 """
 Hindsight pairs from unlabelled play for the subgoal proposer and the distance model.
 
-A proposer example is a state s_t, a goal s_{t+h} of the same play segment with h uniform in
-[1, max_goal_distance] (cut at the segment's end) and its subgoal s_{t+min(k, h)}: the state k
-steps along the way, or the goal itself when it is nearer.  A distance example is two states
+A proposer example is a state s_t, a goal s_{t+h} of the same play segment and its subgoal
+s_{t+min(k, h)}: the state k steps along the way, or the goal itself when it is nearer.  The goal
+is h uniform in [1, max_goal_distance] steps ahead (cut at the segment's end), or, for a share
+of examples, where one of the next two interaction events ends (training.calvin_dataset.events:
+the scene as an interaction left it, found without labels), plus up to EVENT_SETTLE_STEPS: the
+kind of goal a task makes.  A distance example is two states
 s_t, s_{t+d} of one segment with d uniform in [0, max_goal_distance] (cut likewise) and target d,
 or, for a share of them, two states of different segments with target max_goal_distance.
 Nothing here needs labels: the play's own future is the supervision.
@@ -13,16 +16,21 @@ from typing import Dict
 
 import numpy as np
 from play_lmp_ros.core import layout
+from training.calvin_dataset.events import event_end_rows
 from training.calvin_dataset.reader import PlaySplit
 
 Batch = Dict[str, np.ndarray]
+# An event-aligned goal lies this many steps after the event's end at most (the hand moving
+# off after an interaction, as a skill's last state has it).
+EVENT_SETTLE_STEPS = 16
 
 
 class PairSampler:
     """Draw proposer and distance examples from a split, reproducibly for a given seed."""
 
     def __init__(self, split: PlaySplit, horizon: int, max_goal_distance: int,
-                 cross_segment_fraction: float = 0.1, seed: int = 0):
+                 cross_segment_fraction: float = 0.1, seed: int = 0,
+                 event_goal_fraction: float = 0.0):
         """
         Index the split's segments.
 
@@ -31,12 +39,17 @@ class PairSampler:
         :param max_goal_distance: farthest goal (and cross-segment distance), in steps.
         :param cross_segment_fraction: share of distance pairs from two different segments.
         :param seed: seed of the numpy generator.
+        :param event_goal_fraction: share of proposer goals at the end of one of the next two
+            interaction events (where one lies within max_goal_distance).
         :raises ValueError: if the split has no segment of at least two frames, or a bad
             argument.
         """
         if horizon < 1 or max_goal_distance <= horizon:
             raise ValueError(f'need 1 <= horizon < max_goal_distance, got {horizon} and '
                              f'{max_goal_distance}')
+        if not 0.0 <= event_goal_fraction <= 1.0:
+            raise ValueError(f'event_goal_fraction must lie in [0, 1], got '
+                             f'{event_goal_fraction}')
         if not 0.0 <= cross_segment_fraction < 1.0:
             raise ValueError(f'cross_segment_fraction must lie in [0, 1), got '
                              f'{cross_segment_fraction}')
@@ -53,12 +66,41 @@ class PairSampler:
         self._last_row = np.repeat(bounds[:, 1], lengths)
         self._starts = np.flatnonzero(self._last_row > np.arange(len(self._last_row)))
         self._num_segments = len(bounds)
+        self.event_goal_fraction = float(event_goal_fraction)
+        self._event_ends = event_end_rows(split)
         self._rng = np.random.default_rng(seed)
 
     @property
     def rng(self) -> np.random.Generator:
         """Return the sampler's generator (its state is checkpointed for an exact resume)."""
         return self._rng
+
+    def _event_goal_steps(self, rows: np.ndarray, room: np.ndarray,
+                          fallback: np.ndarray) -> np.ndarray:
+        """
+        Return the steps from each row to its next or second-next event end, plus a settle.
+
+        :param rows: (N,) start rows.
+        :param room: (N,) steps left in each row's segment.
+        :param fallback: (N,) steps to keep where no event ends within reach.
+        :return: (N,) steps in [1, min(room, max_goal_distance)].
+        """
+        rng = self._rng
+        last = len(self._event_ends) - 1
+        nearest = np.minimum(np.searchsorted(self._event_ends, rows, side='right'), last)
+        settle = rng.integers(0, EVENT_SETTLE_STEPS + 1, size=len(rows))
+        reach = np.minimum(room, self.max_goal_distance)
+
+        def steps_to(events):
+            ahead = self._event_ends[events] - rows
+            steps = np.minimum(ahead + settle, reach)
+            return steps, (ahead >= 1) & (ahead <= reach)
+
+        first, first_ok = steps_to(nearest)
+        second, second_ok = steps_to(np.minimum(nearest + 1, last))
+        # The second-next event where drawn and reachable, else the next one, else no event.
+        use_second = (rng.random(len(rows)) < 0.5) & second_ok
+        return np.where(use_second, second, np.where(first_ok, first, fallback))
 
     def _obs(self, rows: np.ndarray) -> np.ndarray:
         """Return (N, 39) float32 observations of split rows."""
@@ -77,6 +119,10 @@ class PairSampler:
         room = self._last_row[rows] - rows
         goal_steps = np.minimum(rng.integers(1, self.max_goal_distance + 1, size=batch_size),
                                 room)
+        events = rng.random(batch_size) < self.event_goal_fraction
+        if events.any() and len(self._event_ends):
+            goal_steps[events] = self._event_goal_steps(rows[events], room[events],
+                                                        goal_steps[events])
         sub_steps = np.minimum(goal_steps, self.horizon)
 
         firsts = self._starts[rng.integers(len(self._starts), size=batch_size)]

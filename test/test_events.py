@@ -1,0 +1,70 @@
+"""Interaction events found in unlabelled play, and the event-aligned subgoal pairs."""
+
+import numpy as np
+from play_lmp_ros.core import layout
+from training.calvin_dataset import load_split, read_language
+from training.calvin_dataset.events import event_end_rows, segment_event_ends
+from training.subgoal.data import EVENT_SETTLE_STEPS, PairSampler
+
+DRAWER = layout.ROBOT_OBS_DIM + layout.DRAWER
+RED_X = layout.ROBOT_OBS_DIM + layout.block_slice(0).start
+
+
+def still_segment(frames: int) -> np.ndarray:
+    """Return (frames, 39) observations of a scene that never changes."""
+    return np.zeros((frames, layout.OBS_DIM))
+
+
+def test_events_end_where_the_scene_stops_changing():
+    obs = still_segment(100)
+    obs[10:30, DRAWER] = np.linspace(0.0, 0.1, 20)      # the drawer moves over frames 10-29
+    obs[30:, DRAWER] = 0.1
+    obs[60:70, RED_X] = np.linspace(0.0, 0.05, 10)      # a block is pushed over frames 60-69
+    obs[70:, RED_X] = 0.05
+    obs[90, RED_X + 1] = 0.002                          # a one-frame twitch is no event
+    obs[91:, RED_X + 1] = 0.002
+    assert segment_event_ends(obs).tolist() == [29, 69]
+
+
+def test_short_pauses_merge_and_a_still_scene_has_no_event():
+    obs = still_segment(60)
+    obs[10:20, DRAWER] = np.linspace(0.0, 0.05, 10)
+    obs[20:23, DRAWER] = 0.05                            # a 3-frame pause
+    obs[23:33, DRAWER] = np.linspace(0.05, 0.1, 10)
+    obs[33:, DRAWER] = 0.1
+    assert segment_event_ends(obs).tolist() == [32]
+    assert segment_event_ends(still_segment(50)).tolist() == []
+
+
+def test_event_ends_lie_near_the_annotated_task_ends(tiny_play):
+    split = load_split(tiny_play / 'training', progress=False)
+    ends = event_end_rows(split)
+    assert np.all(np.diff(ends) > 0)
+    for first, last in split.episode_bounds:
+        inside = ends[(ends >= first) & (ends <= last + 1)]
+        assert np.all(inside <= last)
+    annotations = read_language(tiny_play / 'training')
+    task_ends = split.rows_of_frames(annotations.frame_ranges)[:, 1]
+    near = [np.min(np.abs(ends - end)) <= 25 for end in task_ends]
+    assert np.mean(near) >= 0.6
+
+
+def test_event_goals_lie_at_one_of_the_next_two_event_ends_plus_the_settle_time(tiny_play):
+    split = load_split(tiny_play / 'training', progress=False)
+    sampler = PairSampler(split, horizon=8, max_goal_distance=60, seed=1,
+                          event_goal_fraction=1.0)
+    ends = event_end_rows(split)
+    rows = np.arange(split.episode_bounds[0, 0], split.episode_bounds[-1, 1])
+    last_rows = np.repeat(split.episode_bounds[:, 1], split.episode_lengths)[rows]
+    room = last_rows - rows
+    steps = sampler._event_goal_steps(rows, room, np.full(len(rows), -1))
+    assert np.mean(steps > 0) > 0.3
+    for row, step, left in zip(rows, steps, room):
+        following = ends[ends > row][:2]
+        reachable = following[following - row <= min(left, 60)]
+        if step < 0:
+            assert not len(reachable)
+            continue
+        assert 1 <= step <= min(left, 60)
+        goal = row + step
+        assert np.any((goal >= following) & (goal <= following + EVENT_SETTLE_STEPS)), row
