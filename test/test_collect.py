@@ -52,6 +52,19 @@ def test_generated_play_loads_and_obeys_the_layout(tmp_path):
     assert training.lang is not None and set(training.lang.tasks) <= set(TASK_NAMES)
 
 
+def test_the_dataset_does_not_depend_on_the_worker_count(tmp_path):
+    """Every segment plays in a fresh simulator: 1 and 2 workers write the same episodes."""
+    config = collect.PlayConfig(episode_frames=EPISODE_FRAMES)
+    for workers in (1, 2):
+        collect.generate(tmp_path / str(workers), 4 * EPISODE_FRAMES, seed=5, workers=workers,
+                         config=config, progress=False)
+    one, two = (load_split(tmp_path / str(workers) / 'training', progress=False)
+                for workers in (1, 2))
+    assert one.num_frames == two.num_frames == 4 * EPISODE_FRAMES
+    np.testing.assert_array_equal(np.asarray(one.obs), np.asarray(two.obs))
+    np.testing.assert_array_equal(np.asarray(one.actions), np.asarray(two.actions))
+
+
 def test_a_killed_run_resumes_without_damage(tmp_path):
     """SIGKILL the generator mid-run, run it again: committed episodes stay byte-identical."""
     out = tmp_path / 'play'

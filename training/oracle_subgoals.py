@@ -1,0 +1,104 @@
+"""
+Diagnose the subgoal route: the actor with the scripted skill's own states as subgoals.
+
+    python -m training.oracle_subgoals --model <dir> [--episodes 10] [--seed 100] \
+        [--lookahead 32] [--tasks a,b] [--workers 2]
+
+For each task, random scenes where it is feasible (as the goal server's goals): the scripted
+skill runs in a scratch simulator and its states are kept; its last state is the goal.  The
+policy (plan mode direct) then gets, at each replan, the skill's state `lookahead` steps after the
+current step (the last state once past it): perfect subgoals on the skill's timeline.  The
+success rate so measured bounds what any subgoal planner can give this actor; with --lookahead 0
+the goal itself is given, as in plan mode direct.  Prints success per task family and the mean
+over tasks.
+"""
+
+import argparse
+import json
+import multiprocessing
+import sys
+from typing import List, Optional, Tuple
+
+import numpy as np
+from play_lmp_ros.core import layout
+from play_lmp_ros.core.policy import OnnxPolicy
+from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
+from play_lmp_ros.core.skills import infeasibility, run_skill
+from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
+from training.evaluate import derived_seed, SINGLE_MAX_STEPS
+
+TRIES_PER_EPISODE = 40
+
+
+def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
+    """
+    Run one task's episodes with skill-state subgoals.
+
+    :param job: (model directory, task, episodes, seed, lookahead).
+    :return: one success flag per episode made.
+    """
+    model_dir, task, episodes, seed, lookahead = job
+    policy = OnnxPolicy(model_dir, deterministic=True, plan_mode='direct')
+    oracle = TaskOracle()
+    outcomes = []
+    with PlayTableSim(seed=seed) as scratch, PlayTableSim(seed=seed) as sim:
+        for attempt in range(TRIES_PER_EPISODE * episodes):
+            if len(outcomes) == episodes:
+                break
+            rng = np.random.default_rng(derived_seed(seed, TASK_NAMES.index(task), attempt))
+            start = scratch.reset_random(int(rng.integers(2 ** 31)))
+            if infeasibility(task, start) is not None:
+                continue
+            states = [start]
+            run = run_skill(scratch, task, rng,
+                            step=lambda action: states.append(scratch.step(action)) or states[-1])
+            if not run.success:
+                continue
+            sim.reset(start[:layout.ROBOT_OBS_DIM], start[layout.ROBOT_OBS_DIM:])
+            start_info = sim.scene_info()
+            policy.reset()
+            obs, subgoal, success = sim.observe(), states[-1], False
+            for step in range(SINGLE_MAX_STEPS):
+                if step % policy.replan_every == 0 and lookahead:
+                    subgoal = states[min(step + lookahead, len(states) - 1)]
+                obs = sim.step(policy.step(obs, subgoal))
+                if oracle.check(task, start_info, sim.scene_info()):
+                    success = True
+                    break
+            outcomes.append(success)
+    return outcomes
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """
+    Run the diagnosis CLI.
+
+    :param argv: arguments (default sys.argv[1:]).
+    :return: 0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--model', required=True)
+    parser.add_argument('--episodes', type=int, default=10)
+    parser.add_argument('--seed', type=int, default=100)
+    parser.add_argument('--lookahead', type=int, default=32)
+    parser.add_argument('--tasks', default=None)
+    parser.add_argument('--workers', type=int, default=1)
+    args = parser.parse_args(argv)
+    tasks = TASK_NAMES if args.tasks is None else args.tasks.split(',')
+    jobs = [(args.model, task, args.episodes, args.seed, args.lookahead) for task in tasks]
+    if args.workers > 1:
+        with multiprocessing.get_context('spawn').Pool(args.workers) as pool:
+            results = pool.map(oracle_episode, jobs)
+    else:
+        results = [oracle_episode(job) for job in jobs]
+    per_task = {task: (sum(outcome), len(outcome)) for task, outcome in zip(tasks, results)
+                if outcome}
+    rates = [wins / count for wins, count in per_task.values()]
+    print(json.dumps({'lookahead': args.lookahead, 'mean_success': float(np.mean(rates)),
+                      'per_task': {task: f'{wins}/{count}' for task, (wins, count)
+                                   in per_task.items()}}, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
