@@ -112,6 +112,24 @@ def model_from_checkpoint(state: Dict[str, Any]) -> PlayLMP:
     return model.eval()
 
 
+def check_run_directory(output_dir: Path, resume: bool) -> Path:
+    """
+    Check that a run directory suits a fresh start or a resume.
+
+    :param output_dir: the run's output directory.
+    :param resume: whether the run continues from its last checkpoint.
+    :return: the path of its last checkpoint (which may not exist yet for a fresh run).
+    :raises ValueError: when a fresh run would overwrite a run, or a resume finds none.
+    """
+    last = output_dir / LAST_CHECKPOINT
+    if last.exists() and not resume:
+        raise ValueError(f'{output_dir} already holds a run ({last}); pass --resume to '
+                         f'continue it or choose another output_dir')
+    if resume and not last.exists():
+        raise ValueError(f'--resume: {last} does not exist')
+    return last
+
+
 def purge_metrics_after(path: Path, step: int) -> None:
     """
     Drop the metrics.jsonl lines a killed run wrote after its last checkpoint, atomically.

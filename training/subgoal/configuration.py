@@ -73,8 +73,8 @@ class SubgoalTrainConfig:
     - grad_clip: maximum global gradient L2 norm.
     - cross_segment_fraction: share of distance pairs drawn from two different segments (their
       target is model.max_goal_distance).
-    - event_goal_fraction: share of proposer goals where one of the next two interaction events
-      ends (found without labels; training.subgoal.data), the rest uniform in distance.
+    - event_goal_fraction: share of proposer goals where the next interaction event ends (found
+      without labels; training.subgoal.data), the rest uniform in distance.
     - seed: seed of torch and of the pair sampler.
     - checkpoint_every: steps between checkpoints.
     - eval_every: steps between validation passes.

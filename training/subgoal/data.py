@@ -4,9 +4,9 @@ Hindsight pairs from unlabelled play for the subgoal proposer and the distance m
 A proposer example is a state s_t, a goal s_{t+h} of the same play segment and its subgoal
 s_{t+min(k, h)}: the state k steps along the way, or the goal itself when it is nearer.  The goal
 is h uniform in [1, max_goal_distance] steps ahead (cut at the segment's end), or, for a share
-of examples, where one of the next two interaction events ends (training.calvin_dataset.events:
-the scene as an interaction left it, found without labels), plus up to EVENT_SETTLE_STEPS: the
-kind of goal a task makes.  A distance example is two states
+of examples, where the next interaction event ends (training.calvin_dataset.events: the scene as
+an interaction left it, found without labels), plus up to EVENT_SETTLE_STEPS: the kind of goal a
+task makes, one interaction away.  A distance example is two states
 s_t, s_{t+d} of one segment with d uniform in [0, max_goal_distance] (cut likewise) and target d,
 or, for a share of them, two states of different segments with target max_goal_distance.
 Nothing here needs labels: the play's own future is the supervision.
@@ -39,8 +39,8 @@ class PairSampler:
         :param max_goal_distance: farthest goal (and cross-segment distance), in steps.
         :param cross_segment_fraction: share of distance pairs from two different segments.
         :param seed: seed of the numpy generator.
-        :param event_goal_fraction: share of proposer goals at the end of one of the next two
-            interaction events (where one lies within max_goal_distance).
+        :param event_goal_fraction: share of proposer goals at the end of the next interaction
+            event (where it lies within max_goal_distance).
         :raises ValueError: if the split has no segment of at least two frames, or a bad
             argument.
         """
@@ -78,29 +78,20 @@ class PairSampler:
     def _event_goal_steps(self, rows: np.ndarray, room: np.ndarray,
                           fallback: np.ndarray) -> np.ndarray:
         """
-        Return the steps from each row to its next or second-next event end, plus a settle.
+        Return the steps from each row to the end of its next event, plus a settle time.
 
         :param rows: (N,) start rows.
         :param room: (N,) steps left in each row's segment.
         :param fallback: (N,) steps to keep where no event ends within reach.
         :return: (N,) steps in [1, min(room, max_goal_distance)].
         """
-        rng = self._rng
-        last = len(self._event_ends) - 1
-        nearest = np.minimum(np.searchsorted(self._event_ends, rows, side='right'), last)
-        settle = rng.integers(0, EVENT_SETTLE_STEPS + 1, size=len(rows))
+        nearest = np.minimum(np.searchsorted(self._event_ends, rows, side='right'),
+                             len(self._event_ends) - 1)
+        ahead = self._event_ends[nearest] - rows
         reach = np.minimum(room, self.max_goal_distance)
-
-        def steps_to(events):
-            ahead = self._event_ends[events] - rows
-            steps = np.minimum(ahead + settle, reach)
-            return steps, (ahead >= 1) & (ahead <= reach)
-
-        first, first_ok = steps_to(nearest)
-        second, second_ok = steps_to(np.minimum(nearest + 1, last))
-        # The second-next event where drawn and reachable, else the next one, else no event.
-        use_second = (rng.random(len(rows)) < 0.5) & second_ok
-        return np.where(use_second, second, np.where(first_ok, first, fallback))
+        settle = self._rng.integers(0, EVENT_SETTLE_STEPS + 1, size=len(rows))
+        usable = (ahead >= 1) & (ahead <= reach)
+        return np.where(usable, np.minimum(ahead + settle, reach), fallback)
 
     def _obs(self, rows: np.ndarray) -> np.ndarray:
         """Return (N, 39) float32 observations of split rows."""

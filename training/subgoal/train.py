@@ -62,12 +62,7 @@ class SubgoalTrainer:
         train, model = config.train, config.model
         if train.num_threads:
             torch.set_num_threads(train.num_threads)
-        last = self.output_dir / ckpt.LAST_CHECKPOINT
-        if last.exists() and not resume:
-            raise ValueError(f'{self.output_dir} already holds a run ({last}); pass --resume to '
-                             f'continue it or choose another output_dir')
-        if resume and not last.exists():
-            raise ValueError(f'--resume: {last} does not exist')
+        last = ckpt.check_run_directory(self.output_dir, resume)
         data = Path(config.data_path)
         self.train_split = load_split(data / 'training', progress=progress)
         val_split = load_split(data / 'validation', progress=progress)
