@@ -11,6 +11,7 @@ from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.tasks import TASK_CATEGORIES
 import pytest
+from subgoal_fixtures import train_tiny_subgoal, write_planned_model_dir
 from training import baselines, evaluate
 
 
@@ -223,3 +224,21 @@ def test_evaluate_rejects_bad_options(tmp_path, capsys, extra, message):
     assert evaluate.main(['--model', str(model_dir), '--out', str(tmp_path / 'out')]
                          + extra) == 2
     assert message in capsys.readouterr().err
+
+
+def test_plan_mode_reaches_the_policy_and_the_report(tiny_play, tmp_path):
+    """--plan-mode runs the model's subgoal planner and is recorded in the summary."""
+    model_dir = write_planned_model_dir(
+        tmp_path, train_tiny_subgoal(tiny_play, tmp_path / 'subgoal_run'), tiny_play)
+    out = tmp_path / 'out'
+    assert evaluate.main(['--model', str(model_dir), '--name', 'tiny', '--tasks', 'open_drawer',
+                          '--episodes', '1', '--plan-mode', 'collocation', '--out', str(out),
+                          '--no-progress']) == 0
+    summaries = {summary['model']: summary
+                 for summary in json.loads((out / 'single.json').read_text())}
+    assert summaries['tiny (det)']['plan_mode'] == 'collocation'
+    assert summaries['tiny (det)']['episodes'] == 1
+    (tmp_path / 'old').mkdir()
+    assert evaluate.main(['--model', str(write_model_dir(tmp_path / 'old')), '--tasks',
+                          'open_drawer', '--plan-mode', 'sample', '--out', str(out),
+                          '--no-progress']) == 2

@@ -68,6 +68,7 @@ from play_lmp_ros.core.goals import GoalError, GoalJudge
 from play_lmp_ros.core.policy import ModelError, NonFiniteOutputError, OnnxPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
+from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.core.tasks import TASK_CATEGORIES, TASK_NAMES, TaskOracle
 from tqdm import tqdm
 from training import baselines
@@ -1052,8 +1053,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='same as --modes deterministic')
     parser.add_argument('--baselines', default=','.join(DEFAULT_BASELINES),
                         help='comma-separated: hold, open-gripper, untrained; or none')
-    parser.add_argument('--plan-mode', default=None,
-                        help='plan mode passed to the OnnxPolicy of every --model')
+    parser.add_argument('--plan-mode', default=None, choices=PLAN_MODES,
+                        help="subgoal plan mode of every --model (default: each model's own)")
     parser.add_argument('--workers', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default='out/eval')
@@ -1092,7 +1093,7 @@ def _resolve(args: argparse.Namespace) -> Tuple[List[str], List[str], List[str],
                          'for the single protocol')
     TaskOracle().require_known(tasks)
     for model in args.model:
-        OnnxPolicy(model)
+        OnnxPolicy(model, plan_mode=args.plan_mode)
     if goal_source != SOURCE_IMAGINED:
         if args.data is None:
             raise ValueError(f'--goal-source {goal_source} needs --data (a dataset root with a '
