@@ -128,13 +128,16 @@ def test_chain_summary_counts_tasks_in_a_row():
 
 
 def test_the_bundled_model_meets_the_contract_and_size_limit():
-    """The installed default model loads, is Play-LMP, steps to a valid action, is <= 20 MB."""
+    """The installed default model loads, is Play-LMP with subgoal graphs, steps, is <= 20 MB."""
     model_dir = Path(default_model_dir())
     size = sum(path.stat().st_size for path in model_dir.iterdir())
     assert size <= 20 * 1024 * 1024
     policy = OnnxPolicy(str(model_dir), deterministic=True)
-    assert policy.method == 'lmp'
+    assert policy.method == 'lmp' and policy.plan_mode == 'collocation'
     with PlayTableSim(seed=0) as sim:
         obs = sim.reset_random(0)
-        action = policy.step(obs, obs)
+        far = sim.reset_random(1)
+        action = policy.step(obs, far)
     assert np.all(np.abs(action[:6]) <= 1.0) and action[6] in (-1.0, 1.0)
+    assert policy.subgoal is not None and np.all(np.isfinite(policy.subgoal))
+    assert json.loads((model_dir / 'subgoal_parity.json').read_text())['random'] <= 1e-4

@@ -90,7 +90,7 @@ class SubgoalTrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     cross_segment_fraction: float = 0.1
-    event_goal_fraction: float = 0.5
+    event_goal_fraction: float = 0.0
     seed: int = 0
     checkpoint_every: int = 1000
     eval_every: int = 1000

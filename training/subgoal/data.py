@@ -110,7 +110,9 @@ class PairSampler:
         room = self._last_row[rows] - rows
         goal_steps = np.minimum(rng.integers(1, self.max_goal_distance + 1, size=batch_size),
                                 room)
-        events = rng.random(batch_size) < self.event_goal_fraction
+        # No draw without event goals, so that such a run's random stream stays as it was.
+        events = (rng.random(batch_size) < self.event_goal_fraction
+                  if self.event_goal_fraction > 0 else np.zeros(batch_size, dtype=bool))
         if events.any() and len(self._event_ends):
             goal_steps[events] = self._event_goal_steps(rows[events], room[events],
                                                         goal_steps[events])
