@@ -27,7 +27,9 @@ The graphs (format_version '1', next to actor.onnx; both optional):
   steps from first to second), ``grad_first`` [B,39], ``grad_second`` [B,39] (their gradients).
 
 Both carry metadata_props REQUIRED_SUBGOAL_KEYS; horizon, mixtures, layout_hash and control_hz
-must agree with each other and with this package.  Only numpy and onnxruntime are used here.
+must agree with each other and with this package.  Their plan_mode is the directory's default;
+'direct' ships the graphs for callers to opt in while the default runs without subgoals.  Only
+numpy and onnxruntime are used here.
 """
 
 from dataclasses import dataclass
@@ -376,8 +378,8 @@ def check_subgoal_metadata(meta: Dict[str, str], path: str, kind: str) -> Dict[s
     if meta['control_hz'] != str(layout.CONTROL_HZ):
         raise ValueError(f'{path}: metadata control_hz {meta["control_hz"]!r} differs from '
                          f'{layout.CONTROL_HZ}')
-    if meta['plan_mode'] not in PLAN_MODES[1:]:
-        raise ValueError(f'{path}: metadata plan_mode must be one of {list(PLAN_MODES[1:])}, '
+    if meta['plan_mode'] not in PLAN_MODES:
+        raise ValueError(f'{path}: metadata plan_mode must be one of {list(PLAN_MODES)}, '
                          f'got {meta["plan_mode"]!r}')
     for key in ('horizon', 'max_goal_distance', 'mixtures'):
         try:

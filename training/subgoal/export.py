@@ -141,7 +141,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--checkpoint', required=True, help='subgoal checkpoint (.pt)')
     parser.add_argument('--model-dir', required=True,
                         help='exported model directory with actor.onnx')
-    parser.add_argument('--plan-mode', choices=PLAN_MODES[1:], default='sample',
+    parser.add_argument('--plan-mode', choices=PLAN_MODES, default='sample',
                         help='the plan mode the directory runs by default')
     parser.add_argument('--data', default=None,
                         help='dataset root; its validation split adds real-state parity')
