@@ -34,14 +34,14 @@ for run in subgoal subgoal_ev; do
     --out "out/results/plan_modes_$run"
 done
 # The headline, on a held-out seed (1): imagined goals, 30 per task, beside the baselines.
-$PY -m training.evaluate --model runs/export/direct --model play_lmp_ros/models/default \
+$PY -m training.evaluate --model runs/export/direct --model runs/export/subgoal_collocation \
   --name direct --name subgoals --protocol single --goal-source imagined --episodes 30 \
   --seed 1 --modes deterministic,sampled --baselines hold,open-gripper,untrained \
   --workers "$WORKERS" --out out/results/imagined
-$PY -m training.evaluate --model runs/export/direct --model play_lmp_ros/models/default \
+$PY -m training.evaluate --model runs/export/direct --model runs/export/subgoal_collocation \
   --name direct --name subgoals --protocol single --goal-source validation --data data/play2 \
   --episodes 30 --seed 1 --workers "$WORKERS" --out out/results/validation
-$PY -m training.evaluate --model runs/export/direct --model play_lmp_ros/models/default \
+$PY -m training.evaluate --model runs/export/direct --model runs/export/subgoal_collocation \
   --name direct --name subgoals --protocol chain --episodes 100 --seed 1 --baselines none \
   --workers "$WORKERS" --out out/results/chain
 # What perfect subgoals would give this actor (the skill's own states 32 steps ahead).
