@@ -258,7 +258,10 @@ def test_missing_kstep_graph_is_refused(planned_model, tmp_path):
         OnnxPolicy(str(model_dir))
 
 
-def test_a_non_finite_subgoal_holds_until_the_next_replan(planned_model, tmp_path):
+@pytest.mark.parametrize('mode', ['sample', 'best_of_n', 'collocation'])
+@pytest.mark.parametrize('deterministic', [True, False])
+def test_a_non_finite_subgoal_holds_until_the_next_replan(planned_model, tmp_path, mode,
+                                                          deterministic):
     model_dir = tmp_path / 'model'
     shutil.copytree(planned_model, model_dir)
     for name in (SUBGOAL_FILE, KSTEP_FILE):
@@ -269,7 +272,7 @@ def test_a_non_finite_subgoal_holds_until_the_next_replan(planned_model, tmp_pat
                 weights.CopyFrom(onnx.numpy_helper.from_array(
                     np.full_like(values, np.nan), weights.name))
         onnx.save(graph, str(model_dir / name))
-    policy = OnnxPolicy(str(model_dir), plan_mode='sample', deterministic=True)
+    policy = OnnxPolicy(str(model_dir), plan_mode=mode, deterministic=deterministic)
     obs = np.zeros(layout.OBS_DIM)
     obs[layout.GRIPPER_ACTION] = layout.GRIPPER_CLOSE
     for _ in range(policy.replan_every):

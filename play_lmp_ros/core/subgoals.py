@@ -313,6 +313,8 @@ class SubgoalPlanner:
         if steps_to_goal <= self.horizon:
             return PlanResult(goal.copy(), True, steps_to_goal, {})
         logits, means, scales = self.mixture(obs, goal)
+        if not _all_finite(logits, means, scales):
+            return _non_finite_result(steps_to_goal)
         best = int(np.argmax(logits))
         info: Dict[str, object] = {}
         if mode == 'sample':
@@ -331,11 +333,13 @@ class SubgoalPlanner:
             subgoal = candidates[int(np.argmin(scores))]
             info = {'score': float(np.min(scores))}
         else:
-            subgoal, info = self._collocate(obs, goal, logits, means, scales, best, rng,
+            subgoal, info = self._collocate(obs, goal, logits, means, scales, rng,
                                             deterministic)
+            if subgoal is None:
+                return _non_finite_result(steps_to_goal)
         return PlanResult(tidy_states(subgoal), False, steps_to_goal, info)
 
-    def _collocate(self, obs, goal, logits, means, scales, best, rng, deterministic):
+    def _collocate(self, obs, goal, logits, means, scales, rng, deterministic):
         """Start the chain from the proposer (state -> x_1 -> x_2 ...), then optimise it."""
         chain, prior_means, prior_scales = [], [], []
         current = (logits, means, scales)
@@ -348,10 +352,23 @@ class SubgoalPlanner:
             prior_scales.append(scales_i[component])
             if index + 1 < self.settings.chain:
                 current = self.mixture(tidy_states(means_i[component]), goal)
+                if not _all_finite(*current):
+                    return None, {}
         chain, info = collocate(obs, goal, np.array(chain), np.array(prior_means),
                                 np.array(prior_scales), self.distance, float(self.horizon),
                                 self.settings)
         return chain[0], info
+
+
+def _all_finite(*arrays: np.ndarray) -> bool:
+    """Tell whether every value of every array is finite."""
+    return all(bool(np.all(np.isfinite(array))) for array in arrays)
+
+
+def _non_finite_result(steps_to_goal: float) -> PlanResult:
+    """Return the plan of a proposer that produced NaN or inf: a NaN subgoal (the caller holds)."""
+    return PlanResult(np.full(layout.OBS_DIM, np.nan), False, steps_to_goal,
+                      {'non_finite': 'proposer'})
 
 
 def check_subgoal_metadata(meta: Dict[str, str], path: str, kind: str) -> Dict[str, str]:
