@@ -15,7 +15,7 @@ import pytest
 from subgoal_fixtures import (
     TINY_SUBGOAL_OVERRIDES, train_tiny_subgoal, write_planned_model_dir)
 import torch
-from training import bench_subgoals, checkpoint as ckpt
+from training import bench_subgoals, checkpoint as ckpt, oracle_subgoals
 from training.calvin_dataset import load_split
 from training.subgoal import train as subgoal_train
 from training.subgoal.configuration import load_config, SubgoalModelConfig
@@ -291,3 +291,12 @@ def test_subgoal_benchmark_reports_every_plan_mode(planned_model, tiny_play, cap
     assert report['collocation']['replan_p99_ms'] >= report['collocation']['replan_p50_ms'] > 0
     assert 0.0 <= report['collocation']['goal_handed_over'] <= 1.0
     assert bench_subgoals.main(['--model', str(tiny_play), '--data', str(tiny_play)]) == 2
+
+
+def test_oracle_subgoal_diagnosis_reports_json(tmp_path, capsys):
+    model_dir = write_model_dir(tmp_path)
+    assert oracle_subgoals.main(['--model', str(model_dir), '--episodes', '1', '--tasks',
+                                 'turn_on_led', '--lookahead', '8']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report['lookahead'] == 8 and set(report['per_task']) == {'turn_on_led'}
+    assert 0.0 <= report['mean_success'] <= 1.0

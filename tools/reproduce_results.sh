@@ -40,9 +40,11 @@ $PY -m training.evaluate --model runs/export/direct --model runs/export/subgoal_
   --workers "$WORKERS" --out out/results/imagined
 $PY -m training.evaluate --model runs/export/direct --model runs/export/subgoal_collocation \
   --name direct --name subgoals --protocol single --goal-source validation --data data/play2 \
-  --episodes 30 --seed 1 --workers "$WORKERS" --out out/results/validation
+  --episodes 30 --seed 1 --modes deterministic,sampled --workers "$WORKERS" \
+  --out out/results/validation
 $PY -m training.evaluate --model runs/export/direct --model runs/export/subgoal_collocation \
   --name direct --name subgoals --protocol chain --episodes 100 --seed 1 --baselines none \
+  --modes deterministic,sampled \
   --workers "$WORKERS" --out out/results/chain
 # What perfect subgoals would give this actor (the skill's own states 32 steps ahead).
 $PY -m training.oracle_subgoals --model runs/export/direct --episodes 10 --seed 100 \

@@ -22,6 +22,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import OnnxPolicy
+from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
@@ -41,7 +42,9 @@ def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
     policy = OnnxPolicy(model_dir, deterministic=True, plan_mode='direct')
     oracle = TaskOracle()
     outcomes = []
-    with PlayTableSim(seed=seed) as scratch, PlayTableSim(seed=seed) as sim:
+    with stdout_to_stderr():  # pybullet's banner would land in the JSON on stdout
+        scratch, sim = PlayTableSim(seed=seed), PlayTableSim(seed=seed)
+    with scratch, sim:
         for attempt in range(TRIES_PER_EPISODE * episodes):
             if len(outcomes) == episodes:
                 break
