@@ -65,7 +65,8 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalError, GoalJudge
-from play_lmp_ros.core.policy import ModelError, NonFiniteOutputError, OnnxPolicy
+from play_lmp_ros.core.policy import (
+    ACTOR_FILE, load_metadata, ModelError, NonFiniteOutputError, OnnxPolicy)
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
 from play_lmp_ros.core.subgoals import PLAN_MODES
@@ -898,7 +899,7 @@ def _row_summary(spec: PolicySpec, protocol: str, seed: int,
     row = {'model': spec.name, 'kind': spec.kind, 'model_dir': spec.model_dir,
            'mode': spec.mode, 'plan_mode': spec.plan_mode, 'protocol': protocol, 'seed': seed}
     if spec.model_dir is not None:
-        row['metadata'] = dict(OnnxPolicy(spec.model_dir).metadata)
+        row['metadata'] = load_metadata(os.path.join(spec.model_dir, ACTOR_FILE))
     if spec.kind == baselines.UNTRAINED:
         row['architecture_sources'] = dict(notes.get('untrained_sources', {}))
     return row

@@ -312,7 +312,6 @@ class RecurrentPolicy:
         self._subgoal: Optional[np.ndarray] = None
         self._subgoal_failures = 0
         self._last_plan_s = 0.0
-        self._holding = False
         self.method = method
         self.d_latent = int(d_latent)
         self.hidden_size = int(hidden_size)
@@ -389,7 +388,6 @@ class RecurrentPolicy:
         self._c = np.zeros((1, self.hidden_size), dtype=np.float32)
         self._plan = np.zeros((1, self.d_latent), dtype=np.float32)
         self._subgoal = None
-        self._holding = False
 
     def step(self, obs, goal) -> np.ndarray:
         """
@@ -424,12 +422,12 @@ class RecurrentPolicy:
         """
         replanning = self._steps % self.replan_every == 0
         h, c, plan = self._h, self._c, self._plan
-        subgoal, holding = self._subgoal, self._holding
+        subgoal = self._subgoal
         started = time.perf_counter()
         if replanning:
             h = np.zeros_like(self._h)
             c = np.zeros_like(self._c)
-            subgoal, holding = None, False
+            subgoal = None
             if self.plan_mode != 'direct':
                 planned = self.subgoal_planner.plan(obs_batch[0], goal_batch[0], self.plan_mode,
                                                     self._rng, self.deterministic)
@@ -437,11 +435,11 @@ class RecurrentPolicy:
                 if np.all(np.isfinite(planned.subgoal)):
                     subgoal = planned.subgoal.astype(np.float32)
                 else:
-                    holding = True
                     self._subgoal_failures += 1
                     logger.warning('the subgoal planner produced a non-finite subgoal; holding '
                                    'until the next replan')
-        if holding:
+        # Planning modes always have a subgoal, except for a period whose plan failed.
+        if self.plan_mode != 'direct' and subgoal is None:
             return self._hold(obs_batch, replanning)
         if subgoal is not None:
             goal_batch = subgoal[None]
@@ -460,14 +458,14 @@ class RecurrentPolicy:
         action[:6] = np.clip(action[:6], -1.0, 1.0)
         action[6] = layout.GRIPPER_OPEN if action[6] > 0.0 else layout.GRIPPER_CLOSE
         self._h, self._c, self._plan = h_out, c_out, plan
-        self._subgoal, self._holding = subgoal, False
+        self._subgoal = subgoal
         self._steps += 1
         self._replans += int(replanning)
         return action
 
     def _hold(self, obs_batch: np.ndarray, replanning: bool) -> np.ndarray:
         """Hold for the rest of a replan period: zero motion, the gripper as it was."""
-        self._subgoal, self._holding = None, True
+        self._subgoal = None
         self._steps += 1
         self._replans += int(replanning)
         gripper = obs_batch[0, layout.GRIPPER_ACTION]

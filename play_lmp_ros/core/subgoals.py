@@ -341,22 +341,22 @@ class SubgoalPlanner:
 
     def _collocate(self, obs, goal, logits, means, scales, rng, deterministic):
         """Start the chain from the proposer (state -> x_1 -> x_2 ...), then optimise it."""
-        chain, prior_means, prior_scales = [], [], []
+        prior_means, prior_scales = [], []
         current = (logits, means, scales)
         for index in range(self.settings.chain):
             logits_i, means_i, scales_i = current
             component = (int(np.argmax(logits_i)) if deterministic else
                          int(sample_mixture(logits_i, means_i, scales_i, rng, 1)[1][0]))
-            chain.append(means_i[component])
             prior_means.append(means_i[component])
             prior_scales.append(scales_i[component])
             if index + 1 < self.settings.chain:
                 current = self.mixture(tidy_states(means_i[component]), goal)
                 if not _all_finite(*current):
                     return None, {}
-        chain, info = collocate(obs, goal, np.array(chain), np.array(prior_means),
-                                np.array(prior_scales), self.distance, float(self.horizon),
-                                self.settings)
+        # The chain starts at the proposer's means, which are also its priors.
+        prior_means = np.array(prior_means)
+        chain, info = collocate(obs, goal, prior_means, prior_means, np.array(prior_scales),
+                                self.distance, float(self.horizon), self.settings)
         return chain[0], info
 
 

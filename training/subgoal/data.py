@@ -67,7 +67,9 @@ class PairSampler:
         self._starts = np.flatnonzero(self._last_row > np.arange(len(self._last_row)))
         self._num_segments = len(bounds)
         self.event_goal_fraction = float(event_goal_fraction)
-        self._event_ends = event_end_rows(split)
+        # Finding the events reads every segment: only when event goals are asked for.
+        self._event_ends = (event_end_rows(split) if self.event_goal_fraction > 0
+                            else np.zeros(0, dtype=np.int64))
         self._rng = np.random.default_rng(seed)
 
     @property
