@@ -63,7 +63,8 @@ def save_calvin_frame(split_dir: Path, frame_id: int, rng: np.random.Generator, 
     """Write one frame file as a real CALVIN split has it, images and depth included."""
     arrays = {
         'actions': rng.normal(size=7).astype(np.float32),
-        'rel_actions': rng.uniform(-1, 1, 7).astype(np.float32),
+        'rel_actions': np.append(rng.uniform(-1, 1, 6), rng.choice([-1.0, 1.0])
+                                 ).astype(np.float32),
         'robot_obs': np.concatenate([[frame_id], rng.normal(size=14)]),
         'scene_obs': rng.normal(size=24).astype(np.float32),
         'rgb_static': np.zeros((200, 200, 3), np.uint8),
@@ -94,7 +95,7 @@ def calvin_split(tmp_path) -> Path:
     lang = {'language': {'ann': ['open the drawer', 'lift the block'],
                          'task': ['open_drawer', 'lift_red_block_table'],
                          'emb': np.zeros((2, 1, 384), np.float32)},
-            'info': {'episodes': [], 'indx': [(10, 25), (55, 79)]}}
+            'info': {'episodes': [], 'indx': [(np.int64(10), np.int64(25)), (55, 79)]}}
     np.save(files.lang_annotation_path(split_dir), lang, allow_pickle=True)
     return split_dir
 
@@ -247,7 +248,40 @@ def corrupt_nan(split_dir):
     return 'episode_0000070.npz'
 
 
+class _RunsAShellCommand:
+    """Pickles as a call of os.system: what a crafted annotation file carries."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def corrupt_crafted_annotations(split_dir):
+    """Replace auto_lang_ann.npy by a pickle that would run a shell command when loaded."""
+    marker = split_dir.parent / 'code-ran'
+    payload = {'language': {'task': _RunsAShellCommand(marker), 'ann': []}, 'info': {}}
+    np.save(files.lang_annotation_path(split_dir), np.array(payload), allow_pickle=True)
+    return files.LANG_FILE
+
+
+def corrupt_truncated_annotations(split_dir):
+    """Cut auto_lang_ann.npy short."""
+    path = files.lang_annotation_path(split_dir)
+    path.write_bytes(path.read_bytes()[:200])
+    return files.LANG_FILE
+
+
+def corrupt_rel_actions(split_dir):
+    """Store a relative action of 1e30 with a gripper command of 0.3."""
+    rel_actions = np.array([1e30, 0, 0, 0, 0, 0, 0.3], np.float32)
+    save_calvin_frame(split_dir, 22, np.random.default_rng(0), rel_actions=rel_actions)
+    return 'episode_0000022.npz'
+
+
 @pytest.mark.parametrize('corrupt, error', [
+    (corrupt_rel_actions, DatasetError),
     (corrupt_garbage, DatasetError), (corrupt_truncated, DatasetError),
     (corrupt_index_missing, FileNotFoundError), (corrupt_frame_missing, FileNotFoundError),
     (corrupt_shape, DatasetError), (corrupt_nan, DatasetError),
@@ -258,6 +292,28 @@ def test_corruption_raises_naming_the_file(calvin_split, corrupt, error):
     with pytest.raises(error, match=file_name.replace('.', r'\.')):
         load_split(calvin_split, progress=False)
     assert not list((calvin_split / '.cache').glob('training-*'))
+
+
+@pytest.mark.parametrize('corrupt', [corrupt_crafted_annotations, corrupt_truncated_annotations])
+def test_bad_annotations_are_refused_naming_the_file_and_never_run(calvin_split, corrupt):
+    """A crafted or cut auto_lang_ann.npy: a DatasetError naming it; nothing in it runs."""
+    file_name = corrupt(calvin_split)
+    with pytest.raises(DatasetError, match=file_name.replace('.', r'\.')):
+        load_split(calvin_split, progress=False)
+    assert not (calvin_split.parent / 'code-ran').exists()
+
+
+def test_object_npy_loader_refuses_code_and_names_the_global(tmp_path):
+    """The refusal names the global a crafted pickle asked for; plain arrays still load."""
+    crafted = tmp_path / 'crafted.npy'
+    np.save(crafted, np.array({'x': _RunsAShellCommand(tmp_path / 'ran')}), allow_pickle=True)
+    with pytest.raises(DatasetError, match=r'crafted\.npy.*refused to load the global '
+                                           r'posix\.system'):
+        files.load_object_npy(crafted)
+    assert not (tmp_path / 'ran').exists()
+    plain = tmp_path / 'plain.npy'
+    np.save(plain, np.arange(4))
+    np.testing.assert_array_equal(files.load_object_npy(plain), np.arange(4))
 
 
 def test_a_directory_holding_another_dataset_is_refused_and_left_intact(tmp_path, calvin_split):

@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.goals import scene_distance
 import pytest
 
 
@@ -28,6 +29,19 @@ def test_angle_dims_are_the_euler_entries():
     assert names[:3] == ['tcp_roll', 'tcp_pitch', 'tcp_yaw']
     assert names[3:6] == ['red_block_roll', 'red_block_pitch', 'red_block_yaw']
     assert len(names) == 12 and all(n.endswith(('roll', 'pitch', 'yaw')) for n in names)
+    scene_names = [layout.OBS_NAMES[layout.ROBOT_OBS_DIM + i] for i in layout.SCENE_ANGLE_DIMS]
+    assert scene_names == names[3:]
+
+
+def test_scene_distance_wraps_block_angles_not_positions():
+    """A 0.02 rad yaw step across +-pi is 0.02; a 0.5 m drawer difference is not wrapped."""
+    first, second = np.zeros(layout.OBS_DIM), np.zeros(layout.OBS_DIM)
+    yaw = layout.OBS_NAMES.index('blue_block_yaw')
+    first[yaw], second[yaw] = np.pi - 0.01, -np.pi + 0.01
+    assert scene_distance(first, second) == pytest.approx(0.02, abs=1e-9)
+    second[yaw] = first[yaw]
+    second[layout.ROBOT_OBS_DIM + layout.BLOCK_OFFSET] = 6.0   # a block 6 m away stays 6 m
+    assert scene_distance(first, second) == pytest.approx(6.0)
 
 
 @pytest.mark.parametrize('action, message', [

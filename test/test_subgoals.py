@@ -173,6 +173,47 @@ def test_subgoal_training_resumes_exactly(subgoal_run, tiny_play, tmp_path):
     assert subgoal_train.main([*common, 'train.steps=4']) == 2  # a run is there: no --resume
 
 
+def test_robot_part_proposer_plans_the_robot_and_takes_the_scene_from_the_goal():
+    config = SubgoalModelConfig(width=32, depth=2, mixtures=3, distance_width=16,
+                                distance_depth=2, subgoal_part='robot')
+    models = SubgoalModels(config)
+    rng = np.random.default_rng(3)
+    models.set_normalization(rng.normal(size=layout.OBS_DIM).astype(np.float32),
+                             rng.uniform(0.5, 2, size=layout.OBS_DIM).astype(np.float32))
+    obs, goal = torch.randn(4, layout.OBS_DIM), torch.randn(4, layout.OBS_DIM)
+    logits, means, scales = models.proposer.mixture(obs, goal)
+    assert logits.shape == (4, 3) and means.shape == scales.shape == (4, 3, layout.OBS_DIM)
+    robot = layout.ROBOT_OBS_DIM
+    assert torch.equal(means[..., robot:], goal[:, None, robot:].expand(4, 3, -1))
+    assert bool((scales[..., robot:] < 1e-2).all()) and bool((scales > 0).all())
+    # The likelihood ignores the scene: any scene in the subgoal scores the same.
+    subgoal = torch.randn(4, layout.OBS_DIM)
+    other = subgoal.clone()
+    other[:, robot:] = torch.randn(4, layout.OBS_DIM - robot)
+    assert torch.allclose(models.proposer.log_prob(obs, goal, subgoal),
+                          models.proposer.log_prob(obs, goal, other))
+    _, metrics = models({'obs': obs, 'goal': goal, 'subgoal': subgoal, 'first': obs,
+                         'second': goal, 'steps': torch.full((4,), 5.0)})
+    assert np.isfinite(metrics['subgoal_nll'])
+
+
+def test_handover_metadata_sets_the_planner_and_a_bad_one_is_refused(planned_model, tmp_path):
+    model_dir = tmp_path / 'handover'
+    shutil.copytree(planned_model, model_dir)
+    path = model_dir / SUBGOAL_FILE
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = 'handover', '2.5'
+    onnx.save(model, str(path))
+    assert OnnxPolicy(str(model_dir)).subgoal_planner.settings.handover == 2.5
+    assert OnnxPolicy(str(model_dir), planner_settings=PlannerSettings()
+                      ).subgoal_planner.settings.handover == 1.0
+    entry.value = '-1'
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match='subgoal.onnx: metadata handover'):
+        OnnxPolicy(str(model_dir))
+
+
 def test_subgoal_config_rejects_bad_values():
     with pytest.raises(ValueError, match='max_goal_distance'):
         load_config(None, ['model.horizon=64', 'model.max_goal_distance=32'])
@@ -180,6 +221,8 @@ def test_subgoal_config_rejects_bad_values():
         load_config(None, ['train.precision=fp8'])
     with pytest.raises(ValueError, match='unknown'):
         load_config(None, ['model.horizn=3'])
+    with pytest.raises(ValueError, match='subgoal_part'):
+        load_config(None, ['model.subgoal_part=scene'])
 
 
 @pytest.fixture(scope='module')
@@ -293,10 +336,11 @@ def test_subgoal_benchmark_reports_every_plan_mode(planned_model, tiny_play, cap
     assert bench_subgoals.main(['--model', str(tiny_play), '--data', str(tiny_play)]) == 2
 
 
-def test_oracle_subgoal_diagnosis_reports_json(tmp_path, capsys):
+@pytest.mark.parametrize('part', oracle_subgoals.PARTS)
+def test_oracle_subgoal_diagnosis_reports_json(tmp_path, capsys, part):
     model_dir = write_model_dir(tmp_path)
     assert oracle_subgoals.main(['--model', str(model_dir), '--episodes', '1', '--tasks',
-                                 'turn_on_led', '--lookahead', '8']) == 0
+                                 'turn_on_led', '--lookahead', '8', '--part', part]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report['lookahead'] == 8 and set(report['per_task']) == {'turn_on_led'}
-    assert 0.0 <= report['mean_success'] <= 1.0
+    assert report['part'] == part and 0.0 <= report['mean_success'] <= 1.0

@@ -135,7 +135,7 @@ def test_a_checkpoint_of_another_layout_is_refused(tiny_play, tmp_path):
     run = tmp_path / 'run'
     assert train.main(tiny_arguments(tiny_play, run, steps=1)) == 0
     path = run / ckpt.LAST_CHECKPOINT
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     state['layout_hash'] = 'f' * 16
     torch.save(state, path)
     with pytest.raises(ckpt.CheckpointError, match='observation layout'):
@@ -143,6 +143,30 @@ def test_a_checkpoint_of_another_layout_is_refused(tiny_play, tmp_path):
     path.write_bytes(b'not a checkpoint')
     with pytest.raises(ckpt.CheckpointError, match='corrupt'):
         ckpt.load_checkpoint(path)
+
+
+class _RunsAShellCommand:
+    """Pickles as a call of os.system: what a crafted checkpoint carries."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_it(tiny_play, tmp_path):
+    """A .pt whose pickle calls os.system: a CheckpointError naming it; the command never ran."""
+    run = tmp_path / 'run'
+    assert train.main(tiny_arguments(tiny_play, run, steps=1)) == 0
+    path = run / ckpt.LAST_CHECKPOINT
+    state = torch.load(path, weights_only=True)    # the real checkpoint is weights-only
+    state['metrics'] = {'payload': _RunsAShellCommand(tmp_path / 'code-ran')}
+    crafted = tmp_path / 'crafted.pt'
+    torch.save(state, crafted)
+    with pytest.raises(ckpt.CheckpointError, match='crafted.pt'):
+        ckpt.load_checkpoint(crafted)
+    assert not (tmp_path / 'code-ran').exists()
 
 
 def test_ddp_with_two_cpu_processes(tiny_play, tmp_path):

@@ -3,9 +3,10 @@ Training checkpoints: written atomically, carrying everything needed to resume o
 
 A checkpoint is one torch file with the model weights, the optimizer state, the step, the full
 experiment configuration, the observation normalization, the random generator states (torch and
-the window sampler's numpy generator) and the layout hash.  It is written to a temporary file in
-the same directory and renamed over the old one, so a kill at any moment leaves either the old
-or the new checkpoint, never a torn one.
+the window sampler's numpy generator) and the layout hash: tensors and plain Python values only,
+so that it loads with torch's weights_only and a crafted file cannot run code.  It is written
+to a temporary file in the same directory and renamed over the old one, so a kill at any moment
+leaves either the old or the new checkpoint, never a torn one.
 """
 
 import json
@@ -70,7 +71,8 @@ def load_checkpoint(path: Union[str, Path],
     if not path.is_file():
         raise CheckpointError(f'checkpoint {path} does not exist')
     try:
-        state = torch.load(path, map_location='cpu', weights_only=False)
+        # weights_only: tensors and plain containers, never code (a .pt is a pickle).
+        state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # torch raises many types for a corrupt file
         raise CheckpointError(f'checkpoint {path} is corrupt or not a torch file: {error}'
                               ) from None

@@ -10,7 +10,9 @@ policy (plan mode direct) then gets, at each replan, the skill's state `lookahea
 current step (the last state once past it): perfect subgoals on the skill's timeline.  The
 success rate so measured bounds what any subgoal planner can give this actor; with --lookahead 0
 the goal itself is given, as in plan mode direct.  Prints success per task family and the mean
-over tasks.
+over tasks.  --part robot keeps only the skill state's robot part (the scene part is the goal's),
+--part scene only its scene part (the robot part is the current state's): which half of a
+subgoal the actor needs.
 """
 
 import argparse
@@ -29,16 +31,18 @@ from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
 from training.evaluate import derived_seed, SINGLE_MAX_STEPS
 
 TRIES_PER_EPISODE = 40
+# Which part of the skill's state a subgoal takes; the rest comes from the goal or the state.
+PARTS = ('full', 'robot', 'scene')
 
 
 def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
     """
     Run one task's episodes with skill-state subgoals.
 
-    :param job: (model directory, task, episodes, seed, lookahead).
+    :param job: (model directory, task, episodes, seed, lookahead, part).
     :return: one success flag per episode made.
     """
-    model_dir, task, episodes, seed, lookahead = job
+    model_dir, task, episodes, seed, lookahead, part = job
     policy = OnnxPolicy(model_dir, deterministic=True, plan_mode='direct')
     oracle = TaskOracle()
     outcomes = []
@@ -63,7 +67,12 @@ def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
             obs, subgoal, success = sim.observe(), states[-1], False
             for step in range(SINGLE_MAX_STEPS):
                 if step % policy.replan_every == 0 and lookahead:
-                    subgoal = states[min(step + lookahead, len(states) - 1)]
+                    subgoal = states[min(step + lookahead, len(states) - 1)].copy()
+                    robot = slice(0, layout.ROBOT_OBS_DIM)
+                    if part == 'robot':
+                        subgoal[layout.ROBOT_OBS_DIM:] = states[-1][layout.ROBOT_OBS_DIM:]
+                    elif part == 'scene':
+                        subgoal[robot] = obs[robot]
                 obs = sim.step(policy.step(obs, subgoal))
                 if oracle.check(task, start_info, sim.scene_info()):
                     success = True
@@ -84,11 +93,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--episodes', type=int, default=10)
     parser.add_argument('--seed', type=int, default=100)
     parser.add_argument('--lookahead', type=int, default=32)
+    parser.add_argument('--part', choices=PARTS, default='full')
     parser.add_argument('--tasks', default=None)
     parser.add_argument('--workers', type=int, default=1)
     args = parser.parse_args(argv)
     tasks = TASK_NAMES if args.tasks is None else args.tasks.split(',')
-    jobs = [(args.model, task, args.episodes, args.seed, args.lookahead) for task in tasks]
+    jobs = [(args.model, task, args.episodes, args.seed, args.lookahead, args.part)
+            for task in tasks]
     if args.workers > 1:
         with multiprocessing.get_context('spawn').Pool(args.workers) as pool:
             results = pool.map(oracle_episode, jobs)
@@ -97,7 +108,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     per_task = {task: (sum(outcome), len(outcome)) for task, outcome in zip(tasks, results)
                 if outcome}
     rates = [wins / count for wins, count in per_task.values()]
-    print(json.dumps({'lookahead': args.lookahead, 'mean_success': float(np.mean(rates)),
+    print(json.dumps({'lookahead': args.lookahead, 'part': args.part,
+                      'mean_success': float(np.mean(rates)),
                       'per_task': {task: f'{wins}/{count}' for task, (wins, count)
                                    in per_task.items()}}, indent=1))
     return 0

@@ -166,7 +166,7 @@ class Trainer:
         ckpt.save_checkpoint(self.output_dir / name, {
             'step': self.step, 'config': ckpt.config_to_state(self.config),
             'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
-            'obs_mean': self.model.obs_mean.numpy(), 'obs_std': self.model.obs_std.numpy(),
+            'obs_mean': self.model.obs_mean.clone(), 'obs_std': self.model.obs_std.clone(),
             'torch_rng': torch_rng, 'sampler_rng': sampler_rng, 'best': self.best,
             'training_data': self.train_split.from_split, 'metrics': metrics or {}})
 

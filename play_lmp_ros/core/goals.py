@@ -54,10 +54,8 @@ def scene_distance(obs: np.ndarray, goal: np.ndarray) -> float:
     :return: Euclidean norm of the scene difference, block euler angles wrapped to [-pi, pi).
     """
     difference = obs[layout.ROBOT_OBS_DIM:] - goal[layout.ROBOT_OBS_DIM:]
-    for block in range(len(layout.BLOCK_NAMES)):
-        orientation = layout.block_slice(block)
-        start = orientation.start - layout.ROBOT_OBS_DIM + 3
-        difference[start:start + 3] = layout.wrap_to_pi(difference[start:start + 3])
+    angles = list(layout.SCENE_ANGLE_DIMS)
+    difference[angles] = layout.wrap_to_pi(difference[angles])
     return float(np.linalg.norm(difference))
 
 

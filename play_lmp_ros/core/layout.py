@@ -89,6 +89,8 @@ ANGLE_DIMS = tuple(
     [3, 4, 5]
     + [ROBOT_OBS_DIM + BLOCK_OFFSET + BLOCK_STATE_DIM * b + k for b in range(3) for k in (3, 4, 5)]
 )
+# The same angles as indices into scene_obs (24,): the blocks' euler angles.
+SCENE_ANGLE_DIMS = tuple(dim - ROBOT_OBS_DIM for dim in ANGLE_DIMS if dim >= ROBOT_OBS_DIM)
 
 # Human-readable name of every observation dimension, in order.
 OBS_NAMES = (

@@ -49,8 +49,8 @@ import numpy as np
 import onnxruntime
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.subgoals import (
-    check_subgoal_metadata, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings, SUBGOAL_FILE,
-    subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner)
+    check_subgoal_metadata, HANDOVER_KEY, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings,
+    SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner)
 
 logger = logging.getLogger(__name__)
 
@@ -496,7 +496,7 @@ class OnnxPolicy(RecurrentPolicy):
     def __init__(self, model_dir: str, providers: Sequence[str] = (CPU_PROVIDER,),
                  replan_every: Optional[int] = None, deterministic: bool = False,
                  seed: int = 0, plan_mode: Optional[str] = None,
-                 planner_settings: PlannerSettings = PlannerSettings()) -> None:
+                 planner_settings: Optional[PlannerSettings] = None) -> None:
         """
         Load and check the model directory and start with an empty state.
 
@@ -509,7 +509,8 @@ class OnnxPolicy(RecurrentPolicy):
         :param seed: seed of the sampling generator (reset() does not reseed it).
         :param plan_mode: one of core.subgoals.PLAN_MODES; default: the subgoal graphs' own
             (their metadata), or 'direct' for a directory without them.
-        :param planner_settings: how subgoals are planned.
+        :param planner_settings: how subgoals are planned; default: PlannerSettings with the
+            subgoal graph's 'handover' metadata where it has one.
         :raises ModelError: if the directory is missing, corrupt or does not match the package,
             or plan_mode is unknown or needs subgoal graphs the directory lacks.
         """
@@ -585,13 +586,14 @@ class OnnxPolicy(RecurrentPolicy):
         return planner
 
     def _load_subgoal_planner(self, model_dir: str, usable: Sequence[str],
-                              settings: PlannerSettings) -> SubgoalPlanner:
+                              settings: Optional[PlannerSettings]) -> SubgoalPlanner:
         """
         Open subgoal.onnx and kstep.onnx and check them against the contract and the actor.
 
         :param model_dir: the model directory.
         :param usable: execution providers.
-        :param settings: how subgoals are planned.
+        :param settings: how subgoals are planned (None: the defaults and the metadata's
+            handover).
         :return: the planner.
         :raises ModelError: naming the file and key when a graph is missing, corrupt or
             disagrees with the actor or the other graph.
@@ -631,6 +633,13 @@ class OnnxPolicy(RecurrentPolicy):
                          'inputs', kstep_path)
         _check_signature(sessions['kstep'].get_outputs(),
                          dict(zip(KSTEP_OUTPUTS, ((1,), state, state))), 'outputs', kstep_path)
+        if settings is None:
+            settings = PlannerSettings()
+            if HANDOVER_KEY in metas['subgoal']:
+                try:
+                    settings = PlannerSettings(handover=float(metas['subgoal'][HANDOVER_KEY]))
+                except ValueError as error:
+                    raise ModelError(f'{subgoal_path}: metadata {HANDOVER_KEY}: {error}') from None
         return SubgoalPlanner(sessions['subgoal'], sessions['kstep'], metas['subgoal'], settings)
 
     @property

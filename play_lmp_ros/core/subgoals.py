@@ -16,7 +16,8 @@ subgoal about k steps ahead, in one of the PLAN_MODES:
   states play visits), subject to d(x_i, x_{i+1}) <= k: the constraint is relaxed into the
   Lagrangian and tightened by dual ascent on its multipliers.  The first subgoal is used.
 
-In every mode a goal that the distance model puts within k steps is given to the actor as it is.
+In every mode a goal that the distance model puts within ``handover`` times k steps is given to
+the actor as it is (the actor reaches near goals better without a subgoal in between).
 
 The graphs (format_version '1', next to actor.onnx; both optional):
 
@@ -48,6 +49,8 @@ REQUIRED_SUBGOAL_KEYS = ('format_version', 'kind', 'horizon', 'max_goal_distance
                          'plan_mode', 'control_hz', 'layout_hash', 'training_data',
                          'code_version')
 SUPPORTED_SUBGOAL_FORMATS = ('1',)
+# Optional metadata of subgoal.onnx: the directory's PlannerSettings.handover.
+HANDOVER_KEY = 'handover'
 
 # Dimensions that take discrete values: the two lights (0 or 1) and the last gripper action
 # (-1 or +1).  A subgoal is snapped to them; collocation leaves them as the proposer set them.
@@ -82,6 +85,11 @@ class PlannerSettings:
     :param dual_step: collocation: dual ascent rate of the multipliers, per unit of constraint
         violation in units of k.
     :param prior_weight: collocation: weight of the proposer's negative log-likelihood.
+    :param handover: every mode: the far goal itself goes to the actor once the distance model
+        puts it within this many k steps.
+    :param scene_from_goal: every mode: the subgoal's scene part is the far goal's, only its
+        robot part is planned (the actor follows the hand target; the scene it is to make is
+        the goal's).
     """
 
     candidates: int = 16
@@ -92,6 +100,8 @@ class PlannerSettings:
     max_move: float = 0.5
     dual_step: float = 1.0
     prior_weight: float = 0.02
+    handover: float = 1.0
+    scene_from_goal: bool = False
 
     def __post_init__(self):
         """Reject settings that cannot plan."""
@@ -99,7 +109,8 @@ class PlannerSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
-        for name in ('reach_penalty', 'step_size', 'max_move', 'dual_step', 'prior_weight'):
+        for name in ('reach_penalty', 'step_size', 'max_move', 'dual_step', 'prior_weight',
+                     'handover'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise ValueError(f'{name} must be a finite number >= 0, got {value!r}')
@@ -111,7 +122,8 @@ class PlanResult:
     One replan's outcome.
 
     :param subgoal: (39,) the goal handed to the actor until the next replan.
-    :param reached_directly: the far goal itself was handed over (predicted within k steps).
+    :param reached_directly: the far goal itself was handed over (predicted within the
+        settings' handover).
     :param steps_to_goal: the distance model's steps from the state to the far goal (nan
         without one).
     :param info: mode-specific figures (collocation: objective before and after, the largest
@@ -310,7 +322,7 @@ class SubgoalPlanner:
         obs = np.asarray(obs, dtype=np.float64)
         goal = np.asarray(goal, dtype=np.float64)
         steps_to_goal = float(self.distance(obs[None], goal[None])[0][0])
-        if steps_to_goal <= self.horizon:
+        if steps_to_goal <= self.settings.handover * self.horizon:
             return PlanResult(goal.copy(), True, steps_to_goal, {})
         logits, means, scales = self.mixture(obs, goal)
         if not _all_finite(logits, means, scales):
@@ -337,7 +349,10 @@ class SubgoalPlanner:
                                             deterministic)
             if subgoal is None:
                 return _non_finite_result(steps_to_goal)
-        return PlanResult(tidy_states(subgoal), False, steps_to_goal, info)
+        subgoal = tidy_states(subgoal)
+        if self.settings.scene_from_goal:
+            subgoal[layout.ROBOT_OBS_DIM:] = goal[layout.ROBOT_OBS_DIM:]
+        return PlanResult(subgoal, False, steps_to_goal, info)
 
     def _collocate(self, obs, goal, logits, means, scales, rng, deterministic):
         """Start the chain from the proposer (state -> x_1 -> x_2 ...), then optimise it."""

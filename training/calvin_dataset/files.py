@@ -10,6 +10,7 @@ and depth images.  Only the four state keys are read for training.
 import io
 import os
 from pathlib import Path
+import pickle
 import re
 from typing import Callable, Dict, Optional, Tuple, Union
 import zipfile
@@ -27,6 +28,16 @@ LANG_FILE = 'auto_lang_ann.npy'
 PROGRESS_MANIFEST = '.progress.json'
 
 FRAME_FILE_PATTERN = re.compile(r'^episode_(\d{7})\.npz$')
+
+# The only globals a CALVIN pickled .npy (scene_info, auto_lang_ann) needs: numpy's array,
+# dtype and scalar reconstruction, under numpy 1's and numpy 2's module names.  Dicts, lists,
+# tuples, strings and numbers need none.  Any other global (os.system, builtins.eval, ...) is
+# how a crafted pickle runs code, and is refused.
+SAFE_PICKLE_GLOBALS = frozenset(
+    (module, name)
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
+    for name in ('_reconstruct', 'scalar')
+) | {('numpy', 'ndarray'), ('numpy', 'dtype')}
 
 # Shape and stored dtype of every state key of a frame file.
 STATE_KEYS: Dict[str, Tuple[Tuple[int, ...], type]] = {
@@ -107,6 +118,48 @@ def atomic_save_npy(path: PathLike, array: np.ndarray, allow_pickle: bool = Fals
     atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=allow_pickle))
 
 
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain containers and numpy arrays, and nothing else."""
+
+    def find_class(self, module: str, name: str):
+        """Resolve only SAFE_PICKLE_GLOBALS."""
+        if (module, name) in SAFE_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f'refused to load the global {module}.{name} (only arrays, '
+                                     f'dicts, lists, numbers and strings are accepted)')
+
+
+def load_object_npy(path: PathLike) -> object:
+    """
+    Read a .npy that holds a pickled object (CALVIN's dicts) without running code from it.
+
+    :param path: the file.
+    :return: the stored object (a 0-d object array's item), or the array for a plain .npy.
+    :raises DatasetError: naming the file if it is truncated, not a .npy, or names any
+        global beyond SAFE_PICKLE_GLOBALS (a crafted file: nothing in it was run).
+    """
+    try:
+        with open(path, 'rb') as stream:
+            version = np.lib.format.read_magic(stream)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = header(stream)
+            if not dtype.hasobject:
+                stream.seek(0)
+                return np.load(stream, allow_pickle=False)
+            array = _ArraysOnlyUnpickler(stream).load()
+    except FileNotFoundError:
+        raise
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError,
+            TypeError, IndexError) as error:
+        raise DatasetError(f'{path}: not a loadable .npy ({type(error).__name__}: {error})'
+                           ) from None
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise DatasetError(f'{path}: its pickle holds {type(array).__name__}, not the '
+                           f'{shape} array its header announces')
+    return array.item() if array.shape == () else array
+
+
 def atomic_save_npz(path: PathLike, arrays: Dict[str, np.ndarray], compress: bool) -> None:
     """
     Save several arrays as one .npz atomically.
@@ -178,4 +231,8 @@ def read_frame_states(path: PathLike) -> Dict[str, np.ndarray]:
         if bad.size:
             raise DatasetError(
                 f'{path}: {key} has non-finite values (NaN or inf) at indices {bad.tolist()}')
+    try:
+        layout.check_relative_action(arrays['rel_actions'])
+    except ValueError as error:
+        raise DatasetError(f'{path}: bad rel_actions: {error}') from None
     return arrays

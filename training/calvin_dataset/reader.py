@@ -154,7 +154,8 @@ def read_language(split_dir: files.PathLike) -> Optional[LanguageAnnotations]:
     """
     Read a split's lang_annotations/auto_lang_ann.npy if it exists.
 
-    The file is a pickle (as in CALVIN): only read datasets you trust.
+    The file is a pickle (as in CALVIN); it is read by files.load_object_npy, which builds
+    arrays and plain containers only, so a crafted file is refused instead of run.
 
     :param split_dir: the split directory.
     :return: the annotations, or None without the file.
@@ -164,12 +165,14 @@ def read_language(split_dir: files.PathLike) -> Optional[LanguageAnnotations]:
     if not path.exists():
         return None
     try:
-        content = np.load(path, allow_pickle=True).item()
+        content = files.load_object_npy(path)
         tasks = [str(task) for task in content['language']['task']]
         instructions = [str(text) for text in content['language']['ann']]
         indices = content['info']['indx']
         frame_ranges = np.array([[int(start), int(end)] for start, end in indices],
                                 dtype=np.int64).reshape(-1, 2)
+    except DatasetError:
+        raise
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
         raise DatasetError(
             f'{path}: not a CALVIN annotation dict ({type(error).__name__}: {error})') from None

@@ -13,6 +13,9 @@ from typing import Any, Dict, List, Optional, Union
 from training.optim import PRECISIONS
 from training.play_lmp import configuration as base
 
+# What a proposer predicts: the whole state, or its robot part (the scene part is the goal's).
+SUBGOAL_PARTS = ('full', 'robot')
+
 
 @dataclass(frozen=True)
 class SubgoalModelConfig:
@@ -31,6 +34,9 @@ class SubgoalModelConfig:
     - distance_depth: hidden layers of the distance MLP.
     - relative_features: feed the proposer the goal minus the state and the block-to-TCP offsets
       (as the actor's relative features).
+    - subgoal_part: what the proposer predicts: 'full' (the whole state k steps ahead) or
+      'robot' (only its robot part; the subgoal's scene part is the far goal's, which is what
+      the actor needs: the hand target, and the scene to make).
     """
 
     horizon: int = 32
@@ -41,6 +47,7 @@ class SubgoalModelConfig:
     distance_width: int = 256
     distance_depth: int = 3
     relative_features: bool = True
+    subgoal_part: str = 'full'
 
     def __post_init__(self):
         """
@@ -57,6 +64,9 @@ class SubgoalModelConfig:
         base._require(isinstance(self.relative_features, bool),
                       f'model.relative_features must be true or false, got '
                       f'{self.relative_features!r}')
+        base._require(self.subgoal_part in SUBGOAL_PARTS,
+                      f'model.subgoal_part must be one of {list(SUBGOAL_PARTS)}, got '
+                      f'{self.subgoal_part!r}')
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,8 @@ def subgoal_metadata(models: SubgoalModels, plan_mode: str, training_data: str,
             'max_goal_distance': str(config.max_goal_distance),
             'mixtures': str(config.mixtures), 'plan_mode': plan_mode,
             'control_hz': str(layout.CONTROL_HZ), 'layout_hash': layout.layout_hash(),
-            'training_data': training_data, 'code_version': play_lmp_ros.__version__}
+            'training_data': training_data, 'code_version': play_lmp_ros.__version__,
+            'subgoal_part': config.subgoal_part}
 
 
 def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,

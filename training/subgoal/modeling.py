@@ -36,7 +36,12 @@ def _mlp(width_in: int, width: int, depth: int) -> nn.ModuleList:
 
 
 class SubgoalProposer(StateFeatures):
-    """p(s_{t+k} | s_t, g): a diagonal Gaussian mixture over the wrapped change of the state."""
+    """
+    p(s_{t+k} | s_t, g): a diagonal Gaussian mixture over the wrapped change of the state.
+
+    With config.subgoal_part 'robot' the mixture covers the robot part only; the subgoal's
+    scene part is the goal's (every component's mean, at MIN_SCALE).
+    """
 
     def __init__(self, config: SubgoalModelConfig):
         """
@@ -47,20 +52,23 @@ class SubgoalProposer(StateFeatures):
         super().__init__()
         self.config = config
         width_in = 2 * FEATURE_DIM + (RELATIVE_DIM if config.relative_features else 0)
+        # The dimensions the mixture covers: all 39, or the first ROBOT_OBS_DIM.
+        self.predicted_dim = (layout.ROBOT_OBS_DIM if config.subgoal_part == 'robot'
+                              else layout.OBS_DIM)
         self.hidden = _mlp(width_in, config.width, config.depth)
-        self.head = nn.Linear(config.width, config.mixtures * (1 + 2 * layout.OBS_DIM))
-        self.register_buffer('angle_mask', torch.zeros(layout.OBS_DIM), persistent=False)
-        self.angle_mask[list(ANGLE_DIMS)] = 1.0
+        self.head = nn.Linear(config.width, config.mixtures * (1 + 2 * self.predicted_dim))
+        self.register_buffer('angle_mask', torch.zeros(self.predicted_dim), persistent=False)
+        self.angle_mask[[dim for dim in ANGLE_DIMS if dim < self.predicted_dim]] = 1.0
 
     def _normalized_mixture(self, obs: Tensor, goal: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Return logits (B, M), mean change and scale (B, M, 39) in units of the obs std."""
+        """Return logits (B, M), mean change and scale (B, M, D) in units of the obs std."""
         hidden = self.pair_features(obs, goal, self.config.relative_features)
         for layer in self.hidden:
             hidden = F.elu(layer(hidden))
         raw = self.head(hidden)
         mixtures = self.config.mixtures
         logits = raw[..., :mixtures]
-        rest = raw[..., mixtures:].unflatten(-1, (mixtures, 2, layout.OBS_DIM))
+        rest = raw[..., mixtures:].unflatten(-1, (mixtures, 2, self.predicted_dim))
         return logits, rest[..., 0, :], F.softplus(rest[..., 1, :]) + MIN_SCALE
 
     def mixture(self, obs: Tensor, goal: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -74,8 +82,15 @@ class SubgoalProposer(StateFeatures):
             scales (B, M, 39) > 0, in the units of each dimension.
         """
         logits, change, scale = self._normalized_mixture(obs, goal)
-        means = obs.unsqueeze(-2) + change * self.obs_std
-        return logits, means, scale * self.obs_std
+        predicted = self.predicted_dim
+        means = obs[..., :predicted].unsqueeze(-2) + change * self.obs_std[:predicted]
+        scales = scale * self.obs_std[:predicted]
+        if predicted < layout.OBS_DIM:
+            rest = goal[..., predicted:].unsqueeze(-2).expand(*means.shape[:-1], -1)
+            means = torch.cat([means, rest], dim=-1)
+            scales = torch.cat([scales, MIN_SCALE * self.obs_std[predicted:].expand_as(rest)],
+                               dim=-1)
+        return logits, means, scales
 
     def log_prob(self, obs: Tensor, goal: Tensor, subgoal: Tensor) -> Tensor:
         """
@@ -84,12 +99,14 @@ class SubgoalProposer(StateFeatures):
         :param obs: (B, 39) states.
         :param goal: (B, 39) far goals.
         :param subgoal: (B, 39) the states k steps later.
-        :return: (B,) log-densities of the normalised, angle-wrapped change.
+        :return: (B,) log-densities of the normalised, angle-wrapped change of the predicted
+            dimensions (predicted_dim of them).
         """
         logits, change, scale = self._normalized_mixture(obs, goal)
-        delta = subgoal - obs
+        predicted = self.predicted_dim
+        delta = subgoal[..., :predicted] - obs[..., :predicted]
         wrapped = torch.remainder(delta + np.pi, 2.0 * np.pi) - np.pi
-        delta = torch.where(self.angle_mask > 0, wrapped, delta) / self.obs_std
+        delta = torch.where(self.angle_mask > 0, wrapped, delta) / self.obs_std[:predicted]
         z = (delta.unsqueeze(-2) - change) / scale
         per_component = -(0.5 * z.square() + torch.log(scale) + HALF_LOG_TWO_PI).sum(-1)
         return torch.logsumexp(F.log_softmax(logits, dim=-1) + per_component, dim=-1)
@@ -193,7 +210,7 @@ class SubgoalModels(nn.Module):
             and 'distance_huber' (in units of the horizon).
         """
         nll = -self.proposer.log_prob(batch['obs'], batch['goal'], batch['subgoal']).mean()
-        nll = nll / layout.OBS_DIM
+        nll = nll / self.proposer.predicted_dim
         horizon = float(self.config.horizon)
         predicted = self.distance(batch['first'], batch['second'])
         huber = F.huber_loss(predicted / horizon, batch['steps'] / horizon)
