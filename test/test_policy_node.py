@@ -100,6 +100,7 @@ def test_config_file_lists_every_parameter_with_its_default(ros_domain):
     ('stale_periods', 0.0, 'stale_periods must be a positive number'),
     ('replan_every', -1, 'replan_every must be >= 0'),
     ('control_hz', 30, "control_hz.*of type 'INTEGER', expecting type 'DOUBLE'"),
+    ('model_dri', 'x', "unknown parameter 'model_dri' \\(did you mean 'model_dir'\\?\\)"),
 ])
 def test_bad_parameters_are_refused_by_name(ros_domain, name, value, message):
     """A bad parameter value stops the node with an error naming the parameter."""

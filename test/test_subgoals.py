@@ -146,6 +146,9 @@ def test_pair_sampler_takes_subgoals_k_steps_ahead_in_the_same_segment(tiny_play
     assert np.all((batch['steps'] >= 0) & (batch['steps'] <= 40))
     again = PairSampler(split, horizon=8, max_goal_distance=40, seed=0).sample(64)
     assert all(np.array_equal(batch[key], again[key]) for key in batch)
+    far = PairSampler(split, horizon=8, max_goal_distance=40, seed=0, min_goal_distance=8)
+    steps = far.sample(256)['goal_steps']   # nearer only where a segment ends first
+    assert steps.max() <= 40 and np.mean(steps >= 8) > 0.9
 
 
 @pytest.fixture(scope='module')
@@ -197,6 +200,22 @@ def test_robot_part_proposer_plans_the_robot_and_takes_the_scene_from_the_goal()
     assert np.isfinite(metrics['subgoal_nll'])
 
 
+def test_scene_goal_input_ignores_the_goals_robot_part():
+    config = SubgoalModelConfig(width=32, depth=2, mixtures=3, distance_width=16,
+                                distance_depth=2, goal_input='scene')
+    models = SubgoalModels(config)
+    obs, goal = torch.randn(4, layout.OBS_DIM), torch.randn(4, layout.OBS_DIM)
+    other = goal.clone()
+    other[:, :layout.ROBOT_OBS_DIM] = torch.randn(4, layout.ROBOT_OBS_DIM)
+    for first, second in zip(models.proposer.mixture(obs, goal),
+                             models.proposer.mixture(obs, other)):
+        assert torch.equal(first, second)
+    moved = goal.clone()
+    moved[:, layout.ROBOT_OBS_DIM + layout.DRAWER] += 0.1
+    assert not torch.equal(models.proposer.mixture(obs, moved)[1],
+                           models.proposer.mixture(obs, goal)[1])
+
+
 def test_handover_metadata_sets_the_planner_and_a_bad_one_is_refused(planned_model, tmp_path):
     model_dir = tmp_path / 'handover'
     shutil.copytree(planned_model, model_dir)
@@ -223,6 +242,10 @@ def test_subgoal_config_rejects_bad_values():
         load_config(None, ['model.horizn=3'])
     with pytest.raises(ValueError, match='subgoal_part'):
         load_config(None, ['model.subgoal_part=scene'])
+    with pytest.raises(ValueError, match='goal_input'):
+        load_config(None, ['model.goal_input=robot'])
+    with pytest.raises(ValueError, match='min_goal_distance'):
+        load_config(None, ['model.horizon=16', 'train.min_goal_distance=17'])
 
 
 @pytest.fixture(scope='module')

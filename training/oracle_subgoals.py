@@ -11,8 +11,8 @@ current step (the last state once past it): perfect subgoals on the skill's time
 success rate so measured bounds what any subgoal planner can give this actor; with --lookahead 0
 the goal itself is given, as in plan mode direct.  Prints success per task family and the mean
 over tasks.  --part robot keeps only the skill state's robot part (the scene part is the goal's),
---part scene only its scene part (the robot part is the current state's): which half of a
-subgoal the actor needs.
+--part robot_now likewise with the current scene, --part scene only its scene part (the robot
+part is the current state's): which half of a subgoal the actor needs.
 """
 
 import argparse
@@ -32,7 +32,7 @@ from training.evaluate import derived_seed, SINGLE_MAX_STEPS
 
 TRIES_PER_EPISODE = 40
 # Which part of the skill's state a subgoal takes; the rest comes from the goal or the state.
-PARTS = ('full', 'robot', 'scene')
+PARTS = ('full', 'robot', 'robot_now', 'scene')
 
 
 def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
@@ -71,6 +71,8 @@ def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
                     robot = slice(0, layout.ROBOT_OBS_DIM)
                     if part == 'robot':
                         subgoal[layout.ROBOT_OBS_DIM:] = states[-1][layout.ROBOT_OBS_DIM:]
+                    elif part == 'robot_now':
+                        subgoal[layout.ROBOT_OBS_DIM:] = obs[layout.ROBOT_OBS_DIM:]
                     elif part == 'scene':
                         subgoal[robot] = obs[robot]
                 obs = sim.step(policy.step(obs, subgoal))

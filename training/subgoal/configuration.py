@@ -15,6 +15,8 @@ from training.play_lmp import configuration as base
 
 # What a proposer predicts: the whole state, or its robot part (the scene part is the goal's).
 SUBGOAL_PARTS = ('full', 'robot')
+# What a proposer sees of the goal: all of it, or its scene part only.
+GOAL_INPUTS = ('full', 'scene')
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class SubgoalModelConfig:
     - subgoal_part: what the proposer predicts: 'full' (the whole state k steps ahead) or
       'robot' (only its robot part; the subgoal's scene part is the far goal's, which is what
       the actor needs: the hand target, and the scene to make).
+    - goal_input: what the proposer sees of the goal: 'full', or 'scene' (its robot part is
+      replaced by the current state's: a hindsight goal's hand pose is wherever play went on
+      to, and a far goal's says nothing about where the hand goes next).
     """
 
     horizon: int = 32
@@ -48,6 +53,7 @@ class SubgoalModelConfig:
     distance_depth: int = 3
     relative_features: bool = True
     subgoal_part: str = 'full'
+    goal_input: str = 'full'
 
     def __post_init__(self):
         """
@@ -67,6 +73,9 @@ class SubgoalModelConfig:
         base._require(self.subgoal_part in SUBGOAL_PARTS,
                       f'model.subgoal_part must be one of {list(SUBGOAL_PARTS)}, got '
                       f'{self.subgoal_part!r}')
+        base._require(self.goal_input in GOAL_INPUTS,
+                      f'model.goal_input must be one of {list(GOAL_INPUTS)}, got '
+                      f'{self.goal_input!r}')
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ class SubgoalTrainConfig:
       target is model.max_goal_distance).
     - event_goal_fraction: share of proposer goals where the next interaction event ends (found
       without labels; training.subgoal.data), the rest uniform in distance.
+    - min_goal_distance: the nearest uniform proposer goal, in steps (1 up to model.horizon:
+      nearer goals go to the actor as they are at run time).
     - seed: seed of torch and of the pair sampler.
     - checkpoint_every: steps between checkpoints.
     - eval_every: steps between validation passes.
@@ -101,6 +112,7 @@ class SubgoalTrainConfig:
     grad_clip: float = 1.0
     cross_segment_fraction: float = 0.1
     event_goal_fraction: float = 0.0
+    min_goal_distance: int = 1
     seed: int = 0
     checkpoint_every: int = 1000
     eval_every: int = 1000
@@ -114,7 +126,8 @@ class SubgoalTrainConfig:
 
         :raises ValueError: naming the first bad field and its value.
         """
-        for name in ('batch_size', 'steps', 'checkpoint_every', 'eval_every', 'val_batches'):
+        for name in ('batch_size', 'steps', 'checkpoint_every', 'eval_every', 'val_batches',
+                     'min_goal_distance'):
             base._require_positive_int(f'train.{name}', getattr(self, name))
         base._require(base._is_number(self.lr) and self.lr > 0,
                       f'train.lr must be > 0, got {self.lr!r}')
@@ -167,6 +180,9 @@ class SubgoalExperimentConfig:
             value = getattr(self, name)
             base._require(isinstance(value, str) and value != '',
                           f'{name} must be a non-empty string, got {value!r}')
+        base._require(self.train.min_goal_distance <= self.model.horizon,
+                      f'train.min_goal_distance must be at most model.horizon, got '
+                      f'{self.train.min_goal_distance!r} > {self.model.horizon!r}')
 
 
 def load_config(path: Optional[Union[str, Path]],

@@ -30,7 +30,7 @@ class PairSampler:
 
     def __init__(self, split: PlaySplit, horizon: int, max_goal_distance: int,
                  cross_segment_fraction: float = 0.1, seed: int = 0,
-                 event_goal_fraction: float = 0.0):
+                 event_goal_fraction: float = 0.0, min_goal_distance: int = 1):
         """
         Index the split's segments.
 
@@ -41,12 +41,17 @@ class PairSampler:
         :param seed: seed of the numpy generator.
         :param event_goal_fraction: share of proposer goals at the end of the next interaction
             event (where it lies within max_goal_distance).
+        :param min_goal_distance: the nearest uniform goal, in steps (cut at the segment's end
+            like the others).
         :raises ValueError: if the split has no segment of at least two frames, or a bad
             argument.
         """
         if horizon < 1 or max_goal_distance <= horizon:
             raise ValueError(f'need 1 <= horizon < max_goal_distance, got {horizon} and '
                              f'{max_goal_distance}')
+        if not 1 <= min_goal_distance <= max_goal_distance:
+            raise ValueError(f'need 1 <= min_goal_distance <= max_goal_distance, got '
+                             f'{min_goal_distance}')
         if not 0.0 <= event_goal_fraction <= 1.0:
             raise ValueError(f'event_goal_fraction must lie in [0, 1], got '
                              f'{event_goal_fraction}')
@@ -56,6 +61,7 @@ class PairSampler:
         self.split = split
         self.horizon = int(horizon)
         self.max_goal_distance = int(max_goal_distance)
+        self.min_goal_distance = int(min_goal_distance)
         self.cross_segment_fraction = float(cross_segment_fraction)
         bounds = split.episode_bounds.astype(np.int64)
         lengths = bounds[:, 1] - bounds[:, 0] + 1
@@ -110,8 +116,8 @@ class PairSampler:
         rng = self._rng
         rows = self._starts[rng.integers(len(self._starts), size=batch_size)]
         room = self._last_row[rows] - rows
-        goal_steps = np.minimum(rng.integers(1, self.max_goal_distance + 1, size=batch_size),
-                                room)
+        goal_steps = np.minimum(rng.integers(self.min_goal_distance, self.max_goal_distance + 1,
+                                             size=batch_size), room)
         # No draw without event goals, so that such a run's random stream stays as it was.
         events = (rng.random(batch_size) < self.event_goal_fraction
                   if self.event_goal_fraction > 0 else np.zeros(batch_size, dtype=bool))

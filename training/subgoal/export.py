@@ -24,7 +24,8 @@ import play_lmp_ros
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import ACTOR_FILE, load_metadata
 from play_lmp_ros.core.subgoals import (
-    KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, SUBGOAL_FILE, SUBGOAL_OUTPUTS)
+    HANDOVER_KEY, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings, SUBGOAL_FILE,
+    SUBGOAL_OUTPUTS)
 import torch
 from torch import nn, Tensor
 from training import checkpoint as ckpt
@@ -85,7 +86,7 @@ def subgoal_metadata(models: SubgoalModels, plan_mode: str, training_data: str,
 
 
 def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,
-                   training_data: str) -> None:
+                   training_data: str, handover: float = PlannerSettings.handover) -> None:
     """
     Write subgoal.onnx and kstep.onnx into a model directory.
 
@@ -93,14 +94,17 @@ def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,
     :param model_dir: a directory with actor.onnx.
     :param plan_mode: the directory's default plan mode.
     :param training_data: the training split id.
+    :param handover: the directory's PlannerSettings.handover (subgoal.onnx metadata).
     """
+    PlannerSettings(handover=handover)  # refuse a bad value before anything is written
     models.eval()
     state = torch.zeros(1, layout.OBS_DIM)
     mixtures = models.config.mixtures
     export_graph(SubgoalGraph(models), {'obs': state, 'goal': state.clone()},
                  dict(zip(SUBGOAL_OUTPUTS, ((mixtures,), (mixtures, layout.OBS_DIM),
                                             (mixtures, layout.OBS_DIM)))),
-                 subgoal_metadata(models, plan_mode, training_data, 'subgoal'),
+                 dict(subgoal_metadata(models, plan_mode, training_data, 'subgoal'),
+                      **{HANDOVER_KEY: repr(float(handover))}),
                  model_dir / SUBGOAL_FILE)
     export_graph(KstepGraph(models), {'first': state, 'second': state.clone()},
                  dict(zip(KSTEP_OUTPUTS, ((1,), (layout.OBS_DIM,), (layout.OBS_DIM,)))),
@@ -144,6 +148,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='exported model directory with actor.onnx')
     parser.add_argument('--plan-mode', choices=PLAN_MODES, default='sample',
                         help='the plan mode the directory runs by default')
+    parser.add_argument('--handover', type=float, default=PlannerSettings.handover,
+                        help='hand the far goal itself to the actor once the distance model '
+                             'puts it within this many horizons')
     parser.add_argument('--data', default=None,
                         help='dataset root; its validation split adds real-state parity')
     return parser.parse_args(argv)
@@ -169,7 +176,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f'subgoal export: {error}', file=sys.stderr)
         return 2
-    export_subgoal(models, model_dir, args.plan_mode, str(state.get('training_data', 'unknown')))
+    try:
+        export_subgoal(models, model_dir, args.plan_mode,
+                       str(state.get('training_data', 'unknown')), args.handover)
+    except ValueError as error:
+        print(f'subgoal export: {error}', file=sys.stderr)
+        return 2
     rng = np.random.default_rng(0)
     mean, std = models.proposer.obs_mean.numpy(), models.proposer.obs_std.numpy()
     report = {'random': check_parity(

@@ -62,6 +62,9 @@ class SubgoalProposer(StateFeatures):
 
     def _normalized_mixture(self, obs: Tensor, goal: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Return logits (B, M), mean change and scale (B, M, D) in units of the obs std."""
+        if self.config.goal_input == 'scene':
+            goal = torch.cat([obs[..., :layout.ROBOT_OBS_DIM], goal[..., layout.ROBOT_OBS_DIM:]],
+                             dim=-1)
         hidden = self.pair_features(obs, goal, self.config.relative_features)
         for layer in self.hidden:
             hidden = F.elu(layer(hidden))
