@@ -3,7 +3,8 @@
 import numpy as np
 from play_lmp_ros.core import layout
 from training.calvin_dataset import load_split, read_language
-from training.calvin_dataset.events import event_end_rows, segment_event_ends
+from training.calvin_dataset.events import (
+    event_end_rows, event_rows, segment_event_ends, segment_events)
 from training.subgoal.data import EVENT_SETTLE_STEPS, PairSampler
 
 DRAWER = layout.ROBOT_OBS_DIM + layout.DRAWER
@@ -24,6 +25,8 @@ def test_events_end_where_the_scene_stops_changing():
     obs[90, RED_X + 1] = 0.002                          # a one-frame twitch is no event
     obs[91:, RED_X + 1] = 0.002
     assert segment_event_ends(obs).tolist() == [29, 69]
+    # Each event starts at its first moving frame, where the scene is still as it was.
+    assert segment_events(obs).tolist() == [[10, 29], [60, 69]]
 
 
 def test_short_pauses_merge_and_a_still_scene_has_no_event():
@@ -67,3 +70,24 @@ def test_event_goals_lie_at_the_next_event_end_plus_the_settle_time(tiny_play):
             continue
         assert reachable and 1 <= step <= min(left, 60)
         assert following[0] <= row + step <= following[0] + EVENT_SETTLE_STEPS
+
+
+def test_contact_subgoals_lie_where_the_next_event_starts(tiny_play):
+    """Before an interaction: its first frame; inside one, or none before the goal: k ahead."""
+    split = load_split(tiny_play / 'training', progress=False)
+    sampler = PairSampler(split, horizon=8, max_goal_distance=60, seed=2,
+                          subgoal_target='contact')
+    events = event_rows(split)
+    rows = np.concatenate([np.arange(first, last - 60) for first, last in split.episode_bounds])
+    goal_steps = np.full(len(rows), 60)
+    steps = sampler._contact_steps(rows, goal_steps, np.full(len(rows), -1))
+    assert np.mean(steps > 0) > 0.3 and np.mean(steps < 0) > 0.05
+    for row, step in zip(rows, steps):
+        inside = np.any((events[:, 0] <= row) & (row < events[:, 1]))
+        following = events[events[:, 0] > row, 0]
+        if step < 0:
+            assert inside or not len(following) or following[0] - row > 60
+        else:
+            assert not inside and row + step == following[0]
+    batch = sampler.sample(32)
+    assert batch['subgoal'].shape == (32, layout.OBS_DIM)

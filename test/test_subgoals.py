@@ -1,5 +1,6 @@
 """Subgoal planning: the numpy planner, the torch proposer and distance model, export, runtime."""
 
+import dataclasses
 import json
 import shutil
 
@@ -198,6 +199,10 @@ def test_robot_part_proposer_plans_the_robot_and_takes_the_scene_from_the_goal()
     _, metrics = models({'obs': obs, 'goal': goal, 'subgoal': subgoal, 'first': obs,
                          'second': goal, 'steps': torch.full((4,), 5.0)})
     assert np.isfinite(metrics['subgoal_nll'])
+    # Contact subgoals keep the scene as it is: the state's scene part instead of the goal's.
+    models.proposer.config = dataclasses.replace(config, subgoal_scene='state')
+    means = models.proposer.mixture(obs, goal)[1]
+    assert torch.equal(means[..., robot:], obs[:, None, robot:].expand(4, 3, -1))
 
 
 def test_scene_goal_input_ignores_the_goals_robot_part():
@@ -216,20 +221,21 @@ def test_scene_goal_input_ignores_the_goals_robot_part():
                            models.proposer.mixture(obs, goal)[1])
 
 
-def test_handover_metadata_sets_the_planner_and_a_bad_one_is_refused(planned_model, tmp_path):
+def test_planner_metadata_sets_the_planner_and_a_bad_value_is_refused(planned_model, tmp_path):
     model_dir = tmp_path / 'handover'
     shutil.copytree(planned_model, model_dir)
     path = model_dir / SUBGOAL_FILE
     model = onnx.load(str(path))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = 'handover', '2.5'
+    entry = next(prop for prop in model.metadata_props if prop.key == 'handover')
+    assert entry.value == '1.0'   # the export writes the planner's settings
+    entry.value = '2.5'
     onnx.save(model, str(path))
     assert OnnxPolicy(str(model_dir)).subgoal_planner.settings.handover == 2.5
     assert OnnxPolicy(str(model_dir), planner_settings=PlannerSettings()
                       ).subgoal_planner.settings.handover == 1.0
     entry.value = '-1'
     onnx.save(model, str(path))
-    with pytest.raises(ModelError, match='subgoal.onnx: metadata handover'):
+    with pytest.raises(ModelError, match=r"subgoal.onnx: metadata \[.*'handover'\]: handover must"):
         OnnxPolicy(str(model_dir))
 
 
@@ -242,6 +248,10 @@ def test_subgoal_config_rejects_bad_values():
         load_config(None, ['model.horizn=3'])
     with pytest.raises(ValueError, match='subgoal_part'):
         load_config(None, ['model.subgoal_part=scene'])
+    with pytest.raises(ValueError, match='subgoal_scene'):
+        load_config(None, ['model.subgoal_scene=future'])
+    with pytest.raises(ValueError, match='subgoal_target'):
+        load_config(None, ['train.subgoal_target=random'])
     with pytest.raises(ValueError, match='goal_input'):
         load_config(None, ['model.goal_input=robot'])
     with pytest.raises(ValueError, match='min_goal_distance'):
@@ -278,6 +288,30 @@ def test_policy_plans_subgoals_in_every_mode(planned_model, mode, deterministic)
     repeat = OnnxPolicy(str(planned_model), plan_mode=mode, deterministic=deterministic, seed=3)
     assert np.array_equal(repeat.step(obs, goal), OnnxPolicy(
         str(planned_model), plan_mode=mode, deterministic=deterministic, seed=3).step(obs, goal))
+
+
+def test_reaching_a_contact_subgoal_hands_the_goal_over_until_reset(planned_model):
+    rng = np.random.default_rng(5)
+    obs, goal = rng.normal(0, 0.1, layout.OBS_DIM), rng.normal(0, 0.1, layout.OBS_DIM)
+    obs[layout.GRIPPER_ACTION] = goal[layout.GRIPPER_ACTION] = 1.0
+    off = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
+                     planner_settings=PlannerSettings(handover=0.0))
+    off.step(obs, goal)
+    subgoal = off.subgoal.astype(np.float64)
+    assert not np.allclose(subgoal, goal, atol=1e-6)
+    # The hand within the radius of the planned subgoal: the goal itself, kept past replans.
+    reach = float(np.linalg.norm(subgoal[layout.TCP_POS] - obs[layout.TCP_POS]))
+    on = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
+                    planner_settings=PlannerSettings(handover=0.0, contact_radius_m=reach + 0.01))
+    on.step(obs, goal)
+    assert np.allclose(on.subgoal, goal, atol=1e-6)
+    far = obs.copy()
+    far[layout.TCP_POS] += 1.0
+    for _ in range(on.replan_every + 1):
+        on.step(far, goal)
+    assert np.allclose(on.subgoal, goal, atol=1e-6) and on.replans == 2
+    on.reset()
+    assert on.subgoal is None and not on._latched
 
 
 def test_planned_model_defaults_to_its_mode_and_old_models_run_direct(planned_model, tmp_path):

@@ -28,11 +28,15 @@ from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
+from training.calvin_dataset.events import scene_moving
 from training.evaluate import derived_seed, SINGLE_MAX_STEPS
 
 TRIES_PER_EPISODE = 40
 # Which part of the skill's state a subgoal takes; the rest comes from the goal or the state.
-PARTS = ('full', 'robot', 'robot_now', 'scene')
+PARTS = ('full', 'robot', 'robot_now', 'scene', 'contact')
+# contact: the subgoal is the skill's state where the scene starts to move, until the TCP is
+# this close to it; then the goal itself.
+CONTACT_REACHED_M = 0.03
 
 
 def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
@@ -65,8 +69,17 @@ def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
             start_info = sim.scene_info()
             policy.reset()
             obs, subgoal, success = sim.observe(), states[-1], False
+            if part == 'contact':
+                moving = np.flatnonzero(scene_moving(np.array(states)))
+                contact = states[int(moving[0])] if len(moving) else states[-1]
+                subgoal = contact
             for step in range(SINGLE_MAX_STEPS):
-                if step % policy.replan_every == 0 and lookahead:
+                if part == 'contact':
+                    if subgoal is contact and np.linalg.norm(
+                            obs[layout.TCP_POS] - contact[layout.TCP_POS]) < CONTACT_REACHED_M:
+                        subgoal = states[-1]
+                        policy.reset()
+                elif step % policy.replan_every == 0 and lookahead:
                     subgoal = states[min(step + lookahead, len(states) - 1)].copy()
                     robot = slice(0, layout.ROBOT_OBS_DIM)
                     if part == 'robot':

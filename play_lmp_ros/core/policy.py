@@ -49,8 +49,8 @@ import numpy as np
 import onnxruntime
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.subgoals import (
-    check_subgoal_metadata, HANDOVER_KEY, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings,
-    SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner)
+    check_subgoal_metadata, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PLANNER_METADATA_KEYS,
+    PlannerSettings, SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner)
 
 logger = logging.getLogger(__name__)
 
@@ -388,6 +388,7 @@ class RecurrentPolicy:
         self._c = np.zeros((1, self.hidden_size), dtype=np.float32)
         self._plan = np.zeros((1, self.d_latent), dtype=np.float32)
         self._subgoal = None
+        self._latched = False
 
     def step(self, obs, goal) -> np.ndarray:
         """
@@ -420,18 +421,23 @@ class RecurrentPolicy:
         :return: (7,) float64 relative action.
         :raises NonFiniteOutputError: if the planner or the actor produced NaN or inf.
         """
-        replanning = self._steps % self.replan_every == 0
+        replanning = (self._steps % self.replan_every == 0
+                      or self._contact_reached(obs_batch[0]))
         h, c, plan = self._h, self._c, self._plan
         subgoal = self._subgoal
+        latched = self._latched
         started = time.perf_counter()
         if replanning:
             h = np.zeros_like(self._h)
             c = np.zeros_like(self._c)
             subgoal = None
-            if self.plan_mode != 'direct':
+            if self.plan_mode != 'direct' and latched:
+                subgoal = goal_batch[0].copy()
+            elif self.plan_mode != 'direct':
                 planned = self.subgoal_planner.plan(obs_batch[0], goal_batch[0], self.plan_mode,
                                                     self._rng, self.deterministic)
                 self._last_plan_s = time.perf_counter() - started
+                latched = planned.latched
                 if np.all(np.isfinite(planned.subgoal)):
                     subgoal = planned.subgoal.astype(np.float32)
                 else:
@@ -459,9 +465,17 @@ class RecurrentPolicy:
         action[6] = layout.GRIPPER_OPEN if action[6] > 0.0 else layout.GRIPPER_CLOSE
         self._h, self._c, self._plan = h_out, c_out, plan
         self._subgoal = subgoal
+        self._latched = latched
         self._steps += 1
         self._replans += int(replanning)
         return action
+
+    def _contact_reached(self, obs: np.ndarray) -> bool:
+        """Tell whether the hand reached a contact subgoal before the period's end (replan now)."""
+        if self.plan_mode == 'direct' or self._latched or self._subgoal is None:
+            return False
+        radius = self.subgoal_planner.settings.contact_radius_m
+        return bool(np.linalg.norm(self._subgoal[layout.TCP_POS] - obs[layout.TCP_POS]) < radius)
 
     def _hold(self, obs_batch: np.ndarray, replanning: bool) -> np.ndarray:
         """Hold for the rest of a replan period: zero motion, the gripper as it was."""
@@ -510,7 +524,7 @@ class OnnxPolicy(RecurrentPolicy):
         :param plan_mode: one of core.subgoals.PLAN_MODES; default: the subgoal graphs' own
             (their metadata), or 'direct' for a directory without them.
         :param planner_settings: how subgoals are planned; default: PlannerSettings with the
-            subgoal graph's 'handover' metadata where it has one.
+            subgoal graph's metadata (PLANNER_METADATA_KEYS) where it has them.
         :raises ModelError: if the directory is missing, corrupt or does not match the package,
             or plan_mode is unknown or needs subgoal graphs the directory lacks.
         """
@@ -593,7 +607,7 @@ class OnnxPolicy(RecurrentPolicy):
         :param model_dir: the model directory.
         :param usable: execution providers.
         :param settings: how subgoals are planned (None: the defaults and the metadata's
-            handover).
+            PLANNER_METADATA_KEYS).
         :return: the planner.
         :raises ModelError: naming the file and key when a graph is missing, corrupt or
             disagrees with the actor or the other graph.
@@ -634,12 +648,12 @@ class OnnxPolicy(RecurrentPolicy):
         _check_signature(sessions['kstep'].get_outputs(),
                          dict(zip(KSTEP_OUTPUTS, ((1,), state, state))), 'outputs', kstep_path)
         if settings is None:
-            settings = PlannerSettings()
-            if HANDOVER_KEY in metas['subgoal']:
-                try:
-                    settings = PlannerSettings(handover=float(metas['subgoal'][HANDOVER_KEY]))
-                except ValueError as error:
-                    raise ModelError(f'{subgoal_path}: metadata {HANDOVER_KEY}: {error}') from None
+            values = {key: metas['subgoal'][key] for key in PLANNER_METADATA_KEYS
+                      if key in metas['subgoal']}
+            try:
+                settings = PlannerSettings(**{key: float(value) for key, value in values.items()})
+            except ValueError as error:
+                raise ModelError(f'{subgoal_path}: metadata {sorted(values)}: {error}') from None
         return SubgoalPlanner(sessions['subgoal'], sessions['kstep'], metas['subgoal'], settings)
 
     @property

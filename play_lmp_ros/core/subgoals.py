@@ -49,8 +49,10 @@ REQUIRED_SUBGOAL_KEYS = ('format_version', 'kind', 'horizon', 'max_goal_distance
                          'plan_mode', 'control_hz', 'layout_hash', 'training_data',
                          'code_version')
 SUPPORTED_SUBGOAL_FORMATS = ('1',)
-# Optional metadata of subgoal.onnx: the directory's PlannerSettings.handover.
+# Optional metadata of subgoal.onnx: the directory's PlannerSettings (handover, contact radius).
 HANDOVER_KEY = 'handover'
+CONTACT_RADIUS_KEY = 'contact_radius_m'
+PLANNER_METADATA_KEYS = (HANDOVER_KEY, CONTACT_RADIUS_KEY)
 
 # Dimensions that take discrete values: the two lights (0 or 1) and the last gripper action
 # (-1 or +1).  A subgoal is snapped to them; collocation leaves them as the proposer set them.
@@ -87,9 +89,9 @@ class PlannerSettings:
     :param prior_weight: collocation: weight of the proposer's negative log-likelihood.
     :param handover: every mode: the far goal itself goes to the actor once the distance model
         puts it within this many k steps.
-    :param scene_from_goal: every mode: the subgoal's scene part is the far goal's, only its
-        robot part is planned (the actor follows the hand target; the scene it is to make is
-        the goal's).
+    :param contact_radius_m: every mode, 0 for off: once the planned subgoal's TCP lies this
+        close to the current TCP (the hand is where a proposer with contact subgoals says the
+        interaction starts), the far goal goes to the actor until the next reset.
     """
 
     candidates: int = 16
@@ -101,7 +103,7 @@ class PlannerSettings:
     dual_step: float = 1.0
     prior_weight: float = 0.02
     handover: float = 1.0
-    scene_from_goal: bool = False
+    contact_radius_m: float = 0.0
 
     def __post_init__(self):
         """Reject settings that cannot plan."""
@@ -110,7 +112,7 @@ class PlannerSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
         for name in ('reach_penalty', 'step_size', 'max_move', 'dual_step', 'prior_weight',
-                     'handover'):
+                     'handover', 'contact_radius_m'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise ValueError(f'{name} must be a finite number >= 0, got {value!r}')
@@ -128,12 +130,15 @@ class PlanResult:
         without one).
     :param info: mode-specific figures (collocation: objective before and after, the largest
         constraint violation in steps, the multipliers).
+    :param latched: the far goal is to go to the actor from now until the next reset (the
+        hand reached the contact subgoal).
     """
 
     subgoal: np.ndarray
     reached_directly: bool
     steps_to_goal: float
     info: Dict[str, object]
+    latched: bool = False
 
 
 def tidy_states(states: np.ndarray) -> np.ndarray:
@@ -350,8 +355,10 @@ class SubgoalPlanner:
             if subgoal is None:
                 return _non_finite_result(steps_to_goal)
         subgoal = tidy_states(subgoal)
-        if self.settings.scene_from_goal:
-            subgoal[layout.ROBOT_OBS_DIM:] = goal[layout.ROBOT_OBS_DIM:]
+        reach = np.linalg.norm(subgoal[layout.TCP_POS] - obs[layout.TCP_POS])
+        if reach < self.settings.contact_radius_m:
+            return PlanResult(goal.copy(), True, steps_to_goal, {'contact_m': float(reach)},
+                              latched=True)
         return PlanResult(subgoal, False, steps_to_goal, info)
 
     def _collocate(self, obs, goal, logits, means, scales, rng, deterministic):

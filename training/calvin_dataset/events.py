@@ -40,6 +40,24 @@ def scene_moving(obs: np.ndarray) -> np.ndarray:
     return np.append(moving, False)
 
 
+def segment_events(obs: np.ndarray) -> np.ndarray:
+    """
+    Find the interaction events of one segment.
+
+    :param obs: (T, 39) observations of one segment.
+    :return: (E, 2) frame offsets (within the segment): each event's first moving frame (the
+        state where the interaction starts, the scene still as it was) and its end.
+    """
+    moving = np.flatnonzero(scene_moving(obs))
+    if not len(moving):
+        return np.zeros((0, 2), dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(moving) > MERGE_GAP + 1)
+    firsts = np.concatenate([[moving[0]], moving[breaks + 1]])
+    lasts = np.concatenate([moving[breaks], [moving[-1]]])
+    keep = lasts - firsts + 1 >= MIN_EVENT_FRAMES
+    return np.stack([firsts[keep], lasts[keep] + 1], axis=1).astype(np.int64)
+
+
 def segment_event_ends(obs: np.ndarray) -> np.ndarray:
     """
     Find the ends of the interaction events of one segment.
@@ -47,14 +65,22 @@ def segment_event_ends(obs: np.ndarray) -> np.ndarray:
     :param obs: (T, 39) observations of one segment.
     :return: sorted frame offsets (within the segment) where events end.
     """
-    moving = np.flatnonzero(scene_moving(obs))
-    if not len(moving):
-        return np.zeros(0, dtype=np.int64)
-    breaks = np.flatnonzero(np.diff(moving) > MERGE_GAP + 1)
-    firsts = np.concatenate([[moving[0]], moving[breaks + 1]])
-    lasts = np.concatenate([moving[breaks], [moving[-1]]])
-    keep = lasts - firsts + 1 >= MIN_EVENT_FRAMES
-    return (lasts[keep] + 1).astype(np.int64)
+    return segment_events(obs)[:, 1]
+
+
+def event_rows(split: PlaySplit) -> np.ndarray:
+    """
+    Find every interaction event of a split.
+
+    :param split: the play split.
+    :return: (E, 2) sorted rows of the split arrays: where each event starts and ends (both
+        inside its segment).
+    """
+    rows = []
+    for first, last in split.episode_bounds:
+        events = first + segment_events(np.asarray(split.obs[first:last + 1]))
+        rows.append(events[events[:, 1] <= last])
+    return np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
 
 
 def event_end_rows(split: PlaySplit) -> np.ndarray:
@@ -64,8 +90,4 @@ def event_end_rows(split: PlaySplit) -> np.ndarray:
     :param split: the play split.
     :return: sorted rows of the split arrays where events end (each inside its segment).
     """
-    rows = []
-    for first, last in split.episode_bounds:
-        ends = segment_event_ends(np.asarray(split.obs[first:last + 1]))
-        rows.append(first + ends[first + ends <= last])
-    return np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return event_rows(split)[:, 1]

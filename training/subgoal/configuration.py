@@ -12,9 +12,12 @@ from typing import Any, Dict, List, Optional, Union
 
 from training.optim import PRECISIONS
 from training.play_lmp import configuration as base
+from training.subgoal.data import SUBGOAL_TARGETS
 
 # What a proposer predicts: the whole state, or its robot part (the scene part is the goal's).
 SUBGOAL_PARTS = ('full', 'robot')
+# Where a robot-part proposer's subgoal takes its scene part from.
+SUBGOAL_SCENES = ('goal', 'state')
 # What a proposer sees of the goal: all of it, or its scene part only.
 GOAL_INPUTS = ('full', 'scene')
 
@@ -39,6 +42,9 @@ class SubgoalModelConfig:
     - subgoal_part: what the proposer predicts: 'full' (the whole state k steps ahead) or
       'robot' (only its robot part; the subgoal's scene part is the far goal's, which is what
       the actor needs: the hand target, and the scene to make).
+    - subgoal_scene: with subgoal_part 'robot', where the subgoal's scene part comes from:
+      'goal' (the scene to make) or 'state' (the scene as it is: contact subgoals lie before
+      the interaction, where the scene has not changed yet).
     - goal_input: what the proposer sees of the goal: 'full', or 'scene' (its robot part is
       replaced by the current state's: a hindsight goal's hand pose is wherever play went on
       to, and a far goal's says nothing about where the hand goes next).
@@ -53,6 +59,7 @@ class SubgoalModelConfig:
     distance_depth: int = 3
     relative_features: bool = True
     subgoal_part: str = 'full'
+    subgoal_scene: str = 'goal'
     goal_input: str = 'full'
 
     def __post_init__(self):
@@ -73,6 +80,9 @@ class SubgoalModelConfig:
         base._require(self.subgoal_part in SUBGOAL_PARTS,
                       f'model.subgoal_part must be one of {list(SUBGOAL_PARTS)}, got '
                       f'{self.subgoal_part!r}')
+        base._require(self.subgoal_scene in SUBGOAL_SCENES,
+                      f'model.subgoal_scene must be one of {list(SUBGOAL_SCENES)}, got '
+                      f'{self.subgoal_scene!r}')
         base._require(self.goal_input in GOAL_INPUTS,
                       f'model.goal_input must be one of {list(GOAL_INPUTS)}, got '
                       f'{self.goal_input!r}')
@@ -96,6 +106,9 @@ class SubgoalTrainConfig:
       without labels; training.subgoal.data), the rest uniform in distance.
     - min_goal_distance: the nearest uniform proposer goal, in steps (1 up to model.horizon:
       nearer goals go to the actor as they are at run time).
+    - subgoal_target: where a proposer example's subgoal lies: 'horizon' (k steps ahead) or
+      'contact' (where the next interaction event starts, found without labels: the hand at
+      the object; training.subgoal.data).
     - seed: seed of torch and of the pair sampler.
     - checkpoint_every: steps between checkpoints.
     - eval_every: steps between validation passes.
@@ -113,6 +126,7 @@ class SubgoalTrainConfig:
     cross_segment_fraction: float = 0.1
     event_goal_fraction: float = 0.0
     min_goal_distance: int = 1
+    subgoal_target: str = 'horizon'
     seed: int = 0
     checkpoint_every: int = 1000
     eval_every: int = 1000
@@ -149,6 +163,9 @@ class SubgoalTrainConfig:
             value = getattr(self, name)
             base._require(base._is_int(value) and value >= 0,
                           f'train.{name} must be an integer >= 0, got {value!r}')
+        base._require(self.subgoal_target in SUBGOAL_TARGETS,
+                      f'train.subgoal_target must be one of {list(SUBGOAL_TARGETS)}, got '
+                      f'{self.subgoal_target!r}')
         base._require(self.precision in PRECISIONS,
                       f'train.precision must be one of {PRECISIONS}, got {self.precision!r}')
 

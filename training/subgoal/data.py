@@ -9,20 +9,25 @@ an interaction left it, found without labels), plus up to EVENT_SETTLE_STEPS: th
 task makes, one interaction away.  A distance example is two states
 s_t, s_{t+d} of one segment with d uniform in [0, max_goal_distance] (cut likewise) and target d,
 or, for a share of them, two states of different segments with target max_goal_distance.
-Nothing here needs labels: the play's own future is the supervision.
+With subgoal_target 'contact' the subgoal is instead the state where the next interaction
+event starts (the hand at the object, the scene still as it was), when that event starts after
+the state and by the goal; otherwise (no interaction before the goal, or the state inside one)
+it stays k steps ahead.  Nothing here needs labels: the play's own future is the supervision.
 """
 
 from typing import Dict
 
 import numpy as np
 from play_lmp_ros.core import layout
-from training.calvin_dataset.events import event_end_rows
+from training.calvin_dataset.events import event_rows
 from training.calvin_dataset.reader import PlaySplit
 
 Batch = Dict[str, np.ndarray]
 # An event-aligned goal lies this many steps after the event's end at most (the hand moving
 # off after an interaction, as a skill's last state has it).
 EVENT_SETTLE_STEPS = 16
+# Where a proposer example's subgoal lies: k steps ahead, or where the next interaction starts.
+SUBGOAL_TARGETS = ('horizon', 'contact')
 
 
 class PairSampler:
@@ -30,7 +35,8 @@ class PairSampler:
 
     def __init__(self, split: PlaySplit, horizon: int, max_goal_distance: int,
                  cross_segment_fraction: float = 0.1, seed: int = 0,
-                 event_goal_fraction: float = 0.0, min_goal_distance: int = 1):
+                 event_goal_fraction: float = 0.0, min_goal_distance: int = 1,
+                 subgoal_target: str = 'horizon'):
         """
         Index the split's segments.
 
@@ -43,6 +49,7 @@ class PairSampler:
             event (where it lies within max_goal_distance).
         :param min_goal_distance: the nearest uniform goal, in steps (cut at the segment's end
             like the others).
+        :param subgoal_target: one of SUBGOAL_TARGETS.
         :raises ValueError: if the split has no segment of at least two frames, or a bad
             argument.
         """
@@ -52,6 +59,9 @@ class PairSampler:
         if not 1 <= min_goal_distance <= max_goal_distance:
             raise ValueError(f'need 1 <= min_goal_distance <= max_goal_distance, got '
                              f'{min_goal_distance}')
+        if subgoal_target not in SUBGOAL_TARGETS:
+            raise ValueError(f'subgoal_target must be one of {list(SUBGOAL_TARGETS)}, got '
+                             f'{subgoal_target!r}')
         if not 0.0 <= event_goal_fraction <= 1.0:
             raise ValueError(f'event_goal_fraction must lie in [0, 1], got '
                              f'{event_goal_fraction}')
@@ -73,9 +83,11 @@ class PairSampler:
         self._starts = np.flatnonzero(self._last_row > np.arange(len(self._last_row)))
         self._num_segments = len(bounds)
         self.event_goal_fraction = float(event_goal_fraction)
-        # Finding the events reads every segment: only when event goals are asked for.
-        self._event_ends = (event_end_rows(split) if self.event_goal_fraction > 0
-                            else np.zeros(0, dtype=np.int64))
+        self.subgoal_target = subgoal_target
+        # Finding the events reads every segment: only when they are used.
+        events = (event_rows(split) if self.event_goal_fraction > 0 or subgoal_target == 'contact'
+                  else np.zeros((0, 2), dtype=np.int64))
+        self._event_starts, self._event_ends = events[:, 0], events[:, 1]
         self._rng = np.random.default_rng(seed)
 
     @property
@@ -101,6 +113,25 @@ class PairSampler:
         usable = (ahead >= 1) & (ahead <= reach)
         return np.where(usable, np.minimum(ahead + settle, reach), fallback)
 
+    def _contact_steps(self, rows: np.ndarray, goal_steps: np.ndarray,
+                       fallback: np.ndarray) -> np.ndarray:
+        """
+        Return the steps from each row to the start of its next event, where that is the target.
+
+        :param rows: (N,) start rows.
+        :param goal_steps: (N,) steps to each goal.
+        :param fallback: (N,) steps to keep where not (no event starts after the row and by the
+            goal, or the row lies inside an event).
+        :return: (N,) steps in [1, goal_steps].
+        """
+        following = np.searchsorted(self._event_starts, rows, side='right')
+        nearest = np.minimum(following, len(self._event_starts) - 1)
+        ahead = self._event_starts[nearest] - rows
+        previous = np.maximum(following - 1, 0)
+        inside = (following > 0) & (self._event_ends[previous] > rows)
+        usable = (following < len(self._event_starts)) & (ahead <= goal_steps) & ~inside
+        return np.where(usable, ahead, fallback)
+
     def _obs(self, rows: np.ndarray) -> np.ndarray:
         """Return (N, 39) float32 observations of split rows."""
         return np.asarray(self.split.obs[rows], dtype=np.float32)
@@ -125,6 +156,8 @@ class PairSampler:
             goal_steps[events] = self._event_goal_steps(rows[events], room[events],
                                                         goal_steps[events])
         sub_steps = np.minimum(goal_steps, self.horizon)
+        if self.subgoal_target == 'contact' and len(self._event_starts):
+            sub_steps = self._contact_steps(rows, goal_steps, sub_steps)
 
         firsts = self._starts[rng.integers(len(self._starts), size=batch_size)]
         first_room = self._last_row[firsts] - firsts

@@ -24,8 +24,8 @@ import play_lmp_ros
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import ACTOR_FILE, load_metadata
 from play_lmp_ros.core.subgoals import (
-    HANDOVER_KEY, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings, SUBGOAL_FILE,
-    SUBGOAL_OUTPUTS)
+    KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PLANNER_METADATA_KEYS, PlannerSettings,
+    SUBGOAL_FILE, SUBGOAL_OUTPUTS)
 import torch
 from torch import nn, Tensor
 from training import checkpoint as ckpt
@@ -66,7 +66,7 @@ class KstepGraph(nn.Module):
 
 
 def subgoal_metadata(models: SubgoalModels, plan_mode: str, training_data: str,
-                     kind: str) -> Dict[str, str]:
+                     kind: str, subgoal_target: str = 'horizon') -> Dict[str, str]:
     """
     Build the metadata_props of one graph.
 
@@ -74,6 +74,7 @@ def subgoal_metadata(models: SubgoalModels, plan_mode: str, training_data: str,
     :param plan_mode: the directory's default plan mode.
     :param training_data: the training split the models learned from.
     :param kind: 'subgoal' or 'kstep'.
+    :param subgoal_target: where the proposer's subgoals lie (training.subgoal.data).
     :return: string metadata (play_lmp_ros.core.subgoals.REQUIRED_SUBGOAL_KEYS).
     """
     config = models.config
@@ -82,11 +83,12 @@ def subgoal_metadata(models: SubgoalModels, plan_mode: str, training_data: str,
             'mixtures': str(config.mixtures), 'plan_mode': plan_mode,
             'control_hz': str(layout.CONTROL_HZ), 'layout_hash': layout.layout_hash(),
             'training_data': training_data, 'code_version': play_lmp_ros.__version__,
-            'subgoal_part': config.subgoal_part}
+            'subgoal_part': config.subgoal_part, 'subgoal_target': subgoal_target}
 
 
 def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,
-                   training_data: str, handover: float = PlannerSettings.handover) -> None:
+                   training_data: str, settings: PlannerSettings = PlannerSettings(),
+                   subgoal_target: str = 'horizon') -> None:
     """
     Write subgoal.onnx and kstep.onnx into a model directory.
 
@@ -94,21 +96,24 @@ def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,
     :param model_dir: a directory with actor.onnx.
     :param plan_mode: the directory's default plan mode.
     :param training_data: the training split id.
-    :param handover: the directory's PlannerSettings.handover (subgoal.onnx metadata).
+    :param settings: the directory's planner settings; those of PLANNER_METADATA_KEYS go
+        into subgoal.onnx's metadata.
+    :param subgoal_target: where the proposer's subgoals lie, for the metadata.
     """
-    PlannerSettings(handover=handover)  # refuse a bad value before anything is written
     models.eval()
     state = torch.zeros(1, layout.OBS_DIM)
     mixtures = models.config.mixtures
     export_graph(SubgoalGraph(models), {'obs': state, 'goal': state.clone()},
                  dict(zip(SUBGOAL_OUTPUTS, ((mixtures,), (mixtures, layout.OBS_DIM),
                                             (mixtures, layout.OBS_DIM)))),
-                 dict(subgoal_metadata(models, plan_mode, training_data, 'subgoal'),
-                      **{HANDOVER_KEY: repr(float(handover))}),
+                 dict(subgoal_metadata(models, plan_mode, training_data, 'subgoal',
+                                       subgoal_target),
+                      **{key: repr(float(getattr(settings, key)))
+                         for key in PLANNER_METADATA_KEYS}),
                  model_dir / SUBGOAL_FILE)
     export_graph(KstepGraph(models), {'first': state, 'second': state.clone()},
                  dict(zip(KSTEP_OUTPUTS, ((1,), (layout.OBS_DIM,), (layout.OBS_DIM,)))),
-                 subgoal_metadata(models, plan_mode, training_data, 'kstep'),
+                 subgoal_metadata(models, plan_mode, training_data, 'kstep', subgoal_target),
                  model_dir / KSTEP_FILE)
 
 
@@ -151,6 +156,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--handover', type=float, default=PlannerSettings.handover,
                         help='hand the far goal itself to the actor once the distance model '
                              'puts it within this many horizons')
+    parser.add_argument('--contact-radius', type=float, default=PlannerSettings.contact_radius_m,
+                        help='hand the far goal to the actor once the hand is this close (m) '
+                             'to the planned subgoal; 0: off (proposers with contact subgoals)')
     parser.add_argument('--data', default=None,
                         help='dataset root; its validation split adds real-state parity')
     return parser.parse_args(argv)
@@ -177,11 +185,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'subgoal export: {error}', file=sys.stderr)
         return 2
     try:
-        export_subgoal(models, model_dir, args.plan_mode,
-                       str(state.get('training_data', 'unknown')), args.handover)
+        settings = PlannerSettings(handover=args.handover, contact_radius_m=args.contact_radius)
     except ValueError as error:
         print(f'subgoal export: {error}', file=sys.stderr)
         return 2
+    export_subgoal(models, model_dir, args.plan_mode,
+                   str(state.get('training_data', 'unknown')), settings,
+                   state['config'].train.subgoal_target)
     rng = np.random.default_rng(0)
     mean, std = models.proposer.obs_mean.numpy(), models.proposer.obs_std.numpy()
     report = {'random': check_parity(

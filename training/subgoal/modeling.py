@@ -40,7 +40,8 @@ class SubgoalProposer(StateFeatures):
     p(s_{t+k} | s_t, g): a diagonal Gaussian mixture over the wrapped change of the state.
 
     With config.subgoal_part 'robot' the mixture covers the robot part only; the subgoal's
-    scene part is the goal's (every component's mean, at MIN_SCALE).
+    scene part is the goal's or the state's (config.subgoal_scene; every component's mean, at
+    MIN_SCALE).
     """
 
     def __init__(self, config: SubgoalModelConfig):
@@ -89,7 +90,8 @@ class SubgoalProposer(StateFeatures):
         means = obs[..., :predicted].unsqueeze(-2) + change * self.obs_std[:predicted]
         scales = scale * self.obs_std[:predicted]
         if predicted < layout.OBS_DIM:
-            rest = goal[..., predicted:].unsqueeze(-2).expand(*means.shape[:-1], -1)
+            source = goal if self.config.subgoal_scene == 'goal' else obs
+            rest = source[..., predicted:].unsqueeze(-2).expand(*means.shape[:-1], -1)
             means = torch.cat([means, rest], dim=-1)
             scales = torch.cat([scales, MIN_SCALE * self.obs_std[predicted:].expand_as(rest)],
                                dim=-1)
