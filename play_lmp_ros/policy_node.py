@@ -205,6 +205,11 @@ class _OnnxBackend:
         return self._policy.subgoal_failures
 
     @property
+    def goal_handed_over(self) -> bool:
+        """Tell whether the goal itself goes to the actor (the hand reached its contact)."""
+        return self._policy.goal_handed_over
+
+    @property
     def providers(self) -> List[str]:
         """Return the execution providers the model runs on."""
         return self._policy.active_providers
@@ -261,6 +266,7 @@ class _ScriptedBackend:
     plan_mode = 'direct'
     subgoal = None
     subgoal_failures = 0
+    goal_handed_over = False
     plan_latencies: Deque[float] = collections.deque()
 
     def __init__(self, params: PolicyNodeParams):
@@ -533,6 +539,7 @@ class PolicyNode(Node):
             **planning,
             'subgoal': '' if subgoal is None else ','.join(f'{value:.4f}' for value in subgoal),
             'subgoal_failures': str(backend.subgoal_failures),
+            'goal_handed_over': str(backend.goal_handed_over).lower(),
             'observation_age_ms': age,
             'actions_published': str(self._actions),
             'held_steps': str(sum(self._holds.values())),

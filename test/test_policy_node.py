@@ -250,7 +250,7 @@ def test_subgoal_model_plans_reports_and_draws_its_subgoal(ros_domain, tiny_play
         values = graph.diagnostics_values('policy_node')
         assert values['plan_mode'] == 'collocation'
         assert float(values['replan_p99_ms']) >= float(values['replan_p50_ms']) > 0.0
-        assert values['subgoal_failures'] == '0'
+        assert values['subgoal_failures'] == '0' and values['goal_handed_over'] == 'false'
         subgoal = np.array([float(value) for value in values['subgoal'].split(',')])
         assert subgoal.shape == (layout.OBS_DIM,) and np.all(np.isfinite(subgoal))
         wait_until(lambda: ghosts.messages, 10.0, 'the subgoal ghost')

@@ -16,7 +16,7 @@ import pytest
 from subgoal_fixtures import (
     TINY_SUBGOAL_OVERRIDES, train_tiny_subgoal, write_planned_model_dir)
 import torch
-from training import bench_subgoals, checkpoint as ckpt, oracle_subgoals
+from training import bench_subgoals, checkpoint as ckpt, oracle_subgoals, proposer_error
 from training.calvin_dataset import load_split
 from training.subgoal import train as subgoal_train
 from training.subgoal.configuration import load_config, SubgoalModelConfig
@@ -391,6 +391,14 @@ def test_subgoal_benchmark_reports_every_plan_mode(planned_model, tiny_play, cap
     assert report['collocation']['replan_p99_ms'] >= report['collocation']['replan_p50_ms'] > 0
     assert 0.0 <= report['collocation']['goal_handed_over'] <= 1.0
     assert bench_subgoals.main(['--model', str(tiny_play), '--data', str(tiny_play)]) == 2
+
+
+def test_proposer_error_reports_each_kind_of_task(planned_model, capsys):
+    assert proposer_error.main(['--model', str(planned_model), '--episodes', '1', '--tasks',
+                                'open_drawer,turn_on_led']) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {line['family'] for line in lines} == {'MoveDoor', 'ToggleLight'}
+    assert all(line['nearest_component_error_m'] <= line['mode_error_m'] for line in lines)
 
 
 @pytest.mark.parametrize('part', oracle_subgoals.PARTS)

@@ -369,6 +369,11 @@ class RecurrentPolicy:
         return self._subgoal_failures
 
     @property
+    def goal_handed_over(self) -> bool:
+        """Tell whether the hand reached a contact subgoal, so the goal itself goes to the actor."""
+        return self._latched
+
+    @property
     def last_plan_s(self) -> float:
         """Return the wall time in seconds of the last subgoal plan (0 in 'direct')."""
         return self._last_plan_s
