@@ -1,6 +1,5 @@
 """
-Diagnose a subgoal proposer against the scripted skill: how far its subgoal's TCP lies from the
-skill's own.
+Diagnose a subgoal proposer against the scripted skill: its subgoal's TCP against the skill's.
 
     python -m training.proposer_error --model <dir> [--episodes 3] [--seed 123] \
         [--target contact|horizon] [--tasks a,b]
@@ -9,8 +8,8 @@ For each task, random scenes where it is feasible: the skill runs in a scratch s
 last state is the goal, and its target state is where it starts moving the scene (contact) or 32
 steps in (horizon).  From the start state the proposer's mixture is compared with that target:
 the TCP distance of the most likely component's mean and of the nearest component's mean.
-Prints one JSON line per kind of task (its TaskSpec type; mean metres) plus the skill's own hand travel to the
-target.
+Prints one JSON line per kind of task (its TaskSpec type; mean metres), with the skill's own
+hand travel to the target.
 """
 
 import argparse

@@ -370,7 +370,7 @@ class RecurrentPolicy:
 
     @property
     def goal_handed_over(self) -> bool:
-        """Tell whether the hand reached a contact subgoal, so the goal itself goes to the actor."""
+        """Tell whether the hand reached a contact subgoal: the goal itself goes to the actor."""
         return self._latched
 
     @property
