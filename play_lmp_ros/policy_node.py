@@ -101,7 +101,7 @@ class PolicyNodeParams:
     providers: Tuple[str, ...] = (CPU_PROVIDER,)
     replan_every: int = 0
     plan_mode: str = ''
-    deterministic: bool = False
+    deterministic: bool = True
     seed: int = 0
     mode: str = 'realtime'
     control_hz: float = float(layout.CONTROL_HZ)

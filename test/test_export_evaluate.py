@@ -128,12 +128,13 @@ def test_chain_summary_counts_tasks_in_a_row():
 
 
 def test_the_bundled_model_meets_the_contract_and_size_limit():
-    """The installed default model loads, is Play-LMP, plans subgoals on request, is <= 20 MB."""
+    """The installed default model loads, is Play-LMP, plans contact subgoals, is <= 20 MB."""
     model_dir = Path(default_model_dir())
     size = sum(path.stat().st_size for path in model_dir.iterdir())
     assert size <= 20 * 1024 * 1024
-    assert OnnxPolicy(str(model_dir)).plan_mode == 'direct'
-    policy = OnnxPolicy(str(model_dir), deterministic=True, plan_mode='collocation')
+    assert OnnxPolicy(str(model_dir)).subgoal_planner.settings.contact_radius_m == 0.03
+    policy = OnnxPolicy(str(model_dir), deterministic=True)
+    assert policy.plan_mode == 'sample'
     assert policy.method == 'lmp'
     with PlayTableSim(seed=0) as sim:
         obs = sim.reset_random(0)
