@@ -202,7 +202,10 @@ class GoalServer(Node):
             execute_callback=self._execute,
             goal_callback=self._on_goal_request,
             handle_accepted_callback=self._on_accepted,
-            cancel_callback=self._on_cancel_request)
+            cancel_callback=self._on_cancel_request,
+            goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
+            result_service_qos_profile=qos.ACTION_SERVICE_QOS,
+            cancel_service_qos_profile=qos.ACTION_SERVICE_QOS)
         self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
         self.create_timer(1.0 / self._params.diagnostics_hz, self._publish_diagnostics)
         self.get_logger().info(

@@ -40,6 +40,14 @@ MARKERS_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=1,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
+# The ReachGoal action's goal, result and cancel services, on the server and on the package's
+# own clients.  rclpy's default keeps 10 requests, and a burst of goals while the executor is busy
+# lost every request past them without a word; this depth answers a burst of this many.
+ACTION_SERVICE_DEPTH = 1000
+ACTION_SERVICE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=ACTION_SERVICE_DEPTH,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
 DIAGNOSTICS_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)

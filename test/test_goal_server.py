@@ -6,6 +6,7 @@ import threading
 from action_msgs.msg import GoalStatus
 from action_msgs.srv import CancelGoal
 import numpy as np
+from play_lmp_interfaces.action import ReachGoal
 from play_lmp_interfaces.msg import EndEffectorAction, Observation
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
@@ -15,6 +16,7 @@ from play_lmp_ros.goal_server import GoalServer, GoalServerParams, main, OUTCOME
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
+from rclpy.action import ActionClient
 from rclpy.exceptions import ParameterException
 from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
 import yaml
@@ -166,6 +168,28 @@ def test_explicit_goal_state_is_reached(ros_domain):
         assert response.status == GoalStatus.STATUS_SUCCEEDED, response.result.outcome
         assert response.result.outcome == 'succeeded' and response.result.success
         assert task in response.result.tasks_completed
+
+
+BURST_GOALS = 200
+
+
+def test_a_burst_of_goals_is_answered_in_full(ros_domain):
+    """200 goals sent at once, every other one malformed: each is accepted or rejected."""
+    with Graph() as graph:
+        graph.start(GoalServer)
+        client = ActionClient(graph.client, ReachGoal, qos.REACH_GOAL_ACTION,
+                              goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
+                              result_service_qos_profile=qos.ACTION_SERVICE_QOS,
+                              cancel_service_qos_profile=qos.ACTION_SERVICE_QOS)
+        assert client.wait_for_server(timeout_sec=10.0)
+        goal = [0.1] * layout.OBS_DIM
+        futures = [client.send_goal_async(ReachGoal.Goal(
+            goal_state=goal if index % 2 == 0 else goal[:-1])) for index in range(BURST_GOALS)]
+        wait_until(lambda: all(future.done() for future in futures), 60.0,
+                   f'answers to all {BURST_GOALS} goals of a burst')
+        accepted = [future.result().accepted for future in futures]
+        assert accepted == [index % 2 == 0 for index in range(BURST_GOALS)]
+        client.destroy()
 
 
 @pytest.mark.parametrize('fields, reason', [
