@@ -270,7 +270,8 @@ class RolloutClient(Node):
         super().__init__('rollout', **kwargs)
         self._reset_client = self.create_client(ResetSim, qos.RESET_SERVICE)
         self._action_client = ActionClient(
-            self, ReachGoal, qos.REACH_GOAL_ACTION, goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
+            self, ReachGoal, qos.REACH_GOAL_ACTION,
+            goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
             result_service_qos_profile=qos.ACTION_SERVICE_QOS,
             cancel_service_qos_profile=qos.ACTION_SERVICE_QOS)
         self._parameter_clients: Dict[str, Client] = {}
