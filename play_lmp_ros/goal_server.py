@@ -226,6 +226,13 @@ class GoalServer(Node):
         """Return the parameters the node runs with."""
         return self._params
 
+    def end_for_shutdown(self) -> None:
+        """End the active goal aborted, so that its client gets a result before the node goes."""
+        with self._lock:
+            run = self._run
+        if run is not None:
+            self._finish(run, OUTCOME_SHUTDOWN, ABORT)
+
     def destroy_node(self) -> None:
         """End the active goal (so the policy holds), then release the judge and the node."""
         with self._lock:

@@ -1,6 +1,7 @@
 """The ReachGoal server with the real simulator and policy nodes, over DDS."""
 
 import math
+import signal
 import threading
 
 from action_msgs.msg import GoalStatus
@@ -12,7 +13,8 @@ from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalJudge, state_reached
 from play_lmp_ros.core.skills import feasible_tasks, make_skill
-from play_lmp_ros.goal_server import GoalServer, GoalServerParams, main, OUTCOME_PREEMPTED
+from play_lmp_ros.goal_server import (
+    GoalServer, GoalServerParams, main, OUTCOME_PREEMPTED, OUTCOME_SHUTDOWN)
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
@@ -190,6 +192,25 @@ def test_a_burst_of_goals_is_answered_in_full(ros_domain):
         accepted = [future.result().accepted for future in futures]
         assert accepted == [index % 2 == 0 for index in range(BURST_GOALS)]
         client.destroy()
+
+
+@pytest.mark.parametrize('stop_signal', [signal.SIGINT, signal.SIGTERM])
+def test_a_goal_server_stopped_mid_goal_gives_its_client_a_result(ros_domain, tmp_path,
+                                                                  stop_signal):
+    """Ctrl-C or SIGTERM of the server process: the goal ends aborted, and the client hears it."""
+    with Graph() as graph:
+        server = NodeProcess('goal_server', tmp_path, graph.namespace)
+        try:
+            run = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)
+            assert run.handle.accepted
+            assert not run.done()   # asks for the result before the signal
+            server.process.send_signal(stop_signal)
+            response = run.result(10.0)
+            assert response.status == GoalStatus.STATUS_ABORTED
+            assert response.result.outcome == OUTCOME_SHUTDOWN
+            assert server.process.wait(timeout=10.0) == 0
+        finally:
+            server.stop()
 
 
 @pytest.mark.parametrize('fields, reason', [
