@@ -41,6 +41,7 @@ import math
 import os
 from pathlib import Path
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
@@ -839,6 +840,11 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
         parser.error(f'--foxglove-port must be in 0..65535, got {args.foxglove_port}')
     if args.model_dir and not Path(args.model_dir).is_dir():
         parser.error(f'--model-dir {args.model_dir} is not a folder')
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=args.out).close()
+    except OSError as error:
+        parser.error(f'--out {args.out} is not a writable folder: {error.strerror or error}')
     node_options = {'--backend': args.backend, '--model-dir': args.model_dir,
                     '--mode': args.mode, '--replan-every': args.replan_every,
                     '--plan-mode': args.plan_mode}

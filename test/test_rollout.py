@@ -150,6 +150,16 @@ def test_unknown_task_exits_2_with_close_matches(tmp_path):
     assert not (tmp_path / 'summary.json').exists()
 
 
+def test_an_unwritable_out_folder_exits_2_naming_it(tmp_path):
+    """--out on a file: refused before anything starts, with one line, not a traceback."""
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('not a folder')
+    done = run_rollout(['--tasks', 'open_drawer', '--out', str(blocker / 'run')], 60.0)
+    assert done.returncode == 2
+    assert f'--out {blocker / "run"} is not a writable folder' in done.stderr
+    assert 'Traceback' not in done.stderr
+
+
 def test_attach_without_nodes_exits_1(ros_domain, tmp_path):
     """--attach with nothing running says what is missing."""
     done = run_rollout(['--attach', '--tasks', 'open_drawer', '--wait', '2',
