@@ -203,9 +203,7 @@ class GoalServer(Node):
             goal_callback=self._on_goal_request,
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel_request,
-            goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
-            result_service_qos_profile=qos.ACTION_SERVICE_QOS,
-            cancel_service_qos_profile=qos.ACTION_SERVICE_QOS)
+            **qos.ACTION_SERVICE_PROFILES)
         self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
         self.create_timer(1.0 / self._params.diagnostics_hz, self._publish_diagnostics)
         self.get_logger().info(
@@ -235,13 +233,11 @@ class GoalServer(Node):
 
     def destroy_node(self) -> None:
         """End the active goal (so the policy holds), then release the judge and the node."""
-        with self._lock:
-            run = self._run
-        # After Ctrl-C rclpy has already shut the context down and nothing can be published;
+        # When the context is already down (a shutdown from outside) nothing can be published;
         # the policy then notices that the goal's publisher is gone.
-        if run is not None and self.context.ok():
+        if self.context.ok():
             try:
-                self._finish(run, OUTCOME_SHUTDOWN, ABORT)
+                self.end_for_shutdown()
             except (RuntimeError, InvalidHandle) as error:
                 # Ctrl-C can shut the context down between the check and the abort (rclpy
                 # raises its RCLError, a RuntimeError): the goal ends with the process anyway.

@@ -47,6 +47,10 @@ ACTION_SERVICE_DEPTH = 1000
 ACTION_SERVICE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=ACTION_SERVICE_DEPTH,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Keyword arguments of rclpy's ActionServer and ActionClient that give all three services it.
+ACTION_SERVICE_PROFILES = {
+    f'{service}_service_qos_profile': ACTION_SERVICE_QOS
+    for service in ('goal', 'result', 'cancel')}
 
 DIAGNOSTICS_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10,

@@ -270,11 +270,8 @@ class RolloutClient(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('rollout', **kwargs)
         self._reset_client = self.create_client(ResetSim, qos.RESET_SERVICE)
-        self._action_client = ActionClient(
-            self, ReachGoal, qos.REACH_GOAL_ACTION,
-            goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
-            result_service_qos_profile=qos.ACTION_SERVICE_QOS,
-            cancel_service_qos_profile=qos.ACTION_SERVICE_QOS)
+        self._action_client = ActionClient(self, ReachGoal, qos.REACH_GOAL_ACTION,
+                                           **qos.ACTION_SERVICE_PROFILES)
         self._parameter_clients: Dict[str, Client] = {}
         self._video_every = video_every
         self._frames: List[np.ndarray] = []

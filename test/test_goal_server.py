@@ -180,9 +180,7 @@ def test_a_burst_of_goals_is_answered_in_full(ros_domain):
     with Graph() as graph:
         graph.start(GoalServer)
         client = ActionClient(graph.client, ReachGoal, qos.REACH_GOAL_ACTION,
-                              goal_service_qos_profile=qos.ACTION_SERVICE_QOS,
-                              result_service_qos_profile=qos.ACTION_SERVICE_QOS,
-                              cancel_service_qos_profile=qos.ACTION_SERVICE_QOS)
+                              **qos.ACTION_SERVICE_PROFILES)
         assert client.wait_for_server(timeout_sec=10.0)
         goal = [0.1] * layout.OBS_DIM
         futures = [client.send_goal_async(ReachGoal.Goal(

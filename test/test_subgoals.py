@@ -1,6 +1,5 @@
 """Subgoal planning: the numpy planner, the torch proposer and distance model, export, runtime."""
 
-import dataclasses
 import json
 import shutil
 
@@ -22,6 +21,16 @@ from training.subgoal import train as subgoal_train
 from training.subgoal.configuration import load_config, SubgoalModelConfig
 from training.subgoal.data import PairSampler
 from training.subgoal.modeling import SubgoalModels
+
+
+def tiny_models(mixtures: int, seed: int, **config) -> SubgoalModels:
+    """Return small subgoal models with random observation statistics."""
+    models = SubgoalModels(SubgoalModelConfig(width=32, depth=2, mixtures=mixtures,
+                                              distance_width=16, distance_depth=2, **config))
+    rng = np.random.default_rng(seed)
+    models.set_normalization(rng.normal(size=layout.OBS_DIM).astype(np.float32),
+                             rng.uniform(0.5, 2, size=layout.OBS_DIM).astype(np.float32))
+    return models
 
 
 def squared_distance(scale: float):
@@ -110,12 +119,7 @@ def test_tidy_states_makes_valid_observations():
 
 
 def test_proposer_and_distance_shapes_and_explicit_gradients():
-    config = SubgoalModelConfig(width=32, depth=2, mixtures=4, distance_width=16,
-                                distance_depth=2)
-    models = SubgoalModels(config)
-    rng = np.random.default_rng(2)
-    models.set_normalization(rng.normal(size=layout.OBS_DIM).astype(np.float32),
-                             rng.uniform(0.5, 2, size=layout.OBS_DIM).astype(np.float32))
+    models = tiny_models(mixtures=4, seed=2)
     obs, goal = torch.randn(5, layout.OBS_DIM), torch.randn(5, layout.OBS_DIM)
     logits, means, scales = models.proposer.mixture(obs, goal)
     assert logits.shape == (5, 4) and means.shape == scales.shape == (5, 4, layout.OBS_DIM)
@@ -178,12 +182,7 @@ def test_subgoal_training_resumes_exactly(subgoal_run, tiny_play, tmp_path):
 
 
 def test_robot_part_proposer_plans_the_robot_and_takes_the_scene_from_the_goal():
-    config = SubgoalModelConfig(width=32, depth=2, mixtures=3, distance_width=16,
-                                distance_depth=2, subgoal_part='robot')
-    models = SubgoalModels(config)
-    rng = np.random.default_rng(3)
-    models.set_normalization(rng.normal(size=layout.OBS_DIM).astype(np.float32),
-                             rng.uniform(0.5, 2, size=layout.OBS_DIM).astype(np.float32))
+    models = tiny_models(mixtures=3, seed=3, subgoal_part='robot')
     obs, goal = torch.randn(4, layout.OBS_DIM), torch.randn(4, layout.OBS_DIM)
     logits, means, scales = models.proposer.mixture(obs, goal)
     assert logits.shape == (4, 3) and means.shape == scales.shape == (4, 3, layout.OBS_DIM)
@@ -200,15 +199,13 @@ def test_robot_part_proposer_plans_the_robot_and_takes_the_scene_from_the_goal()
                          'second': goal, 'steps': torch.full((4,), 5.0)})
     assert np.isfinite(metrics['subgoal_nll'])
     # Contact subgoals keep the scene as it is: the state's scene part instead of the goal's.
-    models.proposer.config = dataclasses.replace(config, subgoal_scene='state')
-    means = models.proposer.mixture(obs, goal)[1]
+    contact = tiny_models(mixtures=3, seed=3, subgoal_part='robot', subgoal_scene='state')
+    means = contact.proposer.mixture(obs, goal)[1]
     assert torch.equal(means[..., robot:], obs[:, None, robot:].expand(4, 3, -1))
 
 
 def test_scene_goal_input_ignores_the_goals_robot_part():
-    config = SubgoalModelConfig(width=32, depth=2, mixtures=3, distance_width=16,
-                                distance_depth=2, goal_input='scene')
-    models = SubgoalModels(config)
+    models = tiny_models(mixtures=3, seed=4, goal_input='scene')
     obs, goal = torch.randn(4, layout.OBS_DIM), torch.randn(4, layout.OBS_DIM)
     other = goal.clone()
     other[:, :layout.ROBOT_OBS_DIM] = torch.randn(4, layout.ROBOT_OBS_DIM)
@@ -239,23 +236,19 @@ def test_planner_metadata_sets_the_planner_and_a_bad_value_is_refused(planned_mo
         OnnxPolicy(str(model_dir))
 
 
-def test_subgoal_config_rejects_bad_values():
-    with pytest.raises(ValueError, match='max_goal_distance'):
-        load_config(None, ['model.horizon=64', 'model.max_goal_distance=32'])
-    with pytest.raises(ValueError, match='precision'):
-        load_config(None, ['train.precision=fp8'])
-    with pytest.raises(ValueError, match='unknown'):
-        load_config(None, ['model.horizn=3'])
-    with pytest.raises(ValueError, match='subgoal_part'):
-        load_config(None, ['model.subgoal_part=scene'])
-    with pytest.raises(ValueError, match='subgoal_scene'):
-        load_config(None, ['model.subgoal_scene=future'])
-    with pytest.raises(ValueError, match='subgoal_target'):
-        load_config(None, ['train.subgoal_target=random'])
-    with pytest.raises(ValueError, match='goal_input'):
-        load_config(None, ['model.goal_input=robot'])
-    with pytest.raises(ValueError, match='min_goal_distance'):
-        load_config(None, ['model.horizon=16', 'train.min_goal_distance=17'])
+@pytest.mark.parametrize('overrides, message', [
+    (['model.horizon=64', 'model.max_goal_distance=32'], 'max_goal_distance'),
+    (['train.precision=fp8'], 'precision'),
+    (['model.horizn=3'], 'unknown'),
+    (['model.subgoal_part=scene'], 'subgoal_part'),
+    (['model.subgoal_scene=future'], 'subgoal_scene'),
+    (['train.subgoal_target=random'], 'subgoal_target'),
+    (['model.goal_input=robot'], 'goal_input'),
+    (['model.horizon=16', 'train.min_goal_distance=17'], 'min_goal_distance'),
+])
+def test_subgoal_config_rejects_bad_values(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(None, overrides)
 
 
 @pytest.fixture(scope='module')

@@ -27,6 +27,7 @@ from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
+from play_lmp_ros.core.subgoals import tcp_distance
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
 from training.calvin_dataset.events import scene_moving
 from training.evaluate import derived_seed, SINGLE_MAX_STEPS
@@ -37,6 +38,17 @@ PARTS = ('full', 'robot', 'robot_now', 'scene', 'contact')
 # contact: the subgoal is the skill's state where the scene starts to move, until the TCP is
 # this close to it; then the goal itself.
 CONTACT_REACHED_M = 0.03
+
+
+def skill_contact_state(states: np.ndarray) -> np.ndarray:
+    """
+    Return the skill's state where it starts moving the scene (its last if it never does).
+
+    :param states: (T, 39) the skill's states, start first.
+    :return: (39,) the state.
+    """
+    moving = np.flatnonzero(scene_moving(states))
+    return states[int(moving[0])] if len(moving) else states[-1]
 
 
 def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
@@ -70,13 +82,10 @@ def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
             policy.reset()
             obs, subgoal, success = sim.observe(), states[-1], False
             if part == 'contact':
-                moving = np.flatnonzero(scene_moving(np.array(states)))
-                contact = states[int(moving[0])] if len(moving) else states[-1]
-                subgoal = contact
+                contact = subgoal = skill_contact_state(np.array(states))
             for step in range(SINGLE_MAX_STEPS):
                 if part == 'contact':
-                    if subgoal is contact and np.linalg.norm(
-                            obs[layout.TCP_POS] - contact[layout.TCP_POS]) < CONTACT_REACHED_M:
+                    if subgoal is contact and tcp_distance(obs, contact) < CONTACT_REACHED_M:
                         subgoal = states[-1]
                         policy.reset()
                 elif step % policy.replan_every == 0 and lookahead:

@@ -23,9 +23,9 @@ from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
+from play_lmp_ros.core.subgoals import tcp_distance
 from play_lmp_ros.core.tasks import TASK_NAMES, TASKS
-from training.calvin_dataset.events import scene_moving
-from training.oracle_subgoals import TRIES_PER_EPISODE
+from training.oracle_subgoals import skill_contact_state, TRIES_PER_EPISODE
 
 TARGETS = ('contact', 'horizon')
 
@@ -40,8 +40,7 @@ def skill_target(states: np.ndarray, target: str, horizon: int) -> np.ndarray:
     :return: (39,) the state.
     """
     if target == 'contact':
-        moving = np.flatnonzero(scene_moving(states))
-        return states[int(moving[0])] if len(moving) else states[-1]
+        return skill_contact_state(states)
     return states[min(horizon, len(states) - 1)]
 
 
@@ -86,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 target = skill_target(np.array(states), args.target, planner.horizon)
                 logits, means, _ = planner.mixture(start, states[-1])
                 errors = np.linalg.norm(means[:, layout.TCP_POS] - target[layout.TCP_POS], axis=1)
-                travel = np.linalg.norm(target[layout.TCP_POS] - start[layout.TCP_POS])
+                travel = tcp_distance(target, start)
                 rows.setdefault(type(TASKS[task]).__name__, []).append(
                     [errors[int(np.argmax(logits))], errors.min(), travel])
     for family, values in rows.items():

@@ -50,7 +50,8 @@ import onnxruntime
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.subgoals import (
     check_subgoal_metadata, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PLANNER_METADATA_KEYS,
-    PlannerSettings, SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner)
+    PlannerSettings, SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner,
+    tcp_distance)
 
 logger = logging.getLogger(__name__)
 
@@ -436,7 +437,7 @@ class RecurrentPolicy:
             h = np.zeros_like(self._h)
             c = np.zeros_like(self._c)
             subgoal = None
-            if self.plan_mode != 'direct' and latched:
+            if latched:   # only a planner latches
                 subgoal = goal_batch[0].copy()
             elif self.plan_mode != 'direct':
                 planned = self.subgoal_planner.plan(obs_batch[0], goal_batch[0], self.plan_mode,
@@ -479,8 +480,7 @@ class RecurrentPolicy:
         """Tell whether the hand reached a contact subgoal before the period's end (replan now)."""
         if self.plan_mode == 'direct' or self._latched or self._subgoal is None:
             return False
-        radius = self.subgoal_planner.settings.contact_radius_m
-        return bool(np.linalg.norm(self._subgoal[layout.TCP_POS] - obs[layout.TCP_POS]) < radius)
+        return tcp_distance(self._subgoal, obs) < self.subgoal_planner.settings.contact_radius_m
 
     def _hold(self, obs_batch: np.ndarray, replanning: bool) -> np.ndarray:
         """Hold for the rest of a replan period: zero motion, the gripper as it was."""

@@ -161,6 +161,17 @@ def tidy_states(states: np.ndarray) -> np.ndarray:
     return states
 
 
+def tcp_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """
+    Distance between the TCP positions of two states (how close the hand is to a subgoal).
+
+    :param first: (39,) state.
+    :param second: (39,) state.
+    :return: metres.
+    """
+    return float(np.linalg.norm(first[layout.TCP_POS] - second[layout.TCP_POS]))
+
+
 def sample_mixture(logits: np.ndarray, means: np.ndarray, scales: np.ndarray,
                    rng: np.random.Generator, count: int) -> Tuple[np.ndarray, np.ndarray]:
     """
@@ -355,9 +366,9 @@ class SubgoalPlanner:
             if subgoal is None:
                 return _non_finite_result(steps_to_goal)
         subgoal = tidy_states(subgoal)
-        reach = np.linalg.norm(subgoal[layout.TCP_POS] - obs[layout.TCP_POS])
+        reach = tcp_distance(subgoal, obs)
         if reach < self.settings.contact_radius_m:
-            return PlanResult(goal.copy(), True, steps_to_goal, {'contact_m': float(reach)},
+            return PlanResult(goal.copy(), True, steps_to_goal, {'contact_m': reach},
                               latched=True)
         return PlanResult(subgoal, False, steps_to_goal, info)
 

@@ -14,7 +14,7 @@ from training.optim import PRECISIONS
 from training.play_lmp import configuration as base
 from training.subgoal.data import SUBGOAL_TARGETS
 
-# What a proposer predicts: the whole state, or its robot part (the scene part is the goal's).
+# What a proposer predicts: the whole state, or its robot part (the scene from SUBGOAL_SCENES).
 SUBGOAL_PARTS = ('full', 'robot')
 # Where a robot-part proposer's subgoal takes its scene part from.
 SUBGOAL_SCENES = ('goal', 'state')
