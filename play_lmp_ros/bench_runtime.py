@@ -754,7 +754,9 @@ def bench_cross_process(backend: str, model_dir: Optional[str], seconds: float, 
                 # Every mode starts from the seeded scene, so the goals fit and modes compare.
                 probe.reset_sim(seed, STARTUP_TIMEOUT_S)
                 probe.start_goals(goals, cycle=backend == 'scripted')
-                parameters = {'backend': backend, 'mode': mode, 'seed': seed}
+                # The probe publishes each goal once, in place of the goal server.
+                parameters = {'backend': backend, 'mode': mode, 'seed': seed,
+                              'goal_publisher': probe.node.get_name(), 'goal_lease_s': 0.0}
                 if backend == 'onnx':
                     parameters['model_dir'] = model_dir
                 policy = processes.start('policy_node', **parameters)

@@ -6,13 +6,16 @@ function here checks sizes and finiteness and raises ValueError naming the probl
 that into a log line and a safe state.
 """
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from builtin_interfaces.msg import Time
 import numpy as np
 from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 
 from play_lmp_ros.core import layout
+
+# User-given strings are echoed into logs and /diagnostics up to this many characters.
+MAX_ECHO_CHARS = 80
 
 
 def observation_to_array(msg: Observation) -> np.ndarray:
@@ -112,8 +115,22 @@ def goal_state_to_array(msg: GoalState) -> np.ndarray:
     return layout.check_vector(msg.state, layout.OBS_DIM, 'GoalState.state')
 
 
+def truncated(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """
+    Shorten a user-given string for a log line or a diagnostics value.
+
+    :param text: any string (a task name, a goal id, a node name).
+    :param limit: the most characters kept.
+    :return: text, or its first limit characters and a note of how many were cut.
+    """
+    if len(text) <= limit:
+        return text
+    return f'{text[:limit]}... ({len(text) - limit} more characters)'
+
+
 def array_to_goal_state(state: np.ndarray, stamp: Time, goal_id: str = '', task: str = '',
-                        active: bool = True, frame_id: str = 'world') -> GoalState:
+                        active: bool = True, frame_id: str = 'world',
+                        deadline: Optional[Time] = None) -> GoalState:
     """
     Build a GoalState message.
 
@@ -123,10 +140,13 @@ def array_to_goal_state(state: np.ndarray, stamp: Time, goal_id: str = '', task:
     :param task: task name, or empty for an explicit state goal.
     :param active: False clears the goal.
     :param frame_id: header frame.
+    :param deadline: when the goal ends, on the publisher's clock; None (zero): no deadline.
     :return: the message.
     :raises ValueError: on a wrong length or a non-finite value.
     """
     msg = GoalState()
+    if deadline is not None:
+        msg.deadline = deadline
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     msg.goal_id = goal_id

@@ -11,15 +11,23 @@ explicit state.
 The server follows rclpy's single-goal pattern: a newer goal preempts the active one.  Each goal
 runs as a small state machine driven by the observation subscription and a timer (pending ->
 starting -> running -> done); the execute callback only awaits the goal's end, so the node works
-under any executor and never sleeps.  Every goal ends exactly once, in ``_finish``: with a status
-(succeeded, aborted or canceled), a result whose outcome is one of 'succeeded', 'timeout',
-'canceled', 'canceled: preempted by a newer goal' or 'aborted: <reason>', and, when the goal was
-published, a GoalState with active false and the same goal_id so the policy holds.
+under any executor and never sleeps.  A task's goal state is made on a worker thread (about 70 ms
+of scratch simulation), so the executor keeps answering goal, cancel and result requests
+meanwhile.  While a goal runs, its GoalState is republished at feedback_hz with the goal's
+deadline: the policy drops a goal it stops hearing about (a dead server) or whose deadline
+passed.  Only observations of the observation_publisher node are judged: while another node
+publishes observations, new goals are rejected and the running one ends aborted.
+
+Every goal ends exactly once, in ``_finish``: with a status (succeeded, aborted or canceled), a
+result whose outcome is one of 'succeeded', 'timeout', 'canceled', 'canceled: preempted by a
+newer goal' or 'aborted: <reason>', and, when the goal was published, a GoalState with active
+false and the same goal_id so the policy holds.
 
 Feedback ``replans`` is always 0: replanning happens inside the policy node, which reports it on
 /diagnostics; the ROS contract has no topic that carries it to this server.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import math
 import sys
@@ -32,14 +40,17 @@ import numpy as np
 from play_lmp_interfaces.action import ReachGoal
 from play_lmp_interfaces.msg import GoalState, Observation
 from play_lmp_ros import conversions, qos
+from play_lmp_ros.conversions import truncated
 from play_lmp_ros.core.goals import (
     check_goal_state, GoalError, GoalJudge, scene_distance, state_reached)
 from play_lmp_ros.core.scene_info import SceneInfo
+from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import declare_parameters
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
+from rclpy.duration import Duration
 from rclpy.exceptions import InvalidHandle, ParameterException
 from rclpy.node import Node
 from rclpy.task import Future
@@ -53,6 +64,8 @@ OUTCOME_TIMEOUT = 'timeout'
 OUTCOME_CANCELED = 'canceled'
 OUTCOME_PREEMPTED = 'canceled: preempted by a newer goal'
 OUTCOME_SHUTDOWN = 'aborted: the goal server shut down'
+# A rejection's reason on /diagnostics: long enough for the closest task names.
+MAX_REJECTION_CHARS = 400
 
 # Goal phases.
 PENDING = 'pending'      # accepted, waiting for an observation to start from
@@ -79,6 +92,8 @@ class GoalServerParams:
     :param observation_timeout_s: abort a goal when no observation arrived for this long.
     :param diagnostics_hz: rate of the /diagnostics status.
     :param seed: seeds the scripted skills' choices when a goal state is made.
+    :param observation_publisher: the only node (in this namespace) whose observations are
+        judged; '': any.
     """
 
     feedback_hz: float = 10.0
@@ -88,6 +103,7 @@ class GoalServerParams:
     observation_timeout_s: float = 3.0
     diagnostics_hz: float = 1.0
     seed: int = 0
+    observation_publisher: str = 'sim_node'
 
     def __post_init__(self):
         """
@@ -117,6 +133,7 @@ PARAMETER_DESCRIPTIONS = {
     'observation_timeout_s': 'abort the goal after this long without an observation (s)',
     'diagnostics_hz': 'rate of the /diagnostics status (Hz)',
     'seed': 'seed of the scripted skills that make goal states',
+    'observation_publisher': "the only node whose observations are judged; '' = any",
 }
 PARAMETER_RANGES = {
     'feedback_hz': FloatingPointRange(from_value=MIN_FEEDBACK_HZ, to_value=MAX_RATE_HZ),
@@ -146,6 +163,8 @@ class _GoalRun:
         self.accepted_at = time.monotonic()
         self.phase = PENDING
         self.start_info: Optional[SceneInfo] = None
+        # The GoalState the policy gets, republished while the goal runs.
+        self.message: Optional[GoalState] = None
         self.latest_obs: Optional[np.ndarray] = None
         self.last_obs_at = self.accepted_at
         self.steps = 0
@@ -158,7 +177,7 @@ class _GoalRun:
 
         :return: e.g. "goal 1f2e... (open_drawer)".
         """
-        return f'goal {self.goal_id} ({self.task or "explicit state"})'
+        return f'goal {self.goal_id} ({truncated(self.task) or "explicit state"})'
 
 
 class GoalServer(Node):
@@ -184,6 +203,8 @@ class GoalServer(Node):
         self._lock = threading.Lock()
         self._judge_lock = threading.Lock()
         self._judge = GoalJudge(seed=self._params.seed)
+        # One worker makes goal states in order; a preempted goal's job returns at once.
+        self._goal_maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix='goal_maker')
         self._run: Optional[_GoalRun] = None
         self._accepted_runs: Dict[str, _GoalRun] = {}
         self._latest_obs: Optional[np.ndarray] = None
@@ -242,6 +263,7 @@ class GoalServer(Node):
                 # Ctrl-C can shut the context down between the check and the abort (rclpy
                 # raises its RCLError, a RuntimeError): the goal ends with the process anyway.
                 self.get_logger().debug(f'goal not aborted at shutdown: {error}')
+        self._goal_maker.shutdown(wait=True, cancel_futures=True)
         self._judge.close()
         super().destroy_node()
 
@@ -257,7 +279,7 @@ class GoalServer(Node):
         try:
             self._check_request(request)
         except GoalError as error:
-            reason = str(error)
+            reason = truncated(str(error), MAX_REJECTION_CHARS)
             self.get_logger().warning(f'rejected a ReachGoal goal: {reason}')
             with self._lock:
                 self._last_rejection = reason
@@ -274,6 +296,9 @@ class GoalServer(Node):
         :param request: the goal.
         :raises GoalError: naming the problem.
         """
+        others = self._foreign_observation_publishers()
+        if others:
+            raise GoalError(self._foreign_message(others))
         if not (math.isfinite(request.timeout_s) and request.timeout_s >= 0.0):
             raise GoalError(f'timeout_s must be a finite number >= 0 (0: the server default '
                             f'{self._params.default_timeout_s:g} s), got {request.timeout_s}')
@@ -284,6 +309,16 @@ class GoalServer(Node):
                             'the 34 task names or a 39-D goal_state')
         else:
             check_goal_state(request.goal_state)
+
+    def _foreign_observation_publishers(self) -> List[str]:
+        """Name the publishers of observations other than the trusted simulator node."""
+        return foreign_publishers(self, qos.OBSERVATION_TOPIC,
+                                  self._params.observation_publisher)
+
+    def _foreign_message(self, others: List[str]) -> str:
+        """Explain that observations cannot be trusted while other nodes publish them."""
+        return (f'observations are published by {truncated(", ".join(others))}, not only by '
+                f'{self._params.observation_publisher}: they cannot be judged')
 
     def _on_accepted(self, handle: ServerGoalHandle) -> None:
         """
@@ -331,7 +366,7 @@ class GoalServer(Node):
 
     def _start(self, run: _GoalRun, obs: np.ndarray) -> None:
         """
-        Make the goal state from an observation and publish it, or end the goal aborted.
+        Hand a pending goal to the goal-making worker.
 
         :param run: a pending goal.
         :param obs: (39,) the observation the goal starts from.
@@ -341,12 +376,32 @@ class GoalServer(Node):
                 return
             run.phase = STARTING
         try:
+            self._goal_maker.submit(self._make_goal, run, obs)
+        except RuntimeError:   # the node is shutting down: the goal ends with it
+            self._finish(run, OUTCOME_SHUTDOWN, ABORT)
+
+    def _make_goal(self, run: _GoalRun, obs: np.ndarray) -> None:
+        """
+        Make the goal state from an observation and publish it, or end the goal aborted.
+
+        Runs on the goal-making worker.
+
+        :param run: a starting goal.
+        :param obs: (39,) the observation the goal starts from.
+        """
+        with self._lock:
+            if run.phase != STARTING:
+                return
+        try:
             with self._judge_lock:
                 start_info = self._judge.scene_info(obs)
                 goal_state = (self._judge.imagine_goal(run.task, obs) if run.task
                               else run.goal_state)
         except GoalError as error:
             self._finish(run, f'aborted: {error}', ABORT)
+            return
+        except Exception as error:  # a failed simulation must end the goal, not the worker
+            self._finish(run, f'aborted: making the goal state failed: {error}', ABORT)
             return
         now = time.monotonic()
         with self._lock:
@@ -358,8 +413,13 @@ class GoalServer(Node):
             run.latest_obs = obs
             run.last_obs_at = now
             run.phase = RUNNING
-            self._goal_pub.publish(conversions.array_to_goal_state(
-                goal_state, self.get_clock().now().to_msg(), run.goal_id, run.task, True))
+            clock_now = self.get_clock().now()
+            left_s = max(0.0, run.timeout_s - (now - run.accepted_at))
+            deadline = clock_now + Duration(nanoseconds=int(left_s * 1e9))
+            run.message = conversions.array_to_goal_state(
+                goal_state, clock_now.to_msg(), run.goal_id, run.task, True,
+                deadline=deadline.to_msg())
+            self._goal_pub.publish(run.message)
         self.get_logger().info(
             f'{run.describe()} started, distance to goal {scene_distance(obs, goal_state):.3f}')
 
@@ -369,6 +429,15 @@ class GoalServer(Node):
 
         :param msg: the observation.
         """
+        others = self._foreign_observation_publishers()
+        if others:
+            message = self._foreign_message(others)
+            self.get_logger().warning(message, throttle_duration_sec=5.0)
+            with self._lock:
+                run = self._run
+            if run is not None:
+                self._finish(run, f'aborted: {message}', ABORT)
+            return
         try:
             obs = conversions.observation_to_array(msg)
         except ValueError as error:
@@ -433,27 +502,35 @@ class GoalServer(Node):
             self._finish(run, OUTCOME_CANCELED, CANCEL)
         elif now - run.accepted_at >= run.timeout_s:
             self._finish(run, OUTCOME_TIMEOUT, ABORT)
-        elif run.phase in (PENDING, RUNNING):
+        else:
             silent_s = now - (run.last_obs_at if run.phase == RUNNING else run.accepted_at)
-            if silent_s >= self._params.observation_timeout_s:
+            if run.phase != STARTING and silent_s >= self._params.observation_timeout_s:
                 self._finish(run, f'aborted: no observation for {silent_s:.1f} s (simulator '
                                   'or policy not running?)', ABORT)
-            elif run.phase == RUNNING:
+            else:
                 self._publish_feedback(run)
 
     def _publish_feedback(self, run: _GoalRun) -> None:
         """
-        Send the running goal's feedback.
+        Send a goal's feedback, and renew a running goal's GoalState.
 
-        :param run: the running goal.
+        :param run: the active goal.
         """
         with self._lock:
-            if run.phase != RUNNING:
+            if run.phase == DONE:
                 return
+            running = run.phase == RUNNING
+            # Before the goal state exists (waiting for an observation, or making it) the
+            # feedback still comes, so that a client can tell a live server from a dead one.
             feedback = ReachGoal.Feedback(
                 step=run.steps, replans=0,
-                distance_to_goal=scene_distance(run.latest_obs, run.goal_state),
+                distance_to_goal=(scene_distance(run.latest_obs, run.goal_state) if running
+                                  else math.nan),
                 tasks_completed=list(run.tasks_completed))
+            if running:
+                # The heartbeat: the policy drops a goal it stops hearing about.
+                run.message.header.stamp = self.get_clock().now().to_msg()
+                self._goal_pub.publish(run.message)
         run.handle.publish_feedback(feedback)
 
     def _finish(self, run: _GoalRun, outcome: str, status: str) -> None:
@@ -512,7 +589,7 @@ class GoalServer(Node):
             run = self._run
             values = {
                 'goal_id': run.goal_id if run else '',
-                'task': run.task if run else '',
+                'task': truncated(run.task) if run else '',
                 'phase': run.phase if run else 'idle',
                 'steps': str(run.steps) if run else '0',
                 'last_rejection': self._last_rejection,

@@ -23,8 +23,13 @@ plan_mode); /diagnostics then also carries the plan mode, the current subgoal, t
 latency percentiles and the non-finite subgoals (each held a replan period), and the current
 subgoal is drawn on <namespace>/subgoal_markers as a second, fainter ghost.
 
-A goal server that shuts down cleanly clears its goal, or, after Ctrl-C, disappears from the
-goal topic at once; one that crashes is noticed when DDS declares it gone (Fast DDS: 20 s).
+The node never moves without a live goal.  A goal server that shuts down cleanly clears its
+goal, or, after Ctrl-C, disappears from the goal topic at once; one that crashes or hangs stops
+renewing the goal (it republishes the active goal at its feedback rate), and the node drops the
+goal after goal_lease_s.  A goal past the deadline it carries is dropped too.  Goals are taken
+only from the goal_publisher node, a clear ends the goal only when its goal_id matches, and
+observations are taken only from the observation_publisher node: while another node publishes
+either topic, the node holds (graph_guard).
 
 An action's header stamp is the stamp of the observation it was computed from (holds included), so
 that any subscriber can measure observation-to-action latency end to end; a hold published before
@@ -44,11 +49,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_ros import conversions, qos
+from play_lmp_ros.conversions import truncated
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import (
-    CPU_PROVIDER, default_model_dir, ModelError, NonFiniteOutputError, OnnxPolicy)
+    CPU_PROVIDER, default_model_dir, InferenceError, METADATA_MAXIMA, ModelError,
+    NonFiniteOutputError, OnnxPolicy)
 from play_lmp_ros.core.skills import make_skill, Skill
 from play_lmp_ros.core.subgoals import PLAN_MODES
+from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import declare_parameters
@@ -67,12 +75,17 @@ HOLD_NO_GOAL = 'no_goal'
 HOLD_NO_OBSERVATION = 'no_observation'
 HOLD_STALE = 'stale_observation'
 HOLD_NON_FINITE = 'non_finite_output'
+HOLD_INFERENCE = 'inference_error'
 HOLD_NO_SKILL = 'no_skill'
 HOLD_SKILL_DONE = 'skill_done'
-HOLD_REASONS = (HOLD_NO_GOAL, HOLD_NO_OBSERVATION, HOLD_STALE, HOLD_NON_FINITE, HOLD_NO_SKILL,
-                HOLD_SKILL_DONE)
+HOLD_LEASE = 'goal_lease_expired'
+HOLD_DEADLINE = 'goal_deadline_passed'
+HOLD_FOREIGN = 'foreign_publisher'
+HOLD_REASONS = (HOLD_NO_GOAL, HOLD_NO_OBSERVATION, HOLD_STALE, HOLD_NON_FINITE, HOLD_INFERENCE,
+                HOLD_NO_SKILL, HOLD_SKILL_DONE, HOLD_LEASE, HOLD_DEADLINE, HOLD_FOREIGN)
 # Holds that mean something is wrong, not merely idle or finished.
-WARN_HOLDS = (HOLD_STALE, HOLD_NON_FINITE, HOLD_NO_SKILL)
+WARN_HOLDS = (HOLD_STALE, HOLD_NON_FINITE, HOLD_INFERENCE, HOLD_NO_SKILL, HOLD_LEASE,
+              HOLD_FOREIGN)
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,11 @@ class PolicyNodeParams:
     :param stale_periods: in realtime mode, hold when the observation is older than this many
         control periods.
     :param diagnostics_hz: rate of the /diagnostics status (Hz).
+    :param goal_lease_s: drop the goal (and hold) when its GoalState was not heard for this long
+        (the goal server republishes the active goal at its feedback rate); 0: never.
+    :param goal_publisher: the only node (in this namespace) whose goals are taken; '': any.
+    :param observation_publisher: the only node (in this namespace) whose observations are
+        taken; '': any.
     """
 
     backend: str = 'onnx'
@@ -107,6 +125,9 @@ class PolicyNodeParams:
     control_hz: float = float(layout.CONTROL_HZ)
     stale_periods: float = 2.0
     diagnostics_hz: float = 1.0
+    goal_lease_s: float = 1.0
+    goal_publisher: str = 'goal_server'
+    observation_publisher: str = 'sim_node'
 
     def __post_init__(self):
         """
@@ -128,6 +149,12 @@ class PolicyNodeParams:
         for name in ('replan_every', 'seed'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+        if self.replan_every > METADATA_MAXIMA['replan_every']:
+            raise ValueError(f'replan_every must be at most {METADATA_MAXIMA["replan_every"]}, '
+                             f'got {self.replan_every}')
+        if not (math.isfinite(self.goal_lease_s) and self.goal_lease_s >= 0.0):
+            raise ValueError(f'goal_lease_s must be a finite number >= 0, got '
+                             f'{self.goal_lease_s}')
         for name in ('control_hz', 'stale_periods', 'diagnostics_hz'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
@@ -149,6 +176,9 @@ PARAMETER_DESCRIPTIONS = {
     'control_hz': 'action rate in realtime mode (Hz)',
     'stale_periods': 'hold when the observation is older than this many periods',
     'diagnostics_hz': 'rate of the /diagnostics status (Hz)',
+    'goal_lease_s': 'drop the goal when its GoalState was not heard for this long (s); 0 = never',
+    'goal_publisher': "the only node whose goals are taken; '' = any",
+    'observation_publisher': "the only node whose observations are taken; '' = any",
 }
 
 
@@ -159,11 +189,13 @@ class Goal(NamedTuple):
     :param goal_id: the ReachGoal goal's UUID hex (may be empty for a goal from another tool).
     :param task: the task name, or '' for an explicit goal state.
     :param state: (39,) goal state.
+    :param deadline_ns: the goal's end on the node clock (ns), 0 for none.
     """
 
     goal_id: str
     task: str
     state: np.ndarray
+    deadline_ns: int = 0
 
 
 class _OnnxBackend:
@@ -341,6 +373,7 @@ class PolicyNode(Node):
             raise
         params = self._params
         self._goal: Optional[Goal] = None
+        self._goal_heard_at = 0.0
         self._goal_started = False
         self._obs: Optional[np.ndarray] = None
         self._obs_at: Optional[float] = None
@@ -388,28 +421,54 @@ class PolicyNode(Node):
         """Return the parameters the node runs with."""
         return self._params
 
+    def _foreign(self, topic: str, expected_node: str) -> List[str]:
+        """
+        Name the publishers of a topic other than the trusted node, warning when there are any.
+
+        :param topic: the topic.
+        :param expected_node: the trusted node's name ('' trusts every publisher).
+        :return: the other publishers' names.
+        """
+        others = foreign_publishers(self, topic, expected_node)
+        if others:
+            self.get_logger().warning(
+                f'{self.resolve_topic_name(topic)} has publishers other than {expected_node}: '
+                f'{truncated(", ".join(others))}; not taking its data', throttle_duration_sec=5.0)
+        return others
+
     def _on_goal(self, msg: GoalState) -> None:
         """
-        Take a new goal (restarting the backend) or drop the goal when it is cleared.
+        Take a new goal (restarting the backend), renew the current one, or drop it when cleared.
+
+        Only goals from the trusted goal publisher are taken; a clear ends the goal only when
+        its goal_id matches.
 
         :param msg: the goal server's goal.
         """
+        if self._foreign(qos.GOAL_TOPIC, self._params.goal_publisher):
+            return   # the next decision drops the current goal too (HOLD_FOREIGN)
+        current = self._goal
         if not msg.active:
-            if self._goal is not None:
-                self.get_logger().info(f'goal {self._goal.goal_id} ended: holding')
-            self._goal = None
+            if current is not None and msg.goal_id == current.goal_id:
+                self.get_logger().info(f'goal {truncated(current.goal_id)} ended: holding')
+                self._goal = None
             return
-        if self._goal is not None and msg.goal_id and msg.goal_id == self._goal.goal_id:
+        if current is not None and msg.goal_id == current.goal_id:
+            self._goal_heard_at = time.monotonic()
             return
         try:
             state = conversions.goal_state_to_array(msg)
         except ValueError as error:
-            self.get_logger().error(f'ignoring goal {msg.goal_id}, holding: {error}')
+            self.get_logger().error(f'ignoring goal {truncated(msg.goal_id)}, holding: {error}')
             self._goal = None
             return
-        self._goal = Goal(msg.goal_id, msg.task, state)
+        deadline = msg.deadline
+        self._goal = Goal(msg.goal_id, msg.task, state,
+                          int(deadline.sec) * 1_000_000_000 + int(deadline.nanosec))
+        self._goal_heard_at = time.monotonic()
         self._goal_started = False
-        self.get_logger().info(f'new goal {msg.goal_id} ({msg.task or "explicit state"})')
+        self.get_logger().info(f'new goal {truncated(msg.goal_id)} '
+                               f'({truncated(msg.task) or "explicit state"})')
         if self._params.mode == 'lockstep' and self._obs is not None and not self._obs_acted:
             self._act_once()
 
@@ -419,6 +478,8 @@ class PolicyNode(Node):
 
         :param msg: the observation.
         """
+        if self._foreign(qos.OBSERVATION_TOPIC, self._params.observation_publisher):
+            return
         try:
             obs = conversions.observation_to_array(msg)
         except ValueError as error:
@@ -448,12 +509,11 @@ class PolicyNode(Node):
         :return: (7,) relative action.
         """
         goal, obs = self._goal, self._obs
-        if goal is not None and self._goal_sub.get_publisher_count() == 0:
-            # The goal server died or shut down without clearing its goal: nothing judges or
-            # ends the goal any more.
-            self.get_logger().warning(
-                f'goal {goal.goal_id}: its publisher (the goal server) is gone: holding')
-            self._goal = goal = None
+        if goal is not None:
+            reason = self._goal_problem(goal)
+            if reason is not None:
+                self._goal = None
+                return self._hold(reason)
         if goal is None:
             return self._hold(HOLD_NO_GOAL)
         if obs is None:
@@ -469,9 +529,10 @@ class PolicyNode(Node):
         started = time.perf_counter()
         try:
             action, reason = self._backend.act(goal, obs)
-        except NonFiniteOutputError as error:
+        except InferenceError as error:
             self.get_logger().warning(f'holding: {error}', throttle_duration_sec=5.0)
-            return self._hold(HOLD_NON_FINITE)
+            return self._hold(HOLD_NON_FINITE if isinstance(error, NonFiniteOutputError)
+                              else HOLD_INFERENCE)
         self._latencies.append(time.perf_counter() - started)
         self._draw_subgoal(self._backend.subgoal)
         if action is None:
@@ -479,6 +540,34 @@ class PolicyNode(Node):
         self._last_hold = ''
         self._gripper = float(action[layout.ACTION_DIM - 1])
         return action
+
+    def _goal_problem(self, goal: Goal) -> Optional[str]:
+        """
+        Tell why the goal is no longer live, logging it once: the hold reason, or None.
+
+        :param goal: the current goal.
+        :return: HOLD_NO_GOAL (its publisher is gone), HOLD_FOREIGN, HOLD_LEASE, HOLD_DEADLINE
+            or None.
+        """
+        logger = self.get_logger()
+        name = truncated(goal.goal_id)
+        if self._goal_sub.get_publisher_count() == 0:
+            # The goal server died or shut down without clearing its goal: nothing judges or
+            # ends the goal any more.
+            logger.warning(f'goal {name}: its publisher (the goal server) is gone: holding')
+            return HOLD_NO_GOAL
+        if self._foreign(qos.GOAL_TOPIC, self._params.goal_publisher):
+            return HOLD_FOREIGN
+        lease = self._params.goal_lease_s
+        silent_s = time.monotonic() - self._goal_heard_at
+        if lease > 0.0 and silent_s > lease:
+            logger.warning(f'goal {name}: not renewed for {silent_s:.2f} s (lease {lease:g} s): '
+                           'holding')
+            return HOLD_LEASE
+        if goal.deadline_ns and self.get_clock().now().nanoseconds > goal.deadline_ns:
+            logger.warning(f'goal {name}: its deadline passed: holding')
+            return HOLD_DEADLINE
+        return None
 
     def _draw_subgoal(self, subgoal: Optional[np.ndarray]) -> None:
         """Publish the subgoal's ghost when it changed (or delete it when there is none)."""
@@ -531,8 +620,8 @@ class PolicyNode(Node):
             'backend': self._backend.name,
             'providers': ','.join(self._backend.providers),
             'mode': self._params.mode,
-            'goal_id': self._goal.goal_id if self._goal else '',
-            'task': self._goal.task if self._goal else '',
+            'goal_id': truncated(self._goal.goal_id) if self._goal else '',
+            'task': truncated(self._goal.task) if self._goal else '',
             **latency,
             'replans': str(self._backend.replans),
             'plan_mode': backend.plan_mode,
@@ -550,7 +639,7 @@ class PolicyNode(Node):
         elif self._goal is None:
             level, message = DiagnosticStatus.OK, 'no goal: holding'
         else:
-            level, message = DiagnosticStatus.OK, f'pursuing goal {self._goal.goal_id}'
+            level, message = DiagnosticStatus.OK, f'pursuing goal {truncated(self._goal.goal_id)}'
         status = DiagnosticStatus(
             level=level, name=self.get_fully_qualified_name(), hardware_id=qos.NAMESPACE,
             message=message, values=[KeyValue(key=key, value=value)

@@ -90,6 +90,11 @@ RESULT_MARGIN_S = 60.0
 FALLBACK_TIMEOUT_S = 300.0
 # After Ctrl-C: how long to wait for the cancel to be accepted, then for the goal's last result.
 CANCEL_WAIT_S = 5.0
+# The goal server sends feedback at 5 Hz or more from acceptance to the end; this long without
+# any means it is gone (kill -9: DDS itself takes 20 s to say so), and the goal ends unanswered.
+SERVER_SILENCE_S = 3.0
+# How often the wait for a result checks for that silence.
+SILENCE_CHECK_S = 0.25
 # Deep queue for the video's observation stream: lockstep mode publishes in bursts.
 VIDEO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                        reliability=ReliabilityPolicy.RELIABLE)
@@ -381,7 +386,10 @@ class RolloutClient(Node):
         goal.goal_state = list(spec.state) if spec.state is not None else []
         goal.timeout_s = float(spec.timeout_s or default_timeout_s)
 
+        heard = [time.monotonic()]
+
         def feedback(message) -> None:
+            heard[0] = time.monotonic()
             if on_feedback is not None:
                 on_feedback(message.feedback)
 
@@ -393,10 +401,11 @@ class RolloutClient(Node):
         if not handle.accepted:
             return GoalOutcome(spec.label, False,
                                'rejected: the goal server refused the goal (see its log)')
+        heard[0] = time.monotonic()
         result_future = handle.get_result_async()
         limit_s = (goal.timeout_s or self._server_timeout_s()) + RESULT_MARGIN_S
         try:
-            finished = wait_for_future(result_future, limit_s)
+            finished, silent_s = self._wait_for_result(result_future, limit_s, heard)
         except KeyboardInterrupt:
             wait_for_future(handle.cancel_goal_async(), CANCEL_WAIT_S)
             if wait_for_future(result_future, CANCEL_WAIT_S):
@@ -405,11 +414,38 @@ class RolloutClient(Node):
             else:
                 outcome = GoalOutcome(spec.label, False, 'interrupted: cancel requested')
             raise GoalInterrupted(outcome) from None
+        if not finished and silent_s >= SERVER_SILENCE_S:
+            return GoalOutcome(spec.label, False,
+                               f'no result: the goal server went silent (no feedback for '
+                               f'{silent_s:.1f} s)')
         if not finished:
             wait_for_future(handle.cancel_goal_async(), CANCEL_WAIT_S)
             return GoalOutcome(spec.label, False,
                                f'no result: none within {limit_s:g} s, canceled')
         return self._outcome(spec, result_future.result().result)
+
+    @staticmethod
+    def _wait_for_result(result_future: Future, limit_s: float,
+                         heard: List[float]) -> Tuple[bool, float]:
+        """
+        Wait for a goal's result until the limit, or until the server has been silent too long.
+
+        :param result_future: the goal's result future.
+        :param limit_s: the longest wait.
+        :param heard: [monotonic time of the server's last feedback], updated by the callback.
+        :return: whether the result came, and how long the server had been silent then.
+        """
+        done = threading.Event()
+        result_future.add_done_callback(lambda _: done.set())
+        give_up_at = time.monotonic() + limit_s
+        while True:
+            now = time.monotonic()
+            if done.wait(min(SILENCE_CHECK_S, max(0.0, give_up_at - now))):
+                return True, 0.0
+            now = time.monotonic()
+            silent_s = now - heard[0]
+            if silent_s >= SERVER_SILENCE_S or now >= give_up_at:
+                return False, silent_s
 
     @staticmethod
     def _outcome(spec: GoalSpec, result: ReachGoal.Result) -> GoalOutcome:

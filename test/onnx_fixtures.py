@@ -110,8 +110,12 @@ def make_planner(metadata: Dict[str, str], obs_dim: int = layout.OBS_DIM) -> onn
     return _make_model(graph, metadata)
 
 
+# Goal x above which a NAN_FAR_GOAL actor outputs NaN means.
+NAN_GOAL_X = 1.0
+
+
 def make_actor(metadata: Dict[str, str], obs_dim: int = layout.OBS_DIM,
-               nan: bool = False) -> onnx.ModelProto:
+               nan: str = '') -> onnx.ModelProto:
     """
     Build an actor whose outputs depend on obs, goal, plan and the recurrent state.
 
@@ -120,7 +124,9 @@ def make_actor(metadata: Dict[str, str], obs_dim: int = layout.OBS_DIM,
 
     :param metadata: metadata_props; method, d_latent, hidden_size and mixtures set the shapes.
     :param obs_dim: width of the obs and goal inputs (39 unless testing a mismatch).
-    :param nan: multiply the means by NaN so that every step produces non-finite output.
+    :param nan: '' for finite outputs; 'always': the means times NaN (NaN weights, refused at
+        load); 'far_goal': the means times sqrt(NAN_GOAL_X - goal x), NaN only for goals with x
+        above NAN_GOAL_X (a model that fails at run time, not on the load check).
     :return: the model.
     """
     rng = np.random.default_rng(2)
@@ -157,9 +163,21 @@ def make_actor(metadata: Dict[str, str], obs_dim: int = layout.OBS_DIM,
         ]
         initializers += [_weight(rng, f'w_{name}', (hidden, head)),
                          _weight(rng, f'b_{name}', (head,))]
-        if name == 'means' and nan:
+        if name == 'means' and nan == 'always':
             nodes.append(helper.make_node('Mul', [flat, 'nan'], ['means_nan']))
             initializers.append(numpy_helper.from_array(np.array([np.nan], np.float32), 'nan'))
+            flat = 'means_nan'
+        elif name == 'means' and nan == 'far_goal':
+            nodes += [
+                helper.make_node('Slice', ['goal', 'zero', 'one', 'one'], ['goal_x']),
+                helper.make_node('Sub', ['nan_goal_x', 'goal_x'], ['room']),
+                helper.make_node('Sqrt', ['room'], ['nan_factor']),
+                helper.make_node('Mul', [flat, 'nan_factor'], ['means_nan']),
+            ]
+            initializers += [numpy_helper.from_array(np.array([0]), 'zero'),
+                             numpy_helper.from_array(np.array([1]), 'one'),
+                             numpy_helper.from_array(np.array([NAN_GOAL_X], np.float32),
+                                                     'nan_goal_x')]
             flat = 'means_nan'
         if name == 'log_scales':
             # Keep the logistic scales small so that samples stay near the means.
@@ -176,7 +194,7 @@ def make_actor(metadata: Dict[str, str], obs_dim: int = layout.OBS_DIM,
     return _make_model(graph, metadata)
 
 
-def write_model_dir(tmp_path: Path, method: str = 'lmp', nan: bool = False,
+def write_model_dir(tmp_path: Path, method: str = 'lmp', nan: str = '',
                     obs_dim: int = layout.OBS_DIM,
                     planner_metadata: Optional[Dict[str, Optional[str]]] = None,
                     **metadata_overrides: Optional[str]) -> Path:
@@ -185,7 +203,7 @@ def write_model_dir(tmp_path: Path, method: str = 'lmp', nan: bool = False,
 
     :param tmp_path: the test's temporary directory.
     :param method: 'lmp' or 'gcbc'.
-    :param nan: make the actor output NaN means.
+    :param nan: make the actor output NaN means: 'always' or 'far_goal' (see make_actor).
     :param obs_dim: width of the graphs' obs and goal inputs.
     :param planner_metadata: overrides applied to the planner's metadata only.
     :param metadata_overrides: overrides applied to both models' metadata; None removes a key.

@@ -292,6 +292,19 @@ class Graph:
         """
         return [msg for msg in self.goals.messages if msg.goal_id == goal_id]
 
+    def goal_phases(self, goal_id: str) -> List[bool]:
+        """
+        List a goal's published active flags, each run of repeats (the renewals) as one.
+
+        :param goal_id: the goal's UUID hex.
+        :return: e.g. [True, False]: published (and renewed), then cleared.
+        """
+        phases: List[bool] = []
+        for msg in self.goal_messages(goal_id):
+            if not phases or phases[-1] != msg.active:
+                phases.append(msg.active)
+        return phases
+
 
 class GoalRun:
     """A sent ReachGoal goal with its feedback."""

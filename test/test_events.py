@@ -2,6 +2,7 @@
 
 import numpy as np
 from play_lmp_ros.core import layout
+import pytest
 from training.calvin_dataset import load_split, read_language
 from training.calvin_dataset.events import (
     event_end_rows, event_rows, segment_event_ends, segment_events)
@@ -91,3 +92,22 @@ def test_contact_subgoals_lie_where_the_next_event_starts(tiny_play):
             assert not inside and row + step == following[0]
     batch = sampler.sample(32)
     assert batch['subgoal'].shape == (32, layout.OBS_DIM)
+
+
+def test_a_contact_lead_counts_the_last_steps_before_an_event_as_inside_it(tiny_play):
+    """With a lead of L, a state L or fewer steps before an event's start gets k ahead."""
+    split = load_split(tiny_play / 'training', progress=False)
+    plain = PairSampler(split, horizon=8, max_goal_distance=60, seed=2, subgoal_target='contact')
+    led = PairSampler(split, horizon=8, max_goal_distance=60, seed=2, subgoal_target='contact',
+                      contact_lead=3)
+    rows = np.concatenate([np.arange(first, last - 60) for first, last in split.episode_bounds])
+    goal_steps = np.full(len(rows), 60)
+    fallback = np.full(len(rows), -1)
+    before = plain._contact_steps(rows, goal_steps, fallback)
+    after = led._contact_steps(rows, goal_steps, fallback)
+    assert np.any((1 <= before) & (before <= 3))
+    assert np.all(after[(1 <= before) & (before <= 3)] == -1)
+    assert np.array_equal(after[before > 3], before[before > 3])
+    with pytest.raises(ValueError, match='contact_lead'):
+        PairSampler(split, horizon=8, max_goal_distance=60, subgoal_target='contact',
+                    contact_lead=-1)

@@ -3,6 +3,7 @@
 import math
 import signal
 import threading
+import time
 
 from action_msgs.msg import GoalStatus
 from action_msgs.srv import CancelGoal
@@ -18,8 +19,10 @@ from play_lmp_ros.goal_server import (
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
+import rclpy
 from rclpy.action import ActionClient
 from rclpy.exceptions import ParameterException
+from rclpy.time import Time
 from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
 import yaml
 
@@ -97,9 +100,10 @@ def test_named_tasks_round_trip_between_processes(ros_domain, tmp_path):
                 assert result.success and task in result.tasks_completed
                 assert 0 < result.steps < GoalServerParams().max_steps
                 assert graph.terminal_statuses(run.goal_id) == [GoalStatus.STATUS_SUCCEEDED]
-                wait_until(lambda: len(graph.goal_messages(run.goal_id)) == 2, 10.0,
+                wait_until(lambda: graph.goal_phases(run.goal_id) == [True, False], 10.0,
                            'goal published then cleared')
-                started, cleared = graph.goal_messages(run.goal_id)
+                messages = graph.goal_messages(run.goal_id)
+                started, cleared = messages[0], messages[-1]
                 assert (started.active, cleared.active) == (True, False)
                 assert started.task == task
             for process in processes.values():
@@ -270,8 +274,8 @@ def test_cancel_ends_the_goal_once(ros_domain):
         assert (response.status, response.result.outcome) == (
             GoalStatus.STATUS_CANCELED, 'canceled')
         assert not response.result.success and response.result.steps >= PROGRESS_STEPS
-        wait_until(lambda: len(graph.goal_messages(run.goal_id)) == 2, 10.0, 'goal cleared')
-        assert not graph.goal_messages(run.goal_id)[-1].active
+        wait_until(lambda: graph.goal_phases(run.goal_id) == [True, False], 10.0,
+                   'goal cleared')
         assert graph.terminal_statuses(run.goal_id) == [GoalStatus.STATUS_CANCELED]
 
 
@@ -296,8 +300,9 @@ def test_newer_goal_preempts_the_active_one(ros_domain):
         assert second_task in new.result.tasks_completed
         assert graph.terminal_statuses(first.goal_id) == [GoalStatus.STATUS_ABORTED]
         assert graph.terminal_statuses(second.goal_id) == [GoalStatus.STATUS_SUCCEEDED]
-        assert [msg.active for msg in graph.goal_messages(first.goal_id)] == [True, False]
-        wait_until(lambda: len(graph.goal_messages(second.goal_id)) == 2, 10.0, 'goal cleared')
+        assert graph.goal_phases(first.goal_id) == [True, False]
+        wait_until(lambda: graph.goal_phases(second.goal_id) == [True, False], 10.0,
+                   'goal cleared')
 
 
 @pytest.mark.parametrize('goal_timeout_s, server_parameters', [
@@ -373,3 +378,47 @@ def test_policy_killed_mid_goal_times_out_and_the_sim_holds(ros_domain, tmp_path
             assert processes['sim'].alive() and processes['goal_server'].alive()
         finally:
             stop_all(processes)
+
+
+def test_a_running_goal_is_renewed_with_its_deadline(ros_domain):
+    """The active GoalState is republished while the goal runs, each with the goal's deadline."""
+    with Graph() as graph:
+        graph.start(GoalServer, feedback_hz=10.0)
+        run = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM, timeout_s=1.5)
+        assert run.handle.accepted
+        # No simulator: the goal waits for an observation and publishes nothing.
+        time.sleep(0.3)
+        assert graph.goal_messages(run.goal_id) == []
+        sim = graph.start(SimNode, mode='realtime')
+        wait_until(lambda: len(graph.goal_messages(run.goal_id)) >= 5, 10.0, 'renewals')
+        response = run.result(RESULT_TIMEOUT_S)
+        assert response.result.outcome == 'timeout'
+        messages = graph.goal_messages(run.goal_id)
+        deadlines = {(msg.deadline.sec, msg.deadline.nanosec) for msg in messages[:-1]}
+        assert len(deadlines) == 1 and deadlines != {(0, 0)}
+        first = Time.from_msg(messages[0].header.stamp)
+        deadline = Time.from_msg(messages[0].deadline)
+        assert 0.0 < (deadline - first).nanoseconds / 1e9 <= 1.5
+        graph.remove(sim)
+
+
+def test_observations_from_another_node_are_not_judged(ros_domain):
+    """While a node other than sim_node publishes observations, goals are refused and aborted."""
+    with Graph() as graph:
+        graph.start(GoalServer)
+        graph.start(SimNode, mode='realtime')
+        graph.reset(SEED)
+        run = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)
+        wait_until(lambda: graph.goal_messages(run.goal_id), 10.0, 'goal published')
+        spoofer = graph.add(rclpy.create_node('spoofer', namespace=graph.namespace,
+                                              context=graph.context))
+        publisher = spoofer.create_publisher(Observation, qos.OBSERVATION_TOPIC,
+                                             qos.CONTROL_QOS)
+        response = run.result(RESULT_TIMEOUT_S)
+        assert response.status == GoalStatus.STATUS_ABORTED
+        assert 'spoofer' in response.result.outcome and 'sim_node' in response.result.outcome
+        refused = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)
+        assert not refused.handle.accepted
+        wait_until(lambda: 'spoofer' in graph.diagnostics_values('goal_server').get(
+            'last_rejection', ''), 10.0, 'the reason on /diagnostics')
+        spoofer.destroy_publisher(publisher)

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import onnx
 from onnx_fixtures import (
-    D_LATENT, default_metadata, HIDDEN_SIZE, make_actor, REPLAN_EVERY, write_model_dir)
+    D_LATENT, default_metadata, HIDDEN_SIZE, make_actor, NAN_GOAL_X, REPLAN_EVERY,
+    write_model_dir)
 from play_lmp_ros.core import layout
 import play_lmp_ros.core.policy as policy_module
 from play_lmp_ros.core.policy import (
@@ -256,13 +257,42 @@ def test_graph_shape_must_match_metadata(tmp_path):
 
 
 def test_nan_output_raises_and_keeps_state(tmp_path):
-    """Non-finite actor output raises NonFiniteOutputError and advances nothing."""
-    policy = OnnxPolicy(str(write_model_dir(tmp_path, nan=True)))
+    """Non-finite actor output at run time raises NonFiniteOutputError and advances nothing."""
+    policy = OnnxPolicy(str(write_model_dir(tmp_path, nan='far_goal')))
+    far = GOAL.copy()
+    far[0] = NAN_GOAL_X + 1.0
     for _ in range(2):
         with pytest.raises(NonFiniteOutputError, match='means'):
-            policy.step(OBS, GOAL)
+            policy.step(OBS, far)
         assert policy.steps == 0
         assert policy.replans == 0
+    assert np.all(np.isfinite(policy.step(OBS, GOAL)))
+
+
+def test_damaged_models_are_refused_at_load_naming_the_file(tmp_path):
+    """Weights of NaN, a bit-flipped graph and absurd metadata fail at start, not at a goal."""
+    with pytest.raises(ModelError, match=r'actor.onnx: a test step on a neutral state gave '
+                                         r'non-finite values'):
+        OnnxPolicy(str(write_model_dir(tmp_path, nan='always')))
+    (tmp_path / 'flipped').mkdir()
+    flipped = write_model_dir(tmp_path / 'flipped')
+    actor = flipped / 'actor.onnx'
+    data = bytearray(actor.read_bytes())
+    rng = np.random.default_rng(0)
+    # Flip bits in the graph's structure (its first half), where a flip breaks the model.
+    for index in rng.choice(len(data) // 2, size=64, replace=False):
+        data[index] ^= 0xFF
+    actor.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match='actor.onnx'):
+        OnnxPolicy(str(flipped))
+    for name, value, message in (('bins', '1', 'bins must be at least 2'),
+                                 ('bins', str(10 ** 9), 'bins must be at most'),
+                                 ('replan_every', str(10 ** 6), 'replan_every must be at most'),
+                                 ('replan_every', '1e30', 'replan_every must be an integer')):
+        folder = tmp_path / f'{name}_{len(value)}'
+        folder.mkdir()
+        with pytest.raises(ModelError, match=f'actor.onnx: metadata {message}'):
+            OnnxPolicy(str(write_model_dir(folder, **{name: value})))
 
 
 @pytest.mark.parametrize('obs, goal, fragment', [

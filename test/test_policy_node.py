@@ -3,9 +3,11 @@
 import dataclasses
 import os
 import time
+from typing import Optional
 
+from builtin_interfaces.msg import Time
 import numpy as np
-from onnx_fixtures import REPLAN_EVERY, write_model_dir
+from onnx_fixtures import NAN_GOAL_X, REPLAN_EVERY, write_model_dir
 from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
@@ -14,6 +16,8 @@ from play_lmp_ros.core.skills import feasible_tasks
 from play_lmp_ros.policy_node import main, PolicyNode, PolicyNodeParams
 from play_lmp_ros.sim_node import SimNode
 import pytest
+import rclpy
+from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
@@ -28,19 +32,30 @@ HOLD_MOTION = np.zeros(layout.ACTION_DIM - 1)
 
 
 class GoalPublisher:
-    """Publish goals as the goal server would (latched, so a late policy gets them too)."""
+    """
+    Publish goals as the goal server would: from a node named goal_server, latched, renewed.
 
-    def __init__(self, graph: Graph):
+    The active goal is republished every HEARTBEAT_S, as the goal server does while a goal runs,
+    until it is cleared or stop() is called.
+    """
+
+    HEARTBEAT_S = 0.1
+
+    def __init__(self, graph: Graph, name: str = 'goal_server'):
         """
-        Create the publisher on the graph's client node.
+        Create the publisher on a node of its own.
 
         :param graph: the test's graph.
+        :param name: the node's name (another name is a foreign publisher to the policy).
         """
-        self._node = graph.client
-        self._publisher = graph.client.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
+        self._node = graph.add(rclpy.create_node(name, namespace=graph.namespace,
+                                                 context=graph.context))
+        self._publisher = self._node.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
+        self._active: Optional[GoalState] = None
+        self._timer = self._node.create_timer(self.HEARTBEAT_S, self._renew)
 
     def publish(self, state: np.ndarray, goal_id: str, task: str = '',
-                active: bool = True) -> None:
+                active: bool = True, deadline: Optional[Time] = None) -> None:
         """
         Publish a goal.
 
@@ -48,9 +63,21 @@ class GoalPublisher:
         :param goal_id: goal identifier.
         :param task: task name or ''.
         :param active: False clears the goal.
+        :param deadline: the goal's deadline on the node clock, or None.
         """
-        self._publisher.publish(conversions.array_to_goal_state(
-            state, self._node.get_clock().now().to_msg(), goal_id, task, active))
+        message = conversions.array_to_goal_state(
+            state, self._node.get_clock().now().to_msg(), goal_id, task, active,
+            deadline=deadline)
+        self._active = message if active else None
+        self._publisher.publish(message)
+
+    def stop(self) -> None:
+        """Stop renewing the goal, as a dead goal server would."""
+        self._timer.cancel()
+
+    def _renew(self) -> None:
+        if self._active is not None:
+            self._publisher.publish(self._active)
 
 
 def actions_of(recorder: Recorder, start: int = 0) -> np.ndarray:
@@ -140,6 +167,7 @@ def model_problems(tmp_path):
         (model_dir('obs40', obs_dim=layout.OBS_DIM + 1), ['planner.onnx', 'obs has shape']),
         (model_dir('no_key', replan_every=None),
          ['actor.onnx', "lacks the required keys ['replan_every']"]),
+        (model_dir('nan', nan='always'), ['actor.onnx', 'test step', 'non-finite']),
     ]
     if not os.path.isdir(default_model_dir()):
         problems.append(('', ['no model_dir given', 'backend:=scripted']))
@@ -213,11 +241,13 @@ def test_onnx_policy_answers_each_observation_with_a_finite_action(ros_domain, t
 
 
 def test_nan_model_holds_and_counts_it(ros_domain, tmp_path):
-    """A model that outputs NaN makes the policy hold (still one action per observation)."""
+    """A model that outputs NaN at run time holds (still one action per observation)."""
     with Graph() as graph:
-        actions = lockstep_onnx_graph(graph, write_model_dir(tmp_path, nan=True))
+        actions = lockstep_onnx_graph(graph, write_model_dir(tmp_path, nan='far_goal'))
         goals = GoalPublisher(graph)
-        goals.publish(graph.reset(SEED), 'goal-nan')
+        goal = graph.reset(SEED)
+        goal[0] = NAN_GOAL_X + 1.0
+        goals.publish(goal, 'goal-nan')
         wait_until(lambda: int(graph.diagnostics_values('policy_node').get(
             'held_non_finite_output', '0')) >= 10, 30.0, 'non-finite holds counted')
         taken = actions_of(actions)
@@ -334,3 +364,81 @@ def test_goal_server_stopped_mid_goal_policy_holds(ros_domain, tmp_path):
                        20.0, 'the policy dropped the goal')
         finally:
             server.stop()
+
+
+def scripted_realtime_graph(graph: Graph) -> Recorder:
+    """
+    Start a realtime sim and a realtime scripted policy, and record the actions.
+
+    :param graph: the test's graph.
+    :return: the action recorder.
+    """
+    graph.start(SimNode, mode='realtime')
+    graph.start(PolicyNode, backend='scripted', mode='realtime', diagnostics_hz=5.0)
+    return Recorder(graph.client, EndEffectorAction, qos.ACTION_TOPIC, RECORDER_QOS)
+
+
+def held(graph: Graph, reason: str) -> int:
+    """Return the policy's count of holds for a reason, from its diagnostics."""
+    return int(graph.diagnostics_values('policy_node').get(f'held_{reason}', '0'))
+
+
+def test_killed_goal_server_stops_motion_within_its_lease(ros_domain, tmp_path):
+    """A kill -9 of the goal server mid-goal: the goal is not renewed, and the policy holds."""
+    with Graph() as graph:
+        actions = scripted_realtime_graph(graph)
+        server = NodeProcess('goal_server', tmp_path, graph.namespace)
+        try:
+            run = graph.send_goal(task=feasible_tasks(graph.reset(SEED))[0])
+            wait_until(lambda: any(not is_hold(action) for action in actions_of(actions)),
+                       20.0, 'the policy acts for the goal')
+            wait_until(lambda: graph.diagnostics_values('policy_node').get('goal_id')
+                       == run.goal_id, 10.0, 'the policy reports the goal')
+            killed_at = time.monotonic()
+            server.kill()
+            wait_until(lambda: held(graph, 'goal_lease_expired') >= 1, 10.0,
+                       'a hold for the expired lease')
+            # DDS alone would notice the dead server after 20 s (Fast DDS).
+            seconds = time.monotonic() - killed_at
+            print(f'goal server killed -> policy holding: {seconds:.2f} s')
+            assert seconds < 10.0
+            start = len(actions.messages)
+            wait_until(lambda: len(actions.messages) >= start + 10, 10.0, 'more actions')
+            assert all(is_hold(action) for action in actions_of(actions, start))
+        finally:
+            server.stop()
+
+
+def test_spoofed_clears_foreign_goals_and_passed_deadlines_do_not_drive(ros_domain):
+    """A clear with another id, a GoalState from another node and a past deadline: holds."""
+    with Graph() as graph:
+        actions = scripted_realtime_graph(graph)
+        goals = GoalPublisher(graph)
+        obs = graph.reset(SEED)
+        task = feasible_tasks(obs)[0]
+        goals.publish(obs, 'live', task=task)
+        wait_until(lambda: graph.diagnostics_values('policy_node').get('goal_id') == 'live',
+                   10.0, 'the policy took the goal')
+        goals.publish(obs, '', active=False)   # a clear for no goal in particular
+        time.sleep(0.5)
+        assert graph.diagnostics_values('policy_node')['goal_id'] == 'live'
+        intruder = GoalPublisher(graph, name='intruder')
+        intruder.publish(obs, 'fake', task=task)
+        wait_until(lambda: held(graph, 'foreign_publisher') >= 1, 10.0,
+                   'the goal dropped while a foreign node publishes goals')
+        assert graph.diagnostics_values('policy_node')['goal_id'] == ''
+        start = len(actions.messages)
+        wait_until(lambda: len(actions.messages) >= start + 10, 10.0, 'more actions')
+        assert all(is_hold(action) for action in actions_of(actions, start))
+        graph.remove(intruder._node)
+        wait_until(lambda: not graph.client.get_publishers_info_by_topic(
+            f'/{graph.namespace}/goal') or all(
+                info.node_name == 'goal_server' for info in
+                graph.client.get_publishers_info_by_topic(f'/{graph.namespace}/goal')),
+            10.0, 'the intruder gone')
+        clock = graph.client.get_clock()
+        deadline = (clock.now() + Duration(seconds=0.5)).to_msg()
+        goals.publish(obs, 'short', task=task, deadline=deadline)
+        wait_until(lambda: held(graph, 'goal_deadline_passed') >= 1, 10.0,
+                   'a hold once the deadline passed')
+        assert graph.diagnostics_values('policy_node')['goal_id'] == ''

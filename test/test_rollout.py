@@ -24,6 +24,7 @@ from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility
+from play_lmp_ros.core.tasks import TASK_NAMES
 from play_lmp_ros.foxglove_bridge import (FoxgloveBridge, marker_array_to_scene_update,
                                           observation_to_json)
 from play_lmp_ros.rollout import GoalSpec, load_goals, parse_goal_entry, parse_task_list
@@ -32,6 +33,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_harness import Graph, NodeProcess, stop_all, wait_until
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -354,3 +356,35 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     assert schemas['/play_lmp/tcp_pose'] == ('foxglove.PoseInFrame', 'protobuf')
     assert schemas['/play_lmp/observation'][1] == 'json'
     assert schemas['/joint_states'] == ('sensor_msgs/msg/JointState', 'cdr')
+
+
+def test_a_killed_goal_server_ends_the_goal_unanswered_within_seconds(ros_domain, tmp_path):
+    """A kill -9 of the goal server mid-goal: rollout notices the silence and reports it."""
+    with Graph() as graph:
+        processes = {
+            'sim': NodeProcess('sim_node', tmp_path, graph.namespace, mode='realtime'),
+            'goal_server': NodeProcess('goal_server', tmp_path, graph.namespace),
+        }
+        try:
+            obs = graph.reset_until_seen(SEED, ['goal_server'])
+            task = next(task for task in TASK_NAMES if not infeasibility(task, obs))
+            rollout = subprocess.Popen(
+                [sys.executable, '-m', 'play_lmp_ros.rollout', '--attach', '--tasks', task,
+                 '--timeout', '60', '--out', str(tmp_path / 'out'), '--ros-args',
+                 '-r', f'__ns:=/{graph.namespace}'],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+            try:
+                wait_until(lambda: graph.diagnostics_values('goal_server').get('phase')
+                           == 'running', 60.0, 'the rollout goal running')
+                killed_at = time.monotonic()
+                processes['goal_server'].kill()
+                output, _ = rollout.communicate(timeout=60.0)
+                seconds = time.monotonic() - killed_at
+            finally:
+                if rollout.poll() is None:
+                    rollout.kill()
+            print(f'goal server killed -> rollout reports it: {seconds:.1f} s')
+            assert 'the goal server went silent' in output, output
+            assert seconds < 30.0   # DDS alone: 20 s to notice, and no result ever
+        finally:
+            stop_all(processes)

@@ -234,6 +234,16 @@ def test_planner_metadata_sets_the_planner_and_a_bad_value_is_refused(planned_mo
     onnx.save(model, str(path))
     with pytest.raises(ModelError, match=r"subgoal.onnx: metadata \[.*'handover'\]: handover"):
         OnnxPolicy(str(model_dir))
+    entry.value = '1.0'
+    mode = next(prop for prop in model.metadata_props if prop.key == 'after_contact')
+    assert mode.value == 'goal'
+    mode.value = 'proposer'
+    onnx.save(model, str(path))
+    assert OnnxPolicy(str(model_dir)).subgoal_planner.settings.after_contact == 'proposer'
+    mode.value = 'wander'
+    onnx.save(model, str(path))
+    with pytest.raises(ModelError, match=r'subgoal.onnx: metadata .*after_contact must be one'):
+        OnnxPolicy(str(model_dir))
 
 
 @pytest.mark.parametrize('overrides, message', [
@@ -245,6 +255,7 @@ def test_planner_metadata_sets_the_planner_and_a_bad_value_is_refused(planned_mo
     (['train.subgoal_target=random'], 'subgoal_target'),
     (['model.goal_input=robot'], 'goal_input'),
     (['model.horizon=16', 'train.min_goal_distance=17'], 'min_goal_distance'),
+    (['train.contact_lead=-1'], 'contact_lead'),
 ])
 def test_subgoal_config_rejects_bad_values(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -305,6 +316,37 @@ def test_reaching_a_contact_subgoal_hands_the_goal_over_until_reset(planned_mode
     assert np.allclose(on.subgoal, goal, atol=1e-6) and on.replans == 2
     on.reset()
     assert on.subgoal is None and not on._latched
+
+
+def test_after_contact_proposer_keeps_planning_and_replans_once_per_arrival(planned_model):
+    rng = np.random.default_rng(5)
+    obs, goal = rng.normal(0, 0.1, layout.OBS_DIM), rng.normal(0, 0.1, layout.OBS_DIM)
+    obs[layout.GRIPPER_ACTION] = goal[layout.GRIPPER_ACTION] = 1.0
+    probe = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
+                       planner_settings=PlannerSettings(handover=0.0))
+    probe.step(obs, goal)
+    subgoal = probe.subgoal.astype(np.float64)
+    reach = float(np.linalg.norm(subgoal[layout.TCP_POS] - obs[layout.TCP_POS]))
+    settings = PlannerSettings(handover=0.0, contact_radius_m=reach + 0.01,
+                               after_contact='proposer')
+    # Planned within the radius: the proposer's subgoal, no latch, no replan at every step.
+    near = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
+                      planner_settings=settings)
+    for _ in range(5):
+        near.step(obs, goal)
+    assert np.allclose(near.subgoal, subgoal, atol=1e-5)
+    assert not near.goal_handed_over and near.replans == 1
+    # Planned outside it, then the hand arrives: one replan at once.
+    settings = PlannerSettings(handover=0.0, contact_radius_m=reach / 2, after_contact='proposer')
+    moving = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
+                        planner_settings=settings)
+    moving.step(obs, goal)
+    arrived = obs.copy()
+    arrived[layout.TCP_POS] = subgoal[layout.TCP_POS]
+    moving.step(arrived, goal)
+    moving.step(arrived, goal)
+    assert moving.replans == 2 and not moving.goal_handed_over
+    assert not np.allclose(moving.subgoal, goal, atol=1e-6)
 
 
 def test_planned_model_defaults_to_its_mode_and_old_models_run_direct(planned_model, tmp_path):

@@ -66,7 +66,7 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalError, GoalJudge
 from play_lmp_ros.core.policy import (
-    ACTOR_FILE, load_metadata, ModelError, NonFiniteOutputError, OnnxPolicy)
+    ACTOR_FILE, InferenceError, load_metadata, ModelError, OnnxPolicy)
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
 from play_lmp_ros.core.subgoals import PLAN_MODES
@@ -416,8 +416,8 @@ def run_episode(sim: PlayTableSim, policy, oracle: TaskOracle, task: str, goal: 
     for steps in range(1, max_steps + 1):
         try:
             action = policy.step(obs, goal)
-        except NonFiniteOutputError as error:
-            return False, steps, f'policy output not finite: {error}'
+        except InferenceError as error:
+            return False, steps, f'policy step failed: {error}'
         obs = sim.step(action)
         if ((steps % CHECK_EVERY == 0 or steps == max_steps)
                 and oracle.check(task, start_info, sim.scene_info())):

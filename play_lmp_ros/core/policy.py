@@ -76,6 +76,12 @@ REQUIRED_METADATA_KEYS = (
 )
 INTEGER_METADATA_KEYS = ('d_latent', 'hidden_size', 'mixtures', 'bins', 'replan_every',
                          'control_hz')
+# Largest values of the integer metadata a model of this contract can have; anything above is a
+# damaged or foreign file (replan_every: one replan per minute of control).
+METADATA_MAXIMA = {'d_latent': 4096, 'hidden_size': 65536, 'mixtures': 1024, 'bins': 65536,
+                   'replan_every': 60 * layout.CONTROL_HZ}
+# The discretized logistic needs at least two bins.
+MIN_BINS = 2
 SUPPORTED_FORMAT_VERSIONS = ('1',)
 METHODS = ('lmp', 'gcbc')
 ACTION_TYPE = 'relative'
@@ -101,7 +107,11 @@ class ModelError(ValueError):
     """Raised when a model directory is missing, corrupt or does not match this package."""
 
 
-class NonFiniteOutputError(RuntimeError):
+class InferenceError(RuntimeError):
+    """Raised when a step's graph run failed or gave unusable output; the caller holds."""
+
+
+class NonFiniteOutputError(InferenceError):
     """Raised when the model produced NaN or inf."""
 
 
@@ -170,6 +180,13 @@ def check_metadata(meta: Dict[str, str], path: str) -> Dict[str, str]:
     for key in ('hidden_size', 'mixtures', 'bins', 'replan_every'):
         if values[key] < 1:
             raise ModelError(f'{path}: metadata {key} must be positive, got {values[key]}')
+    for key, maximum in METADATA_MAXIMA.items():
+        if values[key] > maximum:
+            raise ModelError(f'{path}: metadata {key} must be at most {maximum}, got '
+                             f'{values[key]}')
+    if values['bins'] < MIN_BINS:
+        raise ModelError(f'{path}: metadata bins must be at least {MIN_BINS}, got '
+                         f'{values["bins"]}')
     if meta['method'] == 'lmp' and values['d_latent'] < 1:
         raise ModelError(f'{path}: an lmp model needs d_latent > 0, got {values["d_latent"]}')
     if meta['method'] == 'gcbc' and values['d_latent'] != 0:
@@ -395,6 +412,7 @@ class RecurrentPolicy:
         self._plan = np.zeros((1, self.d_latent), dtype=np.float32)
         self._subgoal = None
         self._latched = False
+        self._contact_armed = False
 
     def step(self, obs, goal) -> np.ndarray:
         """
@@ -407,14 +425,14 @@ class RecurrentPolicy:
         :return: (7,) float64 relative action, motion in [-1, 1], gripper exactly -1 or +1; a
             new array.
         :raises ValueError: if obs or goal is not 39 finite numbers.
-        :raises NonFiniteOutputError: if the planner or the actor produced NaN or inf.
+        :raises InferenceError: if a graph failed (NonFiniteOutputError: it produced NaN or inf).
         """
         obs_batch = layout.check_vector(obs, layout.OBS_DIM, 'obs').astype(np.float32)[None]
         goal_batch = layout.check_vector(goal, layout.OBS_DIM, 'goal').astype(np.float32)[None]
         rng_state = self._rng.bit_generator.state
         try:
             return self._advance(obs_batch, goal_batch)
-        except NonFiniteOutputError:
+        except InferenceError:
             self._rng.bit_generator.state = rng_state
             raise
 
@@ -425,27 +443,38 @@ class RecurrentPolicy:
         :param obs_batch: (1, 39) float32.
         :param goal_batch: (1, 39) float32.
         :return: (7,) float64 relative action.
-        :raises NonFiniteOutputError: if the planner or the actor produced NaN or inf.
+        :raises InferenceError: if a graph failed (NonFiniteOutputError: it produced NaN or inf).
         """
         replanning = (self._steps % self.replan_every == 0
                       or self._contact_reached(obs_batch[0]))
         h, c, plan = self._h, self._c, self._plan
         subgoal = self._subgoal
         latched = self._latched
+        armed = self._contact_armed
         started = time.perf_counter()
         if replanning:
             h = np.zeros_like(self._h)
             c = np.zeros_like(self._c)
             subgoal = None
+            armed = False
             if latched:   # only a planner latches
                 subgoal = goal_batch[0].copy()
             elif self.plan_mode != 'direct':
-                planned = self.subgoal_planner.plan(obs_batch[0], goal_batch[0], self.plan_mode,
-                                                    self._rng, self.deterministic)
+                try:
+                    planned = self.subgoal_planner.plan(obs_batch[0], goal_batch[0],
+                                                        self.plan_mode, self._rng,
+                                                        self.deterministic)
+                except Exception as error:  # onnxruntime raises its own unexported types.
+                    raise InferenceError(f'subgoal planning failed: {_first_line(error)}'
+                                         ) from None
                 self._last_plan_s = time.perf_counter() - started
                 latched = planned.latched
                 if np.all(np.isfinite(planned.subgoal)):
                     subgoal = planned.subgoal.astype(np.float32)
+                    # Only a subgoal the hand has yet to reach can be reached.
+                    armed = (not latched and not planned.reached_directly
+                             and tcp_distance(subgoal, obs_batch[0])
+                             >= self.subgoal_planner.settings.contact_radius_m)
                 else:
                     self._subgoal_failures += 1
                     logger.warning('the subgoal planner produced a non-finite subgoal; holding '
@@ -472,19 +501,21 @@ class RecurrentPolicy:
         self._h, self._c, self._plan = h_out, c_out, plan
         self._subgoal = subgoal
         self._latched = latched
+        self._contact_armed = armed
         self._steps += 1
         self._replans += int(replanning)
         return action
 
     def _contact_reached(self, obs: np.ndarray) -> bool:
         """Tell whether the hand reached a contact subgoal before the period's end (replan now)."""
-        if self.plan_mode == 'direct' or self._latched or self._subgoal is None:
+        if not self._contact_armed:
             return False
         return tcp_distance(self._subgoal, obs) < self.subgoal_planner.settings.contact_radius_m
 
     def _hold(self, obs_batch: np.ndarray, replanning: bool) -> np.ndarray:
         """Hold for the rest of a replan period: zero motion, the gripper as it was."""
         self._subgoal = None
+        self._contact_armed = False
         self._steps += 1
         self._replans += int(replanning)
         gripper = obs_batch[0, layout.GRIPPER_ACTION]
@@ -566,6 +597,8 @@ class OnnxPolicy(RecurrentPolicy):
              'h_out': (self.hidden_size,), 'c_out': (self.hidden_size,)},
             'outputs', actor_path)
         self._actor_outputs = list(ACTOR_OUTPUTS)
+        self._model_dir = model_dir
+        self._check_by_a_test_step()
         logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s, plan '
                     'mode %s) on %s', self.method, model_dir, self.d_latent, self.hidden_size,
                     self.mixtures, self.replan_every,
@@ -574,6 +607,41 @@ class OnnxPolicy(RecurrentPolicy):
         if self.active_providers[0] != usable[0]:
             logger.warning('requested provider %s did not start; running on %s',
                            usable[0], self.active_providers)
+
+    def _check_by_a_test_step(self) -> None:
+        """
+        Run every graph once on a neutral state, so that a damaged model fails at start.
+
+        The state is zeros with the gripper open; the recurrent state and the generator are
+        left as they are.
+
+        :raises ModelError: naming the file when a graph fails or gives a non-finite output.
+        """
+        state = np.zeros((1, layout.OBS_DIM), dtype=np.float32)
+        state[0, layout.GRIPPER_ACTION] = layout.GRIPPER_OPEN
+        feeds = {'obs': state, 'goal': state, 'h': self._h, 'c': self._c}
+        checks = [(ACTOR_FILE, lambda: self._run_actor(dict(feeds, **(
+            {'plan': self._plan} if self.method == 'lmp' else {}))))]
+        if self._planner is not None:
+            checks.append((PLANNER_FILE, lambda: self._run_planner(state, state)))
+        if self.subgoal_planner is not None:
+            planner = self.subgoal_planner
+            checks.append((SUBGOAL_FILE, lambda: planner.mixture(state[0], state[0])))
+            checks.append((KSTEP_FILE, lambda: planner.distance(state, state)))
+        for name, run in checks:
+            path = os.path.join(self._model_dir, name)
+            try:
+                outputs = run()
+            except InferenceError as error:
+                raise ModelError(f'{path}: a test step on a neutral state failed: '
+                                 f'{error}') from None
+            except Exception as error:  # onnxruntime raises its own unexported types.
+                raise ModelError(f'{path}: a test step on a neutral state failed: '
+                                 f'{_first_line(error)}') from None
+            for index, value in enumerate(outputs):
+                if not np.all(np.isfinite(value)):
+                    raise ModelError(f'{path}: a test step on a neutral state gave non-finite '
+                                     f'values in output {index} (NaN or inf weights?)')
 
     def _load_planner(self, model_dir: str, usable: Sequence[str],
                       obs_dims: Dict[str, Tuple[int, ...]]) -> onnxruntime.InferenceSession:
@@ -656,7 +724,7 @@ class OnnxPolicy(RecurrentPolicy):
             values = {key: metas['subgoal'][key] for key in PLANNER_METADATA_KEYS
                       if key in metas['subgoal']}
             try:
-                settings = PlannerSettings(**{key: float(value) for key, value in values.items()})
+                settings = PlannerSettings.from_metadata(values)
             except ValueError as error:
                 raise ModelError(f'{subgoal_path}: metadata {sorted(values)}: {error}') from None
         return SubgoalPlanner(sessions['subgoal'], sessions['kstep'], metas['subgoal'], settings)
@@ -675,8 +743,9 @@ class OnnxPolicy(RecurrentPolicy):
         :param goal_batch: (1, 39) float32.
         :return: plan_mean and plan_std, each (1, D) float32.
         """
-        plan_mean, plan_std = self._planner.run(
-            ['plan_mean', 'plan_std'], {'obs': obs_batch, 'goal': goal_batch})
+        plan_mean, plan_std = _run_session(self._planner, ['plan_mean', 'plan_std'],
+                                           {'obs': obs_batch, 'goal': goal_batch},
+                                           PLANNER_FILE)
         return plan_mean, plan_std
 
     def _run_actor(self, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
@@ -686,7 +755,31 @@ class OnnxPolicy(RecurrentPolicy):
         :param feeds: the actor's inputs by name.
         :return: logits, means, log_scales, h_out, c_out.
         """
-        return self._actor.run(self._actor_outputs, feeds)
+        return _run_session(self._actor, self._actor_outputs, feeds, ACTOR_FILE)
+
+
+def _first_line(error: BaseException) -> str:
+    """Return the first line of an error's message (onnxruntime's run to many lines)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _run_session(session: onnxruntime.InferenceSession, outputs: List[str],
+                 feeds: Dict[str, np.ndarray], name: str) -> List[np.ndarray]:
+    """
+    Run a session, turning any onnxruntime failure into InferenceError.
+
+    :param session: the graph.
+    :param outputs: output names.
+    :param feeds: inputs by name.
+    :param name: the graph's file name, for the message.
+    :return: the outputs.
+    :raises InferenceError: naming the graph and the first line of onnxruntime's message.
+    """
+    try:
+        return session.run(outputs, feeds)
+    except Exception as error:  # onnxruntime raises its own unexported types.
+        raise InferenceError(f'{name}: onnxruntime failed: {_first_line(error)}') from None
 
 
 def _require_finite(values: np.ndarray, what: str) -> None:

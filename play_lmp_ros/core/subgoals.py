@@ -52,7 +52,12 @@ SUPPORTED_SUBGOAL_FORMATS = ('1',)
 # Optional metadata of subgoal.onnx: the directory's PlannerSettings (handover, contact radius).
 HANDOVER_KEY = 'handover'
 CONTACT_RADIUS_KEY = 'contact_radius_m'
-PLANNER_METADATA_KEYS = (HANDOVER_KEY, CONTACT_RADIUS_KEY)
+AFTER_CONTACT_KEY = 'after_contact'
+PLANNER_METADATA_KEYS = (HANDOVER_KEY, CONTACT_RADIUS_KEY, AFTER_CONTACT_KEY)
+# What follows the hand's arrival at a contact subgoal: the far goal goes to the actor until the
+# next reset, or the proposer goes on planning (a proposer trained with a contact lead leads the
+# hand through the interaction).
+AFTER_CONTACT_MODES = ('goal', 'proposer')
 
 # Dimensions that take discrete values: the two lights (0 or 1) and the last gripper action
 # (-1 or +1).  A subgoal is snapped to them; collocation leaves them as the proposer set them.
@@ -89,9 +94,12 @@ class PlannerSettings:
     :param prior_weight: collocation: weight of the proposer's negative log-likelihood.
     :param handover: every mode: the far goal itself goes to the actor once the distance model
         puts it within this many k steps.
-    :param contact_radius_m: every mode, 0 for off: once the planned subgoal's TCP lies this
-        close to the current TCP (the hand is where a proposer with contact subgoals says the
-        interaction starts), the far goal goes to the actor until the next reset.
+    :param contact_radius_m: every mode, 0 for off: once the hand comes this close to the
+        planned subgoal's TCP (where a proposer with contact subgoals says the interaction
+        starts), the policy replans at once, and what follows is after_contact's.
+    :param after_contact: one of AFTER_CONTACT_MODES: 'goal' hands the far goal to the actor
+        until the next reset (also when a plan's subgoal already lies within the radius);
+        'proposer' keeps planning.
     """
 
     candidates: int = 16
@@ -104,9 +112,38 @@ class PlannerSettings:
     prior_weight: float = 0.02
     handover: float = 1.0
     contact_radius_m: float = 0.0
+    after_contact: str = 'goal'
+
+    @classmethod
+    def from_metadata(cls, values: Dict[str, str]) -> 'PlannerSettings':
+        """
+        Build settings from a subgoal graph's metadata (PLANNER_METADATA_KEYS, all optional).
+
+        :param values: metadata values by key, as strings.
+        :return: the settings, defaults where a key is absent.
+        :raises ValueError: for a value that is not a valid setting.
+        """
+        parsed: Dict[str, object] = {}
+        for key, value in values.items():
+            if key == AFTER_CONTACT_KEY:
+                parsed[key] = str(value)
+            else:
+                try:
+                    parsed[key] = float(value)
+                except ValueError:
+                    raise ValueError(f'{key} must be a number, got {value!r}') from None
+        return cls(**parsed)
+
+    def metadata(self) -> Dict[str, str]:
+        """Return the settings of PLANNER_METADATA_KEYS as metadata strings."""
+        return {key: (str(getattr(self, key)) if key == AFTER_CONTACT_KEY
+                      else repr(float(getattr(self, key)))) for key in PLANNER_METADATA_KEYS}
 
     def __post_init__(self):
         """Reject settings that cannot plan."""
+        if self.after_contact not in AFTER_CONTACT_MODES:
+            raise ValueError(f'after_contact must be one of {list(AFTER_CONTACT_MODES)}, got '
+                             f'{self.after_contact!r}')
         for name in ('candidates', 'chain', 'iterations'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -367,7 +404,7 @@ class SubgoalPlanner:
                 return _non_finite_result(steps_to_goal)
         subgoal = tidy_states(subgoal)
         reach = tcp_distance(subgoal, obs)
-        if reach < self.settings.contact_radius_m:
+        if reach < self.settings.contact_radius_m and self.settings.after_contact == 'goal':
             return PlanResult(goal.copy(), True, steps_to_goal, {'contact_m': reach},
                               latched=True)
         return PlanResult(subgoal, False, steps_to_goal, info)

@@ -456,11 +456,18 @@ class TaskOracle:
         :param names: task names to check.
         :raises ValueError: naming the first unknown task and its closest known names.
         """
+        longest = max(len(known) for known in self.tasks)
         for name in names:
-            if name not in self.tasks:
-                close = difflib.get_close_matches(str(name), list(self.tasks), n=3)
-                hint = f'; did you mean {", ".join(close)}?' if close else ''
-                raise ValueError(f'unknown task {name!r}{hint}')
+            if name in self.tasks:
+                continue
+            name = str(name)
+            if len(name) > 2 * longest:
+                # Neither echoed nor fuzzy-matched: both cost in proportion to its length.
+                raise ValueError(f'unknown task: a name of {len(name)} characters (task names '
+                                 f'have at most {longest})')
+            close = difflib.get_close_matches(name, list(self.tasks), n=3)
+            hint = f'; did you mean {", ".join(close)}?' if close else ''
+            raise ValueError(f'unknown task {name!r}{hint}')
 
     def check(self, task: str, start: SceneInfo, end: SceneInfo) -> bool:
         """

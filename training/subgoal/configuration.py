@@ -109,6 +109,10 @@ class SubgoalTrainConfig:
     - subgoal_target: where a proposer example's subgoal lies: 'horizon' (k steps ahead) or
       'contact' (where the next interaction event starts, found without labels: the hand at
       the object; training.subgoal.data).
+    - contact_lead: with subgoal_target 'contact', a state this many steps or fewer before an
+      event's start counts as inside the event (its subgoal k steps ahead, through the
+      interaction), so that a hand at the contact pose is led on, not held there (0: only
+      states after the start).
     - seed: seed of torch and of the pair sampler.
     - checkpoint_every: steps between checkpoints.
     - eval_every: steps between validation passes.
@@ -127,6 +131,7 @@ class SubgoalTrainConfig:
     event_goal_fraction: float = 0.0
     min_goal_distance: int = 1
     subgoal_target: str = 'horizon'
+    contact_lead: int = 0
     seed: int = 0
     checkpoint_every: int = 1000
     eval_every: int = 1000
@@ -159,7 +164,7 @@ class SubgoalTrainConfig:
                       and 0 <= self.event_goal_fraction <= 1,
                       f'train.event_goal_fraction must lie in [0, 1], got '
                       f'{self.event_goal_fraction!r}')
-        for name in ('seed', 'num_threads'):
+        for name in ('seed', 'num_threads', 'contact_lead'):
             value = getattr(self, name)
             base._require(base._is_int(value) and value >= 0,
                           f'train.{name} must be an integer >= 0, got {value!r}')

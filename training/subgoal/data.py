@@ -12,7 +12,8 @@ or, for a share of them, two states of different segments with target max_goal_d
 With subgoal_target 'contact' the subgoal is instead the state where the next interaction
 event starts (the hand at the object, the scene still as it was), when that event starts after
 the state and by the goal; otherwise (no interaction before the goal, or the state inside one)
-it stays k steps ahead.  Nothing here needs labels: the play's own future is the supervision.
+it stays k steps ahead; with a contact lead, states up to that many steps before an event's start
+count as inside it.  Nothing here needs labels: the play's own future is the supervision.
 """
 
 from typing import Dict
@@ -36,7 +37,7 @@ class PairSampler:
     def __init__(self, split: PlaySplit, horizon: int, max_goal_distance: int,
                  cross_segment_fraction: float = 0.1, seed: int = 0,
                  event_goal_fraction: float = 0.0, min_goal_distance: int = 1,
-                 subgoal_target: str = 'horizon'):
+                 subgoal_target: str = 'horizon', contact_lead: int = 0):
         """
         Index the split's segments.
 
@@ -50,6 +51,8 @@ class PairSampler:
         :param min_goal_distance: the nearest uniform goal, in steps (cut at the segment's end
             like the others).
         :param subgoal_target: one of SUBGOAL_TARGETS.
+        :param contact_lead: with 'contact', states this many steps or fewer before an event's
+            start count as inside it (their subgoal k steps ahead).
         :raises ValueError: if the split has no segment of at least two frames, or a bad
             argument.
         """
@@ -62,6 +65,8 @@ class PairSampler:
         if subgoal_target not in SUBGOAL_TARGETS:
             raise ValueError(f'subgoal_target must be one of {list(SUBGOAL_TARGETS)}, got '
                              f'{subgoal_target!r}')
+        if contact_lead < 0:
+            raise ValueError(f'contact_lead must be >= 0, got {contact_lead}')
         if not 0.0 <= event_goal_fraction <= 1.0:
             raise ValueError(f'event_goal_fraction must lie in [0, 1], got '
                              f'{event_goal_fraction}')
@@ -84,6 +89,7 @@ class PairSampler:
         self._num_segments = len(bounds)
         self.event_goal_fraction = float(event_goal_fraction)
         self.subgoal_target = subgoal_target
+        self.contact_lead = int(contact_lead)
         # Finding the events reads every segment: only when they are used.
         events = (event_rows(split) if self.event_goal_fraction > 0 or subgoal_target == 'contact'
                   else np.zeros((0, 2), dtype=np.int64))
@@ -121,10 +127,10 @@ class PairSampler:
         :param rows: (N,) start rows.
         :param goal_steps: (N,) steps to each goal.
         :param fallback: (N,) steps to keep where not (no event starts after the row and by the
-            goal, or the row lies inside an event).
+            goal, or the row lies inside an event or within contact_lead steps of its start).
         :return: (N,) steps in [1, goal_steps].
         """
-        following = np.searchsorted(self._event_starts, rows, side='right')
+        following = np.searchsorted(self._event_starts, rows + self.contact_lead, side='right')
         nearest = np.minimum(following, len(self._event_starts) - 1)
         ahead = self._event_starts[nearest] - rows
         previous = np.maximum(following - 1, 0)

@@ -24,8 +24,8 @@ import play_lmp_ros
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import ACTOR_FILE, load_metadata
 from play_lmp_ros.core.subgoals import (
-    KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PLANNER_METADATA_KEYS, PlannerSettings,
-    SUBGOAL_FILE, SUBGOAL_OUTPUTS)
+    AFTER_CONTACT_MODES, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings, SUBGOAL_FILE,
+    SUBGOAL_OUTPUTS)
 import torch
 from torch import nn, Tensor
 from training import checkpoint as ckpt
@@ -96,8 +96,8 @@ def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,
     :param model_dir: a directory with actor.onnx.
     :param plan_mode: the directory's default plan mode.
     :param training_data: the training split id.
-    :param settings: the directory's planner settings; those of PLANNER_METADATA_KEYS go
-        into subgoal.onnx's metadata.
+    :param settings: the directory's planner settings; those of PLANNER_METADATA_KEYS
+        (core.subgoals) go into subgoal.onnx's metadata.
     :param subgoal_target: where the proposer's subgoals lie, for the metadata.
     """
     models.eval()
@@ -108,8 +108,7 @@ def export_subgoal(models: SubgoalModels, model_dir: Path, plan_mode: str,
                                             (mixtures, layout.OBS_DIM)))),
                  dict(subgoal_metadata(models, plan_mode, training_data, 'subgoal',
                                        subgoal_target),
-                      **{key: repr(float(getattr(settings, key)))
-                         for key in PLANNER_METADATA_KEYS}),
+                      **settings.metadata()),
                  model_dir / SUBGOAL_FILE)
     export_graph(KstepGraph(models), {'first': state, 'second': state.clone()},
                  dict(zip(KSTEP_OUTPUTS, ((1,), (layout.OBS_DIM,), (layout.OBS_DIM,)))),
@@ -157,8 +156,13 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='hand the far goal itself to the actor once the distance model '
                              'puts it within this many horizons')
     parser.add_argument('--contact-radius', type=float, default=PlannerSettings.contact_radius_m,
-                        help='hand the far goal to the actor once the hand is this close (m) '
-                             'to the planned subgoal; 0: off (proposers with contact subgoals)')
+                        help='replan at once when the hand is this close (m) to the planned '
+                             'subgoal; 0: off (proposers with contact subgoals)')
+    parser.add_argument('--after-contact', choices=AFTER_CONTACT_MODES,
+                        default=PlannerSettings.after_contact,
+                        help="after the hand reaches a contact subgoal: 'goal' hands the far "
+                             "goal to the actor, 'proposer' keeps planning (a proposer trained "
+                             'with train.contact_lead)')
     parser.add_argument('--data', default=None,
                         help='dataset root; its validation split adds real-state parity')
     return parser.parse_args(argv)
@@ -185,7 +189,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'subgoal export: {error}', file=sys.stderr)
         return 2
     try:
-        settings = PlannerSettings(handover=args.handover, contact_radius_m=args.contact_radius)
+        settings = PlannerSettings(handover=args.handover, contact_radius_m=args.contact_radius,
+                                   after_contact=args.after_contact)
     except ValueError as error:
         print(f'subgoal export: {error}', file=sys.stderr)
         return 2

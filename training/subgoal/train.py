@@ -69,11 +69,11 @@ class SubgoalTrainer:
         self.sampler = PairSampler(self.train_split, model.horizon, model.max_goal_distance,
                                    train.cross_segment_fraction, train.seed,
                                    train.event_goal_fraction, train.min_goal_distance,
-                                   train.subgoal_target)
+                                   train.subgoal_target, train.contact_lead)
         validation = PairSampler(val_split, model.horizon, model.max_goal_distance,
                                  train.cross_segment_fraction, VALIDATION_SEED,
                                  train.event_goal_fraction, train.min_goal_distance,
-                                 train.subgoal_target)
+                                 train.subgoal_target, train.contact_lead)
         self.validation_batches = [to_torch(validation.sample(train.batch_size))
                                    for _ in range(train.val_batches)]
         torch.manual_seed(train.seed)

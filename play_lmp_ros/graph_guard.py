@@ -1,0 +1,33 @@
+"""
+Who publishes a topic: refuse data while a node other than the expected one publishes it.
+
+rclpy does not tell a subscriber which publisher sent a message, so a node that must trust one
+source (the policy: goals from the goal server, observations from the simulator; the goal
+server: observations from the simulator) asks the ROS graph who publishes the topic and refuses
+the topic's data while anyone else does.  This stops a stray or hostile publisher on an open
+graph; SROS2 (signed participants and topic permissions) and localhost-only discovery are the
+way to lock a graph down (see the README).
+"""
+
+from typing import List
+
+from rclpy.node import Node
+
+
+def foreign_publishers(node: Node, topic: str, expected_node: str) -> List[str]:
+    """
+    Name the publishers of a topic other than the expected node of the same namespace.
+
+    :param node: the subscribing node (its namespace is the expected node's).
+    :param topic: the topic name, relative to the node's namespace or absolute.
+    :param expected_node: the only node allowed to publish it; '' allows every publisher.
+    :return: fully qualified names of the other publishers, sorted (empty when none).
+    """
+    if not expected_node:
+        return []
+    namespace = node.get_namespace()
+    others = set()
+    for info in node.get_publishers_info_by_topic(node.resolve_topic_name(topic)):
+        if info.node_name != expected_node or info.node_namespace != namespace:
+            others.add(f'{info.node_namespace.rstrip("/")}/{info.node_name}')
+    return sorted(others)
