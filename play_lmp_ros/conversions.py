@@ -16,6 +16,9 @@ from play_lmp_ros.core import layout
 
 # User-given strings are echoed into logs and /diagnostics up to this many characters.
 MAX_ECHO_CHARS = 80
+# An error text about a client's input (it names the bad values and their ranges) is kept up to
+# this many characters in logs, /diagnostics and service responses.
+MAX_REASON_CHARS = 400
 
 
 def observation_to_array(msg: Observation) -> np.ndarray:

@@ -64,8 +64,6 @@ OUTCOME_TIMEOUT = 'timeout'
 OUTCOME_CANCELED = 'canceled'
 OUTCOME_PREEMPTED = 'canceled: preempted by a newer goal'
 OUTCOME_SHUTDOWN = 'aborted: the goal server shut down'
-# A rejection's reason on /diagnostics: long enough for the closest task names.
-MAX_REJECTION_CHARS = 400
 
 # Goal phases.
 PENDING = 'pending'      # accepted, waiting for an observation to start from
@@ -279,7 +277,7 @@ class GoalServer(Node):
         try:
             self._check_request(request)
         except GoalError as error:
-            reason = truncated(str(error), MAX_REJECTION_CHARS)
+            reason = truncated(str(error), conversions.MAX_REASON_CHARS)
             self.get_logger().warning(f'rejected a ReachGoal goal: {reason}')
             with self._lock:
                 self._last_rejection = reason

@@ -333,7 +333,7 @@ class _ScriptedBackend:
         try:
             self._skill = make_skill(goal.task, obs, self._rng)
         except ValueError as error:
-            return f'no scripted skill for {goal.task}: {error}'
+            return f'no scripted skill for {truncated(goal.task)}: {error}'
         return None
 
     def act(self, goal: Goal, obs: np.ndarray) -> Tuple[Optional[np.ndarray], str]:
@@ -525,7 +525,7 @@ class PolicyNode(Node):
             self._goal_started = True
             problem = self._backend.start(goal, obs)
             if problem is not None:
-                self.get_logger().warning(f'goal {goal.goal_id}: {problem}')
+                self.get_logger().warning(f'goal {truncated(goal.goal_id)}: {problem}')
         started = time.perf_counter()
         try:
             action, reason = self._backend.act(goal, obs)

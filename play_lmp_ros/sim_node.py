@@ -13,9 +13,13 @@ Modes (parameter ``mode``):
   client.  An invalid action is not applied and the unchanged observation is published again,
   so a lockstep client is never left waiting.
 
-In both modes a reset (service ``reset``) publishes the new observation.  Every action is
-validated (sizes, NaN, relative motion in [-1, 1], gripper exactly -1 or +1); a rejected one is
-never applied, is logged at most once per second and is counted in /diagnostics.
+In both modes a reset (service ``reset``) publishes the new observation; a reset state outside
+the physical ranges (layout.check_robot_state, layout.check_scene_state) is refused, the
+simulator unchanged.  Every action is validated (sizes, NaN, relative motion in [-1, 1], an
+absolute TCP position inside layout.TCP_WORKSPACE_M, gripper exactly -1 or +1); a rejected one is
+never applied, is logged at most once per second and is counted in /diagnostics.  Error texts
+about what a client sent are cut to conversions.MAX_REASON_CHARS in logs, /diagnostics and the
+reset response.
 
 The visualization topics (/joint_states, ``tcp_pose``, ``markers``, /tf) are published only while
 something subscribes to them, so that a fast lockstep evaluation does not pay for them; /tf only
@@ -345,6 +349,8 @@ class SimNode(Node):
     def _on_action(self, msg: EndEffectorAction) -> None:
         try:
             action, action_type = conversions.action_to_array(msg)
+            if action_type == 'absolute':
+                action = layout.check_absolute_action(action, layout.TCP_WORKSPACE_M)
         except ValueError as error:
             self._reject(str(error))
             return
@@ -378,8 +384,9 @@ class SimNode(Node):
             try:
                 goal = conversions.goal_state_to_array(msg)
             except ValueError as error:
+                reason = conversions.truncated(str(error), conversions.MAX_REASON_CHARS)
                 self.get_logger().warn(
-                    f'ignored a goal that cannot be drawn: {error}', throttle_duration_sec=1.0)
+                    f'ignored a goal that cannot be drawn: {reason}', throttle_duration_sec=1.0)
                 return
         stamp = self._now()
         self._goal_markers = markers.goal_markers(goal, stamp, self._params.frame_id)
@@ -389,6 +396,10 @@ class SimNode(Node):
                   response: ResetSim.Response) -> ResetSim.Response:
         try:
             if request.use_state:
+                # The length first: a huge state is refused before it is copied.
+                if len(request.state) != layout.OBS_DIM:
+                    raise ValueError(f'ResetSim.state must have {layout.OBS_DIM} values, got '
+                                     f'{len(request.state)}')
                 state = layout.check_vector(request.state, layout.OBS_DIM, 'ResetSim.state')
                 observation = self._sim.reset(
                     state[:layout.ROBOT_OBS_DIM], state[layout.ROBOT_OBS_DIM:])
@@ -398,9 +409,11 @@ class SimNode(Node):
                 observation = self._sim.reset_random(int(request.seed))
             observation = layout.check_vector(observation, layout.OBS_DIM, 'observation')
         except ValueError as error:
-            self.get_logger().warn(f'reset refused: {error}')
+            message = 'reset refused: ' + conversions.truncated(
+                str(error), conversions.MAX_REASON_CHARS)
+            self.get_logger().warn(message, throttle_duration_sec=1.0)
             response.success = False
-            response.message = f'reset refused: {error}'
+            response.message = message
             response.observation = conversions.array_to_observation(
                 self._observation, self._now(), self._params.frame_id)
             return response
@@ -460,6 +473,7 @@ class SimNode(Node):
         return self.get_clock().now().to_msg()
 
     def _reject(self, reason: str) -> None:
+        reason = conversions.truncated(reason, conversions.MAX_REASON_CHARS)
         self._stats.rejected_actions += 1
         self._stats.last_rejection = reason
         self.get_logger().warn(

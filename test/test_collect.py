@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,8 @@ from training.calvin_dataset import DatasetExistsError, load_split
 
 EPISODE_FRAMES = 64
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# conftest.py's tiny_play: ten episodes of 100 frames, seed 3, one worker.
+TINY_SEED, TINY_EPISODE_FRAMES = 3, 100
 
 
 def _generate(out: Path, frames: int, seed: int = 0):
@@ -52,17 +56,17 @@ def test_generated_play_loads_and_obeys_the_layout(tmp_path):
     assert training.lang is not None and set(training.lang.tasks) <= set(TASK_NAMES)
 
 
-def test_the_dataset_does_not_depend_on_the_worker_count(tmp_path):
-    """Every segment plays in a fresh simulator: 1 and 2 workers write the same episodes."""
-    config = collect.PlayConfig(episode_frames=EPISODE_FRAMES)
-    for workers in (1, 2):
-        collect.generate(tmp_path / str(workers), 4 * EPISODE_FRAMES, seed=5, workers=workers,
-                         config=config, progress=False)
-    one, two = (load_split(tmp_path / str(workers) / 'training', progress=False)
-                for workers in (1, 2))
-    assert one.num_frames == two.num_frames == 4 * EPISODE_FRAMES
-    np.testing.assert_array_equal(np.asarray(one.obs), np.asarray(two.obs))
-    np.testing.assert_array_equal(np.asarray(one.actions), np.asarray(two.actions))
+def _tiny_generate(out: Path, seed: int = TINY_SEED, workers: int = 1):
+    """Generate (or resume) a dataset with tiny_play's settings."""
+    return collect.generate(out, 10 * TINY_EPISODE_FRAMES, seed, workers=workers,
+                            config=collect.PlayConfig(episode_frames=TINY_EPISODE_FRAMES),
+                            progress=False)
+
+
+def test_the_dataset_does_not_depend_on_the_worker_count(tiny_play, tmp_path):
+    """Every segment plays in a fresh simulator: 2 workers write tiny_play's (1 worker) files."""
+    _tiny_generate(tmp_path / 'play', workers=2)
+    assert _tree_digest(tmp_path / 'play') == _tree_digest(tiny_play)
 
 
 def test_a_killed_run_resumes_without_damage(tmp_path):
@@ -100,14 +104,85 @@ def test_a_killed_run_resumes_without_damage(tmp_path):
     assert split.num_frames == 11 * EPISODE_FRAMES and split.num_episodes == 11
 
 
-def test_a_different_dataset_is_refused_and_left_intact(tmp_path):
+def test_a_different_dataset_is_refused_and_left_intact(tiny_play, tmp_path):
     """Generating with another seed into an existing dataset fails and changes nothing."""
     out = tmp_path / 'play'
-    _generate(out, 2 * EPISODE_FRAMES, seed=0)
+    shutil.copytree(tiny_play, out)
     before = _tree_digest(out)
     with pytest.raises(DatasetExistsError, match=str(out / 'training')):
-        _generate(out, 2 * EPISODE_FRAMES, seed=1)
+        _tiny_generate(out, seed=TINY_SEED + 1)
     assert _tree_digest(out) == before
+
+
+def _cut_short(path: Path) -> None:
+    """Keep the first half of a file's bytes, as a power cut during write-back can."""
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _empty(path: Path) -> None:
+    """Leave a file with no bytes (written, renamed, never flushed)."""
+    path.write_bytes(b'')
+
+
+def _scramble(path: Path) -> None:
+    """Overwrite a file's bytes with zeros, its length kept."""
+    path.write_bytes(bytes(path.stat().st_size))
+
+
+@pytest.mark.parametrize('split', ['training', 'validation'])
+@pytest.mark.parametrize('damage', [_cut_short, _empty, _scramble])
+def test_a_damaged_last_frame_is_dropped_and_generated_again(tiny_play, tmp_path, caplog,
+                                                             split, damage):
+    """
+    Resume a dataset whose last committed frame file is damaged.
+
+    The damaged episode and every episode after it are dropped with a warning naming the file,
+    then generated again: the dataset ends up byte-identical to the undamaged one, manifest and
+    statistics included.
+    """
+    out = tmp_path / 'play'
+    shutil.copytree(tiny_play, out)
+    last_id = int(np.load(out / split / 'ep_start_end_ids.npy')[-1, 1])
+    damaged = out / split / f'episode_{last_id:07d}.npz'
+    damage(damaged)
+    with caplog.at_level(logging.WARNING, logger=collect.__name__):
+        summary = _tiny_generate(out)
+    assert str(damaged) in caplog.text and 'generated again' in caplog.text
+    # Training holds global episodes 0-8, validation episode 9: the committed episodes stay one
+    # prefix of the global order, so a damaged episode 8 takes episode 9 with it.
+    episodes_again = 2 if split == 'training' else 1
+    assert summary['new_frames'] == episodes_again * TINY_EPISODE_FRAMES
+    assert _tree_digest(out) == _tree_digest(tiny_play)
+
+
+def test_damaged_episodes_are_found_walking_back_from_the_last(tiny_play, tmp_path, caplog):
+    """
+    Damage in the middle of each of the last two training episodes drops both, and episode 9.
+
+    Every frame of an episode is read back, and the walk goes on while episodes are damaged.
+    """
+    out = tmp_path / 'play'
+    shutil.copytree(tiny_play, out)
+    for start, end in np.load(out / 'training' / 'ep_start_end_ids.npy')[-2:]:
+        _cut_short(out / 'training' / f'episode_{(start + end) // 2:07d}.npz')
+    with caplog.at_level(logging.WARNING, logger=collect.__name__):
+        summary = _tiny_generate(out)
+    assert summary['new_frames'] == 3 * TINY_EPISODE_FRAMES
+    assert 'damaged committed episodes (2)' in caplog.text
+    assert 'dropping the last 2 committed episodes (frames 700-899)' in caplog.text
+    assert _tree_digest(out) == _tree_digest(tiny_play)
+
+
+def test_too_few_frames_for_a_validation_episode_are_refused_up_front(tmp_path, capsys):
+    """--frames 3000 makes six 500-frame episodes, none for validation: exit 2, nothing written."""
+    out = tmp_path / 'play'
+    assert collect.main(['--out', str(out), '--frames', '3000', '--no-progress']) == 2
+    error = capsys.readouterr().err
+    assert error.startswith('error: 3000 frames make 6 episodes of 500 frames')
+    assert 'at least 5000 frames (10 episodes)' in error
+    assert not out.exists()
+    assert collect.minimum_frames(TINY_EPISODE_FRAMES) == 10 * TINY_EPISODE_FRAMES
 
 
 @pytest.mark.parametrize('counts, expected', [

@@ -73,3 +73,14 @@ def test_wrong_sized_observation_and_goal_raise():
         conversions.goal_state_to_array(goal)
     with pytest.raises(ValueError, match='goal state must have 39 values'):
         conversions.array_to_goal_state(np.zeros(40), STAMP)
+
+
+@pytest.mark.parametrize('text, limit, expected', [
+    ('open_drawer', 80, 'open_drawer'),                         # short: unchanged
+    ('x' * 80, 80, 'x' * 80),                                   # exactly the limit: unchanged
+    ('x' * 1000000, 80, 'x' * 80 + '... (999920 more characters)'),  # a million characters
+    ('abcdef', 3, 'abc... (3 more characters)'),                # a custom limit
+])
+def test_truncated_cuts_echoed_strings_and_says_how_much(text, limit, expected):
+    """Strings echoed into logs and /diagnostics are cut to the limit, with a note."""
+    assert conversions.truncated(text, limit) == expected

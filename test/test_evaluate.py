@@ -226,6 +226,35 @@ def test_evaluate_rejects_bad_options(tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('names', [
+    ['../x'],            # climbs out of --out
+    ['..'],              # the parent itself
+    ['a/b'],             # a path, not a name
+    ['/tmp/abs'],        # an absolute path
+    [''],                # empty
+    ['.'],               # the directory itself
+])
+def test_evaluate_refuses_names_that_are_not_plain_file_names(tmp_path, capsys, names):
+    """A --name with a path in it is refused in one line, exit 2, before anything is written."""
+    model_dir = write_model_dir(tmp_path)
+    before = sorted(path.name for path in tmp_path.iterdir())
+    argv = ['--model', str(model_dir), '--out', str(tmp_path / 'out'), '--no-progress']
+    for name in names:
+        argv += ['--name', name]
+    assert evaluate.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count('\n') == 1 and 'is not a plain file name' in error, error
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_evaluate_refuses_names_that_share_a_row_directory(tmp_path, capsys):
+    """'a b' and 'a-b' would write the same row directory: refused, exit 2."""
+    model_dir = write_model_dir(tmp_path)
+    assert evaluate.main(['--model', str(model_dir), '--model', str(model_dir), '--name', 'a b',
+                          '--name', 'a-b', '--out', str(tmp_path / 'out')]) == 2
+    assert "row directories ['a-b', 'a-b']" in capsys.readouterr().err
+
+
 def test_plan_mode_reaches_the_policy_and_the_report(tiny_play, tmp_path):
     """--plan-mode runs the model's subgoal planner and is recorded in the summary."""
     model_dir = write_planned_model_dir(

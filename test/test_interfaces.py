@@ -8,6 +8,7 @@ import time
 import numpy as np
 from play_lmp_interfaces.action import ReachGoal
 from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
+from play_lmp_interfaces.srv import ResetSim
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
@@ -69,6 +70,23 @@ def test_action_message_constants_and_reach_goal_parts():
     feedback = ReachGoal.Feedback(step=3, replans=1, distance_to_goal=0.2)
     assert goal.task == 'open_drawer' and len(goal.goal_state) == 39
     assert result.outcome == 'succeeded' and feedback.replans == 1
+
+
+def test_reset_state_is_bounded_and_reach_goal_fields_are_not():
+    """
+    ResetSim.state is float64[<=39]; ReachGoal's task and goal_state stay unbounded.
+
+    With every field bounded, the reset request is a bounded DDS type: rclpy refuses to send a
+    longer one (RCLError, see test_sim_node), and Fast DDS drops a longer one on reception
+    before the server reads it (measured with an unbounded client: 40 and 10,000,000 values
+    never reached the server, which went on serving).  The action's goal service gets no such
+    protection from bounds (a 1,000,000-character task and 100,000 values still arrived), and
+    a bounded action client drops a too-long goal without raising, leaving its caller waiting,
+    so the goal server checks those lengths itself.
+    """
+    assert ResetSim.Request.get_fields_and_field_types()['state'] == 'sequence<double, 39>'
+    goal_fields = ReachGoal.Goal.get_fields_and_field_types()
+    assert (goal_fields['task'], goal_fields['goal_state']) == ('string', 'sequence<double>')
 
 
 def test_observation_round_trip_over_dds_between_processes(ros_domain):

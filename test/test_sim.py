@@ -1,5 +1,6 @@
 """Tests of the PyBullet play table simulator (real PyBullet, no mocks)."""
 
+import re
 import subprocess
 import sys
 
@@ -149,6 +150,23 @@ NEUTRAL_ROBOT = np.array([
     0.024, -0.232, 0.606, 3.09, -0.029, 1.5, 0.08, *geo.NEUTRAL_ARM_JOINTS, 1.0])
 VALID_ACTION = [0.1, 0, 0, 0, 0, 0, 1.0]
 
+
+def robot_with(**values) -> np.ndarray:
+    """Return NEUTRAL_ROBOT with some dimensions, named as in layout.OBS_NAMES, replaced."""
+    robot = NEUTRAL_ROBOT.copy()
+    for name, value in values.items():
+        robot[layout.OBS_NAMES.index(name)] = value
+    return robot
+
+
+def scene_with(**values) -> np.ndarray:
+    """Return quiet_scene() with some dimensions, named as in layout.OBS_NAMES, replaced."""
+    scene = quiet_scene()
+    for name, value in values.items():
+        scene[layout.OBS_NAMES.index(name) - layout.ROBOT_OBS_DIM] = value
+    return scene
+
+
 BAD_INPUTS = [
     # NaN in a relative action
     ('step', ([np.nan, 0, 0, 0, 0, 0, 1.0],), 'non-finite'),
@@ -166,12 +184,38 @@ BAD_INPUTS = [
     ('step', (VALID_ACTION, 'joint'), 'action_type'),
     # robot state of the wrong size
     ('reset', (NEUTRAL_ROBOT[:14], None), 'robot_obs must have 15'),
-    # scene state with a NaN
-    ('reset', (None, np.full(layout.SCENE_OBS_DIM, np.nan)), 'scene_obs has non-finite'),
+    # scene state of NaNs: the first few indices are listed, then the count
+    ('reset', (None, np.full(layout.SCENE_OBS_DIM, np.nan)),
+     'scene_obs has non-finite values (NaN or inf) at indices [0, 1, 2, 3] (24 in all)'),
     # scene state of the wrong size
     ('reset', (NEUTRAL_ROBOT, np.zeros(23)), 'scene_obs must have 24'),
     # robot state whose gripper action is not +-1
     ('reset', (np.concatenate([NEUTRAL_ROBOT[:14], [0.0]]), None), 'gripper'),
+    # absolute TCP target far outside the table
+    ('step', ([10, 10, 10, *DOWN, 1.0], 'absolute'),
+     'x = 10 m lies outside the TCP workspace (x -0.5..0.5, y -0.7..0.3, z 0.25..0.85 m)'),
+    # absolute TCP target at a huge but finite height
+    ('step', ([0.0, -0.1, 1e300, *DOWN, 1.0], 'absolute'), 'z = 1e+300 m lies outside'),
+    # absolute TCP target inside the table top
+    ('step', ([0.0, -0.1, 0.1, *DOWN, 1.0], 'absolute'), 'z = 0.1 m lies outside'),
+    # switch pushed far past its 0.088 m stop
+    ('reset', (None, scene_with(switch=0.5)), 'switch = 0.5 m outside -0.15..0.238 m'),
+    # drawer pulled out a metre
+    ('reset', (None, scene_with(drawer=1.0)), 'drawer = 1 m outside -0.15..0.37 m'),
+    # a block below the floor
+    ('reset', (None, scene_with(red_block_z=-5.0)), 'red_block_z = -5 m outside 0..2 m'),
+    # a block 1e300 m away
+    ('reset', (None, scene_with(pink_block_x=1e300)), 'pink_block_x = 1e+300 m outside'),
+    # a block angle of 100 rad
+    ('reset', (None, scene_with(blue_block_yaw=100.0)), 'blue_block_yaw = 100 rad outside'),
+    # a light neither on nor off
+    ('reset', (None, scene_with(led=2.0)), 'led state must be 0 or 1'),
+    # an arm joint far past its limit
+    ('reset', (robot_with(arm_joint_4=1.0), None), 'arm_joint_4 = 1 rad outside'),
+    # a gripper opened 0.5 m
+    ('reset', (robot_with(gripper_width=0.5), None), 'gripper_width = 0.5 m outside'),
+    # a TCP euler angle of 1e9 rad
+    ('reset', (robot_with(tcp_yaw=1e9), None), 'tcp_yaw = 1e+09 rad outside'),
 ]
 
 
@@ -181,9 +225,76 @@ def test_bad_input_raises_and_leaves_state_unchanged(sim, method, args, message)
     sim.reset_random(seed=1)
     sim.step(VALID_ACTION)
     before = sim.observe()
-    with pytest.raises(ValueError, match=message.replace('[', r'\[').replace(']', r'\]')):
+    with pytest.raises(ValueError, match=re.escape(message)):
         getattr(sim, method)(*args)
     np.testing.assert_array_equal(sim.observe(), before)
+
+
+def test_reset_takes_back_the_overshoots_pybullet_produces(sim):
+    """
+    Accept states past the nominal stops, as pybullet's soft limits produce them.
+
+    The values are the extremes seen over 300,000 frames of scripted play: a pressed button and
+    a pushed switch past their stops, fingers pressed past closed, an arm joint past its limit,
+    a block knocked onto the floor, a block yaw beyond pi.
+    """
+    robot = robot_with(gripper_width=-0.0275, arm_joint_4=-0.0698 + 0.071)
+    scene = scene_with(button=0.0425, switch=0.209, slider=-0.0056, red_block_x=0.61,
+                       red_block_y=-1.5, red_block_z=0.0175, pink_block_yaw=4.616)
+    observation = sim.reset(robot, scene)
+    np.testing.assert_allclose(observation[layout.ROBOT_OBS_DIM:][:4], scene[:4], atol=1e-9)
+    assert observation[layout.OBS_NAMES.index('red_block_y')] == pytest.approx(-1.5)
+
+
+def test_every_state_random_play_reaches_resets(sim):
+    """Random play, then a reset of a second simulator to each observation: none is refused."""
+    sim.reset_random(seed=5)
+    with PlayTableSim(seed=1) as other:
+        for action in random_actions(60, seed=8):
+            observation = sim.step(action)
+            other.reset(observation[:layout.ROBOT_OBS_DIM], observation[layout.ROBOT_OBS_DIM:])
+
+
+def test_the_tcp_workspace_covers_every_part_of_the_scene():
+    """
+    Check that an absolute action can reach every part of the scene.
+
+    Every table part at both ends of its travel, every block placement and the neutral TCP lie
+    inside layout.TCP_WORKSPACE_M.
+    """
+    import pybullet
+    low, high = (np.asarray(corner) for corner in layout.TCP_WORKSPACE_M)
+    client = pybullet.connect(pybullet.DIRECT)
+    try:
+        table = pybullet.loadURDF(str(geo.TABLE_URDF), useFixedBase=True,
+                                  physicsClientId=client)
+        for joint in range(pybullet.getNumJoints(table, physicsClientId=client)):
+            info = pybullet.getJointInfo(table, joint, physicsClientId=client)
+            travel = (info[8], info[9]) if info[9] > info[8] else (0.0,)
+            for position in travel:
+                pybullet.resetJointState(table, joint, position, physicsClientId=client)
+                aabb_low, aabb_high = pybullet.getAABB(table, joint, physicsClientId=client)
+                assert np.all(low <= aabb_low) and np.all(aabb_high <= high), (
+                    f'{info[12].decode()} at {position} spans {aabb_low}..{aabb_high}')
+            pybullet.resetJointState(table, joint, 0.0, physicsClientId=client)
+    finally:
+        pybullet.disconnect(client)
+    reach = max(np.max(geo.block_half_extents(b)) for b in range(3))
+    for (x_low, y_low), (x_high, y_high) in geo.PLACEMENT_SURFACES.values():
+        for corner in ((x_low - reach, y_low - reach), (x_high + reach, y_high + reach)):
+            assert np.all(low <= (*corner, geo.BLOCK_REST_Z))
+            assert np.all((*corner, geo.BLOCK_REST_Z) <= high)
+    with PlayTableSim(seed=0) as fresh:
+        tcp = fresh.observe()[layout.TCP_POS]
+    assert np.all(low <= tcp) and np.all(tcp <= high)
+
+
+def test_absolute_actions_on_the_workspace_bounds_are_accepted(sim):
+    """The box includes its bounds: a target on a face is applied."""
+    sim.reset(scene_obs=quiet_scene())
+    (x_low, y_low, z_low), (x_high, y_high, z_high) = layout.TCP_WORKSPACE_M
+    for corner in ((x_low, y_low, z_high), (x_high, y_high, z_low)):
+        assert np.all(np.isfinite(sim.step([*corner, *DOWN, OPEN], 'absolute')))
 
 
 def footprint(scene: np.ndarray, block_index: int):

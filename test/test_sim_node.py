@@ -42,13 +42,18 @@ PLUS_X = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, OPEN)
 MINUS_Z = (0.0, 0.0, -1.0, 0.0, 0.0, 0.0, OPEN)
 
 
-def relative_action(values) -> EndEffectorAction:
-    """Build a relative EndEffectorAction without validation, so that bad values get through."""
-    msg = EndEffectorAction(type=EndEffectorAction.RELATIVE)
+def relative_action(values, kind: int = EndEffectorAction.RELATIVE) -> EndEffectorAction:
+    """Build an EndEffectorAction (relative by default) without validation, bad values too."""
+    msg = EndEffectorAction(type=kind)
     msg.position = np.asarray(values[:3], dtype=np.float64)
     msg.orientation = np.asarray(values[3:6], dtype=np.float64)
     msg.gripper = float(values[6])
     return msg
+
+
+def absolute_action(values) -> EndEffectorAction:
+    """Build an absolute EndEffectorAction without validation."""
+    return relative_action(values, EndEffectorAction.ABSOLUTE)
 
 
 @contextlib.contextmanager
@@ -251,18 +256,59 @@ def test_reset_service_seeded_given_and_malformed_states(probe):
         nan_state[20] = float('nan')
         half_light = target.copy()
         half_light[layout.ROBOT_OBS_DIM + layout.LIGHTBULB] = 0.5
-        for state, seed, reason in ((target[:38], 0, '39 values'), (nan_state, 0, 'non-finite'),
-                                    (half_light, 0, 'lightbulb'), (None, -1, 'seed')):
+        # Physically impossible states: each names the dimension, its value and its range.
+        switch_past_stop, block_under_floor, arm_past_limit, far_block = (
+            target.copy() for _ in range(4))
+        switch_past_stop[layout.OBS_NAMES.index('switch')] = 0.5
+        block_under_floor[layout.OBS_NAMES.index('red_block_z')] = -5.0
+        arm_past_limit[layout.OBS_NAMES.index('arm_joint_4')] = 1.0
+        far_block[layout.OBS_NAMES.index('blue_block_x')] = 1e300
+        for state, seed, reason in (
+                (target[:38], 0, '39 values'), (nan_state, 0, 'non-finite'),
+                (half_light, 0, 'lightbulb'), (None, -1, 'seed'),
+                (switch_past_stop, 0, 'switch = 0.5 m outside -0.15..0.238 m'),
+                (block_under_floor, 0, 'red_block_z = -5 m outside 0..2 m'),
+                (arm_past_limit, 0, 'arm_joint_4 = 1 rad outside'),
+                (far_block, 0, 'blue_block_x = 1e+300 m outside')):
             before = len(probe.observations)
             refused = probe.reset(seed=seed, state=state)
             assert not refused.success and reason in refused.message, refused.message
             assert len(probe.observations) == before, 'a refused reset published an observation'
             np.testing.assert_array_equal(
                 conversions.observation_to_array(refused.observation), probe.latest())
+        # ResetSim.state is bounded (float64[<=39]): a longer request never leaves the client.
+        before = len(probe.observations)
+        with pytest.raises(RuntimeError, match='failed to send request'):  # rclpy's RCLError
+            probe.reset(state=np.zeros(layout.OBS_DIM + 1))
+        assert len(probe.observations) == before
         after = probe.step(relative_action(np.zeros(6).tolist() + [OPEN]))
         np.testing.assert_allclose(after[layout.ROBOT_OBS_DIM:layout.ROBOT_OBS_DIM + 4],
                                    target[layout.ROBOT_OBS_DIM:layout.ROBOT_OBS_DIM + 4],
                                    atol=1e-3)
+        assert process.poll() is None, process.stderr.read().decode()
+
+
+def test_absolute_actions_outside_the_workspace_are_rejected_the_state_unchanged(probe):
+    """(10, 10, 10) and 1e300 are refused naming the coordinate and box; one inside moves."""
+    with sim_process(probe.namespace, 'mode:=lockstep', 'diagnostics_hz:=5.0') as process:
+        probe.connect()
+        assert probe.reset(seed=2).success
+        before = probe.latest()
+        down = before[layout.TCP_ORN].tolist()
+        for position in ((10.0, 10.0, 10.0), (0.0, -0.1, 1e300)):
+            np.testing.assert_array_equal(probe.step(absolute_action([*position, *down, OPEN])),
+                                          before)
+
+        def reports_both() -> bool:
+            return bool(probe.diagnostics) and \
+                status_values(probe.diagnostics[-1])['rejected actions'] == '2'
+
+        probe.wait_for(reports_both, 'diagnostics counting the rejections')
+        last = status_values(probe.diagnostics[-1])['last rejection']
+        assert 'z = 1e+300 m lies outside the TCP workspace (x -0.5..0.5' in last, last
+        inside = before[layout.TCP_POS] + (0.05, 0.0, 0.0)
+        moved = probe.step(absolute_action([*inside, *down, OPEN]))
+        assert moved[0] - before[0] > 0.005, 'a valid absolute action did not move the TCP'
         assert process.poll() is None, process.stderr.read().decode()
 
 

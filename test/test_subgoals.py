@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import onnx
 import onnx.numpy_helper
+import onnxruntime
 from onnx_fixtures import write_model_dir
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import ModelError, OnnxPolicy
@@ -407,7 +408,14 @@ def test_a_non_finite_subgoal_holds_until_the_next_replan(planned_model, tmp_pat
                 weights.CopyFrom(onnx.numpy_helper.from_array(
                     np.full_like(values, np.nan), weights.name))
         onnx.save(graph, str(model_dir / name))
-    policy = OnnxPolicy(str(model_dir), plan_mode=mode, deterministic=deterministic)
+    # Weights of NaN are refused at load (the test step), so the graphs fail after it here.
+    with pytest.raises(ModelError, match='subgoal.onnx: a test step on a neutral state gave '
+                                         'non-finite values'):
+        OnnxPolicy(str(model_dir))
+    policy = OnnxPolicy(str(planned_model), plan_mode=mode, deterministic=deterministic)
+    planner = policy.subgoal_planner
+    planner._subgoal = onnxruntime.InferenceSession(str(model_dir / SUBGOAL_FILE))
+    planner._kstep = onnxruntime.InferenceSession(str(model_dir / KSTEP_FILE))
     obs = np.zeros(layout.OBS_DIM)
     obs[layout.GRIPPER_ACTION] = layout.GRIPPER_CLOSE
     for _ in range(policy.replan_every):

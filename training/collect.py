@@ -13,7 +13,11 @@ becomes a language-annotation window.
 Episodes (continuous play segments of ``--episode-frames``) are generated independently from
 (seed, episode index), in worker processes, and committed in order by CalvinWriter: an interrupted
 run continues after its last committed episode with ``--resume`` (the default), and what was
-written is never rewritten.  Every tenth episode goes to the validation split.
+written is never rewritten.  Frame files are not flushed to disk one by one, so after a power cut
+the newest committed ones can be truncated: a resumed run first reads back the last committed
+episodes, drops the damaged ones (and every episode after them) with a warning, and generates
+them again, identically.  Every tenth episode goes to the validation split, so a run needs at
+least ten episodes; fewer are refused before anything is written.
 """
 
 import argparse
@@ -31,7 +35,9 @@ from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from tqdm import tqdm
-from training.calvin_dataset import CalvinWriter
+from training.calvin_dataset import CalvinWriter, DatasetError
+from training.calvin_dataset import files
+from training.calvin_dataset.writer import _RunningMoments
 
 logger = logging.getLogger(__name__)
 
@@ -354,26 +360,140 @@ def committed_prefix(counts: Dict[str, int]) -> int:
     return index
 
 
+def minimum_frames(episode_frames: int) -> int:
+    """
+    Return the fewest frames of a dataset whose validation split is not empty.
+
+    :param episode_frames: frames per episode.
+    :return: VALIDATION_EVERY episodes' worth: the last of them is the first validation episode.
+    """
+    return VALIDATION_EVERY * episode_frames
+
+
+def _frame_damage(split_dir: Path, episode: Tuple[int, int]) -> Optional[str]:
+    """
+    Read back every frame file of one committed episode.
+
+    :param split_dir: the split directory.
+    :param episode: inclusive (start, end) frame ids.
+    :return: what is wrong with the first damaged frame file, or None when all are sound.
+    """
+    for frame_id in range(episode[0], episode[1] + 1):
+        path = split_dir / files.frame_file_name(frame_id)
+        try:
+            files.read_frame_states(path)
+        except FileNotFoundError:
+            return f'{path} is missing'
+        except DatasetError as error:
+            return str(error)
+    return None
+
+
+def _keep_episodes(writer: CalvinWriter, keep: int) -> None:
+    """
+    Keep only the first ``keep`` committed episodes of a split, as if the others never were.
+
+    The manifest is rewritten with those episodes, their annotations and their statistics, which
+    are recomputed from their frame files episode by episode in order (so they come out exactly
+    as the first run computed them); the later frame files are deleted.  This works on
+    CalvinWriter's own state: it belongs there, as a method, once the writer may be changed.
+
+    :param writer: an open writer with no episode open.
+    :param keep: how many committed episodes stay, at most writer.num_episodes.
+    :raises DatasetError: if a frame file of a kept episode cannot be read.
+    """
+    kept = writer.episodes[:keep]
+    moments = _RunningMoments()
+    for start, end in kept:
+        arrays = [files.read_frame_states(writer.split_dir / files.frame_file_name(frame_id))
+                  for frame_id in range(start, end + 1)]
+        obs = np.stack([np.concatenate([frame['robot_obs'], frame['scene_obs']])
+                        for frame in arrays]).astype(np.float64)
+        actions = np.stack([frame['actions'] for frame in arrays]).astype(np.float64)
+        moments.merge(obs, actions)
+    next_id = kept[-1][1] + 1 if kept else 0
+    writer._episodes = kept
+    writer._annotations = [item for item in writer._annotations if item['end'] < next_id]
+    writer._moments = moments
+    writer._committed_next_id = next_id
+    writer.finalized = False
+    writer._write_manifest()
+    writer._discard_uncommitted_files()
+
+
+def drop_damaged_episodes(writers: Dict[str, CalvinWriter], done: int) -> int:
+    """
+    Find damaged frame files at the end of the committed episodes and drop them.
+
+    Frame files are renamed into place but not flushed to disk one by one: a killed process
+    cannot truncate one, a power cut or a full disk can, and then it is among the newest.  So
+    each split's committed episodes are read back from the last one until one is sound.  The
+    first damaged episode in global order and every episode after it, in both splits, are
+    dropped (logged as a warning), so that the committed episodes stay one prefix of the global
+    order and are generated again.  Damage further back is not looked for here; the dataset
+    reader refuses any damaged file it meets.
+
+    :param writers: 'training' and 'validation' writers, as opened for a resume.
+    :param done: the committed prefix of the global episode order (committed_prefix).
+    :return: the committed prefix that is left.
+    """
+    global_indices = {split: [index for index in range(done) if split_of(index) == split]
+                      for split in writers}
+    cut = done
+    problems = []
+    for split, writer in writers.items():
+        for local in range(writer.num_episodes - 1, -1, -1):
+            problem = _frame_damage(writer.split_dir, writer.episodes[local])
+            if problem is None:
+                break
+            cut = min(cut, global_indices[split][local])
+            problems.append(problem)
+    if cut == done:
+        return done
+    logger.warning('damaged committed episodes (%d): %s', len(problems),
+                   '; '.join(problems[:3]) + ('; ...' if len(problems) > 3 else ''))
+    for split, writer in writers.items():
+        keep = sum(1 for index in global_indices[split] if index < cut)
+        if keep < writer.num_episodes:
+            dropped = writer.episodes[keep:]
+            logger.warning('%s: dropping the last %d committed episodes (frames %d-%d), from '
+                           'episode %d of the run on; they are generated again',
+                           writer.split_dir, len(dropped), dropped[0][0], dropped[-1][1], cut)
+            _keep_episodes(writer, keep)
+    return cut
+
+
 def generate(out: Path, frames: int, seed: int, workers: int, config: PlayConfig,
              progress: bool = True) -> Dict[str, object]:
     """
     Generate (or continue generating) a play dataset.
 
     :param out: dataset root; training/ and validation/ are created inside.
-    :param frames: total frames wanted over both splits.
+    :param frames: total frames wanted over both splits, at least minimum_frames.
     :param seed: base seed.
     :param workers: worker processes.
     :param config: player behaviour.
     :param progress: show a progress bar.
     :return: a summary: frames, episodes, seconds, frames per second, per-task success.
+    :raises ValueError: for fewer frames than minimum_frames (nothing is written then).
+    :raises DatasetExistsError: for a directory holding another dataset.
+    :raises DatasetError: for a dataset whose committed frames cannot be read back.
     """
+    episodes_asked = -(-frames // config.episode_frames)
+    if episodes_asked < VALIDATION_EVERY:
+        raise ValueError(
+            f'{frames} frames make {episodes_asked} episodes of {config.episode_frames} frames, '
+            f'but only every {VALIDATION_EVERY}th episode goes to the validation split, which '
+            f'would stay empty: ask for at least {minimum_frames(config.episode_frames)} frames '
+            f'({VALIDATION_EVERY} episodes), or for shorter episodes')
     settings = {'seed': seed, 'config': asdict(config)}
     writers = {split: CalvinWriter.open_existing(out, split, images=config.images,
                                                  dataset_id='scripted-play', settings=settings)
                for split in ('training', 'validation')}
     done = committed_prefix({split: w.num_episodes for split, w in writers.items()})
+    done = drop_damaged_episodes(writers, done)
     done_frames = sum(w.num_frames for w in writers.values())
-    episodes_wanted = max(done, -(-frames // config.episode_frames))
+    episodes_wanted = max(done, episodes_asked)
     attempts: Dict[str, List[int]] = {}
     started = time.perf_counter()
     new_frames = 0
@@ -389,12 +509,8 @@ def generate(out: Path, frames: int, seed: int, workers: int, config: PlayConfig
             new_frames += len(record.actions)
             bar.update(len(record.actions))
     elapsed = time.perf_counter() - started
-    for split, writer in writers.items():
-        if writer.num_episodes:
-            writer.finalize()
-        else:
-            logger.warning('%s split is empty: every %dth episode goes there, so ask for at least '
-                           '%d episodes', split, VALIDATION_EVERY, VALIDATION_EVERY)
+    for writer in writers.values():
+        writer.finalize()
     return {
         'out': str(out),
         'frames': sum(w.num_frames for w in writers.values()),

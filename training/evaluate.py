@@ -868,6 +868,29 @@ def row_directory(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-') or 'row'
 
 
+def check_model_names(names: Sequence[str]) -> None:
+    """
+    Refuse model names that are not plain file names, or that would share a row directory.
+
+    Each name becomes part of a row directory under --out (row_directory), and a report
+    names its rows by them.
+
+    :param names: a display name per model.
+    :raises ValueError: for an empty name, one with a path separator, '..' or a NUL, or two
+        names that give the same row directory.
+    """
+    separators = {'/', '\\', os.sep} | ({os.altsep} if os.altsep else set())
+    for name in names:
+        if not name.strip() or name == '.' or '..' in name or '\0' in name or any(
+                separator in name for separator in separators):
+            raise ValueError(f'--name {name!r} is not a plain file name (it must not be empty, '
+                             f"'.', or hold '..' or a path separator)")
+    directories = [row_directory(name) for name in names]
+    if len(set(directories)) != len(directories):
+        raise ValueError(f'model names {list(names)} give the row directories {directories}; '
+                         'they must differ')
+
+
 def row_specs(model_dirs: Sequence[str], names: Sequence[str], modes: Sequence[str],
               baseline_names: Sequence[str], plan_mode: Optional[str] = None,
               untrained_dir: Optional[str] = None) -> List[PolicySpec]:
@@ -1079,6 +1102,7 @@ def _resolve(args: argparse.Namespace) -> Tuple[List[str], List[str], List[str],
     if len(set(names)) != len(names) or set(names) & set(baselines.BASELINES):
         raise ValueError(f'model names must be distinct and differ from the baselines, got '
                          f'{names}')
+    check_model_names(names)
     if args.episodes < 1 or args.workers < 1 or args.seed < 0:
         raise ValueError('--episodes and --workers must be >= 1, --seed >= 0')
     if args.protocol == 'chain' and args.episodes > MAX_CHAINS:

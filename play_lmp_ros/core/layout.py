@@ -19,7 +19,7 @@ scaled by 0.05 rad; gripper exactly -1 or +1.  Absolute action (7,): TCP positio
 
 import hashlib
 import json
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -84,6 +84,32 @@ GRIPPER_WIDTH_RANGE = (0.0, 0.08)
 ARM_LOWER_LIMITS = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973)
 ARM_UPPER_LIMITS = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)
 
+# The box (m, world) that an absolute action's TCP position must lie in: low (x, y, z), high.
+# calvin_env's Panda config (conf/robot/panda.yaml) and robot.py set no workspace bounds, so this
+# box is the scene's own: it covers every part the TCP must reach with at least 0.1 m to spare
+# sideways (table x -0.60..0.50, blocks x -0.36..0.39, the sliding door's handle x -0.23..0.05,
+# the drawer's handle out to y -0.60 when open, the shelf and the cabinet back y 0.03..0.26) and
+# from below the open drawer's floor (z 0.30) to well above the lightbulb (z 0.67).  It also holds
+# every TCP position of CALVIN's recorded actions (ABC->D act bounds: x -0.43..0.43,
+# y -0.55..0.14, z 0.29..0.80).
+TCP_WORKSPACE_M = ((-0.5, -0.7, 0.25), (0.5, 0.3, 0.85))
+
+# Reset states are observations, and the simulator's own observations overshoot the nominal
+# ranges above: pybullet's joint limits and contacts are soft, so a push carries a part past its
+# stop.  Over 300,000 frames of scripted play: slider -0.006..0.284 m, button -0.019..0.043 m,
+# switch -0.023..0.209 m, gripper width -0.028..0.091 m, arm joints up to 0.08 rad past their
+# limits, blocks knocked onto the floor (z 0.02) out to y -1.50, euler angles up to 4.62 rad
+# (pybullet's euler near pitch +-pi/2).  A reset must take back every state the simulator
+# produces (the goal judge and recordings rebuild observations by resets), so it accepts the
+# nominal ranges widened by these margins and refuses only what no simulation produces.
+RESET_JOINT_MARGIN_M = 0.15
+RESET_GRIPPER_MARGIN_M = 0.04
+RESET_ARM_MARGIN_RAD = 0.2
+RESET_MAX_ANGLE_RAD = 2.0 * np.pi
+# Where any body of the scene can be in a reset state (m, world): the floor around the table
+# (z 0 is the floor) out to 2 m, up to 2 m high; blocks and the TCP.
+SCENE_BOUNDS_M = ((-2.0, -2.0, 0.0), (2.0, 2.0, 2.0))
+
 # Dimensions of the 39-D observation that are angles and wrap at +-pi.
 ANGLE_DIMS = tuple(
     [3, 4, 5]
@@ -102,6 +128,40 @@ OBS_NAMES = (
 )
 
 ACTION_NAMES = ('x', 'y', 'z', 'roll', 'pitch', 'yaw', 'gripper')
+
+
+def _reset_state_bounds() -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Build the per-dimension range of a reset state from the ranges and margins above.
+
+    :return: low (39,) and high (39,), inclusive.
+    """
+    low, high = np.empty(OBS_DIM), np.empty(OBS_DIM)
+    scene_low, scene_high = np.asarray(SCENE_BOUNDS_M[0]), np.asarray(SCENE_BOUNDS_M[1])
+    low[TCP_POS], high[TCP_POS] = scene_low, scene_high
+    low[GRIPPER_WIDTH] = GRIPPER_WIDTH_RANGE[0] - RESET_GRIPPER_MARGIN_M
+    high[GRIPPER_WIDTH] = GRIPPER_WIDTH_RANGE[1] + RESET_GRIPPER_MARGIN_M
+    low[ARM_JOINTS] = np.asarray(ARM_LOWER_LIMITS) - RESET_ARM_MARGIN_RAD
+    high[ARM_JOINTS] = np.asarray(ARM_UPPER_LIMITS) + RESET_ARM_MARGIN_RAD
+    low[GRIPPER_ACTION], high[GRIPPER_ACTION] = GRIPPER_CLOSE, GRIPPER_OPEN
+    scene = slice(ROBOT_OBS_DIM, OBS_DIM)
+    scene_part_low, scene_part_high = low[scene], high[scene]
+    for index, (start, stop) in ((SLIDER, SLIDER_RANGE), (DRAWER, DRAWER_RANGE),
+                                 (BUTTON, BUTTON_RANGE), (SWITCH, SWITCH_RANGE)):
+        scene_part_low[index] = start - RESET_JOINT_MARGIN_M
+        scene_part_high[index] = stop + RESET_JOINT_MARGIN_M
+    scene_part_low[[LIGHTBULB, LED]], scene_part_high[[LIGHTBULB, LED]] = 0.0, 1.0
+    for block_index in range(len(BLOCK_NAMES)):
+        start = BLOCK_OFFSET + BLOCK_STATE_DIM * block_index
+        scene_part_low[start:start + 3], scene_part_high[start:start + 3] = scene_low, scene_high
+    low[list(ANGLE_DIMS)], high[list(ANGLE_DIMS)] = -RESET_MAX_ANGLE_RAD, RESET_MAX_ANGLE_RAD
+    return low, high
+
+
+# The range of every dimension of a reset state (39,): see the margins above.
+RESET_STATE_LOW, RESET_STATE_HIGH = _reset_state_bounds()
+# At most this many offending entries are listed in an error message.
+MAX_LISTED_ENTRIES = 4
 
 
 def wrap_to_pi(angles: np.ndarray) -> np.ndarray:
@@ -144,8 +204,10 @@ def check_vector(values, size: int, what: str) -> np.ndarray:
     if vector.size != size:
         raise ValueError(f'{what} must have {size} values, got {vector.size}')
     if not np.all(np.isfinite(vector)):
-        bad = [int(i) for i in np.flatnonzero(~np.isfinite(vector))]
-        raise ValueError(f'{what} has non-finite values (NaN or inf) at indices {bad}')
+        bad = np.flatnonzero(~np.isfinite(vector))
+        listed = [int(i) for i in bad[:MAX_LISTED_ENTRIES]]
+        more = f' ({bad.size} in all)' if bad.size > MAX_LISTED_ENTRIES else ''
+        raise ValueError(f'{what} has non-finite values (NaN or inf) at indices {listed}{more}')
     return vector
 
 
@@ -179,16 +241,128 @@ def check_relative_action(action) -> np.ndarray:
     return action
 
 
-def check_absolute_action(action) -> np.ndarray:
+def check_absolute_action(action, workspace: Optional[Sequence[Sequence[float]]] = None
+                          ) -> np.ndarray:
     """
-    Validate an absolute action: 7 finite values, gripper exactly +-1.
+    Validate an absolute action: 7 finite values, gripper exactly +-1, TCP inside a workspace.
+
+    A command to a simulator gives the workspace (TCP_WORKSPACE_M); a recorded action, which
+    is where the TCP went rather than where it was sent, is checked without one.
 
     :param action: array-like (7,): TCP position (m), TCP euler (rad), gripper.
+    :param workspace: (low (3,), high (3,)) box (m) the TCP position must lie in, bounds
+        included; None checks no box.
     :return: (7,) float64 copy.
+    :raises ValueError: naming the problem; outside the box, naming the coordinate, its value
+        and the box.
     """
     action = check_vector(action, ACTION_DIM, 'absolute action')
     check_gripper(action[6])
+    if workspace is not None:
+        check_in_box(action[:3], workspace, ACTION_NAMES[:3], 'absolute action TCP position',
+                     'the TCP workspace')
     return action
+
+
+def check_in_box(position, box: Sequence[Sequence[float]], names: Sequence[str], what: str,
+                 box_name: str) -> np.ndarray:
+    """
+    Raise ValueError unless a finite position lies inside an axis-aligned box.
+
+    :param position: array-like (3,), finite.
+    :param box: (low (3,), high (3,)), bounds included.
+    :param names: the name of each coordinate, for the message.
+    :param what: name of the position, for the message.
+    :param box_name: name of the box, for the message.
+    :return: the position as (3,) float64.
+    :raises ValueError: naming the first coordinate outside, its value and the box.
+    """
+    position = np.asarray(position, dtype=np.float64)
+    low, high = np.asarray(box[0], dtype=np.float64), np.asarray(box[1], dtype=np.float64)
+    outside = np.flatnonzero((position < low) | (position > high))
+    if outside.size:
+        axis = int(outside[0])
+        box_text = ', '.join(f'{name} {low[i]:g}..{high[i]:g}' for i, name in enumerate(names))
+        raise ValueError(f'{what}: {names[axis]} = {position[axis]:.6g} m lies outside '
+                         f'{box_name} ({box_text} m)')
+    return position
+
+
+def _check_state_ranges(values: np.ndarray, first_dim: int, what: str) -> None:
+    """
+    Raise ValueError naming the dimensions of a state that lie outside the reset ranges.
+
+    :param values: finite part of a 39-D state.
+    :param first_dim: index of values[0] in the 39-D state.
+    :param what: name of the state, for the message.
+    """
+    dims = slice(first_dim, first_dim + values.size)
+    low, high = RESET_STATE_LOW[dims], RESET_STATE_HIGH[dims]
+    outside = np.flatnonzero((values < low) | (values > high))
+    if not outside.size:
+        return
+    parts = []
+    for i in outside[:MAX_LISTED_ENTRIES]:
+        unit = _unit(first_dim + int(i))
+        parts.append(f'{OBS_NAMES[first_dim + i]} = {values[i]:.6g}{unit} outside '
+                     f'{low[i]:.6g}..{high[i]:.6g}{unit}')
+    if outside.size > MAX_LISTED_ENTRIES:
+        parts.append(f'and {outside.size - MAX_LISTED_ENTRIES} more')
+    raise ValueError(f'{what} has values outside their physical ranges: {"; ".join(parts)}')
+
+
+def _unit(dim: int) -> str:
+    """
+    Return the unit of one observation dimension, for messages.
+
+    :param dim: index into the 39-D observation.
+    :return: ' rad', ' m' or '' (lights, gripper action).
+    """
+    if dim in ANGLE_DIMS or ARM_JOINTS.start <= dim < ARM_JOINTS.stop:
+        return ' rad'
+    if dim in (GRIPPER_ACTION, ROBOT_OBS_DIM + LIGHTBULB, ROBOT_OBS_DIM + LED):
+        return ''
+    return ' m'
+
+
+def check_robot_state(robot_obs, what: str = 'robot_obs') -> np.ndarray:
+    """
+    Validate a robot state to reset to: 15 finite values in the reset ranges, gripper +-1.
+
+    The ranges are RESET_STATE_LOW / RESET_STATE_HIGH: gripper width and arm joints within
+    their limits widened by a margin, the TCP in SCENE_BOUNDS_M, euler angles within
+    +-RESET_MAX_ANGLE_RAD.
+
+    :param robot_obs: array-like (15,).
+    :param what: name used in the error message.
+    :return: (15,) float64 copy.
+    :raises ValueError: naming the dimension, its value and its range.
+    """
+    robot_state = check_vector(robot_obs, ROBOT_OBS_DIM, what)
+    check_gripper(robot_state[GRIPPER_ACTION], f'{what} gripper action')
+    _check_state_ranges(robot_state, 0, what)
+    return robot_state
+
+
+def check_scene_state(scene_obs, what: str = 'scene_obs') -> np.ndarray:
+    """
+    Validate a scene state to reset to: 24 finite values in the reset ranges, lights 0 or 1.
+
+    The ranges are RESET_STATE_LOW / RESET_STATE_HIGH: slider, drawer, button and switch within
+    their ranges widened by RESET_JOINT_MARGIN_M, block positions in SCENE_BOUNDS_M, euler
+    angles within +-RESET_MAX_ANGLE_RAD.
+
+    :param scene_obs: array-like (24,).
+    :param what: name used in the error message.
+    :return: (24,) float64 copy.
+    :raises ValueError: naming the dimension, its value and its range.
+    """
+    scene_state = check_vector(scene_obs, SCENE_OBS_DIM, what)
+    for index, name in ((LIGHTBULB, 'lightbulb'), (LED, 'led')):
+        if scene_state[index] not in (0.0, 1.0):
+            raise ValueError(f'{what} {name} state must be 0 or 1, got {scene_state[index]!r}')
+    _check_state_ranges(scene_state, ROBOT_OBS_DIM, what)
+    return scene_state
 
 
 def relative_to_absolute(relative: np.ndarray, target_pose: np.ndarray) -> np.ndarray:

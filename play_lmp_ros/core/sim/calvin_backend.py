@@ -162,19 +162,16 @@ class CalvinEnvSim(ClosableSimulator):
         :param scene_obs: (24,) or None for calvin_env's random scene (articulations at 0).
         :return: (39,) observation, after calvin_env's one physics step.
         :raises ValueError: on a state of the wrong size, non-finite values, a gripper action
-            other than +-1 or light states other than 0/1; the simulator is left unchanged.
+            other than +-1, light states other than 0/1 or a value outside its physical range
+            (layout.check_robot_state, layout.check_scene_state); the simulator is left
+            unchanged.
         """
         gripper_action = layout.GRIPPER_OPEN
         if robot_obs is not None:
-            robot_obs = layout.check_vector(robot_obs, layout.ROBOT_OBS_DIM, 'robot_obs')
-            gripper_action = layout.check_gripper(
-                robot_obs[layout.GRIPPER_ACTION], 'robot_obs gripper action')
+            robot_obs = layout.check_robot_state(robot_obs)
+            gripper_action = float(robot_obs[layout.GRIPPER_ACTION])
         if scene_obs is not None:
-            scene_obs = layout.check_vector(scene_obs, layout.SCENE_OBS_DIM, 'scene_obs')
-            for index, name in ((layout.LIGHTBULB, 'lightbulb'), (layout.LED, 'led')):
-                if scene_obs[index] not in (0.0, 1.0):
-                    raise ValueError(
-                        f'scene_obs {name} state must be 0 or 1, got {scene_obs[index]!r}')
+            scene_obs = layout.check_scene_state(scene_obs)
         # calvin_env moves the blocks without stopping them, and its reset and random placement
         # run physics steps: leftover velocities would carry into the reset state.
         for block in self._env.scene.movable_objects:
@@ -219,7 +216,7 @@ class CalvinEnvSim(ClosableSimulator):
         if action_type == 'relative':
             action = layout.check_relative_action(action)
         elif action_type == 'absolute':
-            action = layout.check_absolute_action(action)
+            action = layout.check_absolute_action(action, layout.TCP_WORKSPACE_M)
         else:
             raise ValueError(
                 f'action_type must be one of {tuple(ACTION_TYPES)}, got {action_type!r}')

@@ -149,11 +149,13 @@ class PlayTableSim(ClosableSimulator):
         :param robot_obs: (15,) layout robot_obs, or None.
         :param scene_obs: (24,) layout scene_obs, or None.
         :return: (39,) observation.
-        :raises ValueError: if a given state has the wrong size, non-finite values or a gripper
-            action other than +-1; the simulator is left unchanged.
+        :raises ValueError: if a given state has the wrong size, non-finite values, a gripper
+            action other than +-1, lights other than 0 / 1 or a value outside its physical
+            range (layout.check_robot_state, layout.check_scene_state); the simulator is left
+            unchanged.
         """
-        robot_state = None if robot_obs is None else self._check_robot_obs(robot_obs)
-        scene_state = None if scene_obs is None else self._check_scene_obs(scene_obs)
+        robot_state = None if robot_obs is None else layout.check_robot_state(robot_obs)
+        scene_state = None if scene_obs is None else layout.check_scene_state(scene_obs)
         if scene_state is None:
             scene_state = self._sample_scene()
         self._reset_scene(scene_state)
@@ -183,8 +185,9 @@ class PlayTableSim(ClosableSimulator):
         Apply one 30 Hz control action and run 8 physics substeps.
 
         :param action: (7,) relative action (motion in [-1, 1], scaled by 0.02 m / 0.05 rad and
-            added to the internal target pose) or absolute action (TCP position in m, euler in
-            rad); last value the gripper, exactly -1 (close) or +1 (open).
+            added to the internal target pose) or absolute action (TCP position in m, inside
+            layout.TCP_WORKSPACE_M, euler in rad); last value the gripper, exactly -1 (close) or
+            +1 (open).
         :param action_type: 'relative' or 'absolute'.
         :return: (39,) observation after the step.
         :raises ValueError: on an unknown action_type or an invalid action; nothing is applied.
@@ -193,7 +196,7 @@ class PlayTableSim(ClosableSimulator):
             target = layout.relative_to_absolute(
                 layout.check_relative_action(action), self._target_pose)
         elif action_type == 'absolute':
-            target = layout.check_absolute_action(action)
+            target = layout.check_absolute_action(action, layout.TCP_WORKSPACE_M)
         else:
             raise ValueError(f'action_type must be one of {ACTION_TYPES}, got {action_type!r}')
         self._apply_target(target)
@@ -329,23 +332,6 @@ class PlayTableSim(ClosableSimulator):
         if not self._closed:
             self._client.disconnect()
             self._closed = True
-
-    # ------------------------------------------------------------------ validation
-
-    @staticmethod
-    def _check_robot_obs(robot_obs) -> np.ndarray:
-        robot_state = layout.check_vector(robot_obs, layout.ROBOT_OBS_DIM, 'robot_obs')
-        layout.check_gripper(robot_state[layout.GRIPPER_ACTION], 'robot_obs gripper action')
-        return robot_state
-
-    @staticmethod
-    def _check_scene_obs(scene_obs) -> np.ndarray:
-        scene_state = layout.check_vector(scene_obs, layout.SCENE_OBS_DIM, 'scene_obs')
-        for index, name in ((layout.LIGHTBULB, 'lightbulb'), (layout.LED, 'led')):
-            if scene_state[index] not in (0.0, 1.0):
-                raise ValueError(
-                    f'scene_obs {name} state must be 0 or 1, got {scene_state[index]!r}')
-        return scene_state
 
     # ------------------------------------------------------------------ reset helpers
 
