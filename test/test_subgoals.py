@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import onnx
 import onnx.numpy_helper
-import onnxruntime
 from onnx_fixtures import write_model_dir
+import onnxruntime
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import ModelError, OnnxPolicy
 from play_lmp_ros.core.subgoals import (
