@@ -13,6 +13,11 @@ from typing import List
 
 from rclpy.node import Node
 
+# What rmw reports as a publisher's node until that participant's discovery information (the
+# node names) has arrived, shortly after its endpoints: such a publisher is not refused, or a
+# latched goal or a lockstep observation received in that window would be lost for good.
+UNKNOWN_NODE_NAME = '_NODE_NAME_UNKNOWN_'
+
 
 def foreign_publishers(node: Node, topic: str, expected_node: str) -> List[str]:
     """
@@ -21,13 +26,16 @@ def foreign_publishers(node: Node, topic: str, expected_node: str) -> List[str]:
     :param node: the subscribing node (its namespace is the expected node's).
     :param topic: the topic name, relative to the node's namespace or absolute.
     :param expected_node: the only node allowed to publish it; '' allows every publisher.
-    :return: fully qualified names of the other publishers, sorted (empty when none).
+    :return: fully qualified names of the other publishers, sorted (empty when none); a
+        publisher whose node is not known yet is not among them (UNKNOWN_NODE_NAME).
     """
     if not expected_node:
         return []
     namespace = node.get_namespace()
     others = set()
     for info in node.get_publishers_info_by_topic(node.resolve_topic_name(topic)):
+        if info.node_name == UNKNOWN_NODE_NAME:
+            continue
         if info.node_name != expected_node or info.node_namespace != namespace:
             others.add(f'{info.node_namespace.rstrip("/")}/{info.node_name}')
     return sorted(others)
