@@ -65,6 +65,10 @@ OUTCOME_CANCELED = 'canceled'
 OUTCOME_PREEMPTED = 'canceled: preempted by a newer goal'
 OUTCOME_SHUTDOWN = 'aborted: the goal server shut down'
 
+# How long a finished goal's result is kept for a client that asks late (s).  rclpy's default of
+# 900 s keeps every goal of the last 15 minutes in memory; clients ask when the goal is accepted.
+RESULT_RETENTION_S = 60
+
 # Goal phases.
 PENDING = 'pending'      # accepted, waiting for an observation to start from
 STARTING = 'starting'    # making the goal state
@@ -222,6 +226,7 @@ class GoalServer(Node):
             goal_callback=self._on_goal_request,
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel_request,
+            result_timeout=RESULT_RETENTION_S,
             **qos.ACTION_SERVICE_PROFILES)
         self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
         self.create_timer(1.0 / self._params.diagnostics_hz, self._publish_diagnostics)
