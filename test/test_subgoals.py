@@ -11,7 +11,8 @@ import onnxruntime
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policy import ModelError, OnnxPolicy
 from play_lmp_ros.core.subgoals import (
-    collocate, gaussian_log_prob, KSTEP_FILE, PlannerSettings, SUBGOAL_FILE, tidy_states)
+    collocate, gaussian_log_prob, KSTEP_FILE, PlannerSettings, SUBGOAL_FILE, tcp_distance,
+    tidy_states)
 import pytest
 from subgoal_fixtures import (
     TINY_SUBGOAL_OVERRIDES, train_tiny_subgoal, write_planned_model_dir)
@@ -295,17 +296,27 @@ def test_policy_plans_subgoals_in_every_mode(planned_model, mode, deterministic)
         str(planned_model), plan_mode=mode, deterministic=deterministic, seed=3).step(obs, goal))
 
 
-def test_reaching_a_contact_subgoal_hands_the_goal_over_until_reset(planned_model):
+def planned_subgoal(planned_model):
+    """
+    Plan once without a contact radius; return obs, goal, the subgoal and its TCP distance.
+
+    :param planned_model: the model directory.
+    :return: obs (39,), goal (39,), subgoal (39,) and the subgoal's TCP distance from obs (m).
+    """
     rng = np.random.default_rng(5)
     obs, goal = rng.normal(0, 0.1, layout.OBS_DIM), rng.normal(0, 0.1, layout.OBS_DIM)
     obs[layout.GRIPPER_ACTION] = goal[layout.GRIPPER_ACTION] = 1.0
-    off = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
-                     planner_settings=PlannerSettings(handover=0.0))
-    off.step(obs, goal)
-    subgoal = off.subgoal.astype(np.float64)
+    probe = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
+                       planner_settings=PlannerSettings(handover=0.0))
+    probe.step(obs, goal)
+    subgoal = probe.subgoal.astype(np.float64)
+    return obs, goal, subgoal, tcp_distance(subgoal, obs)
+
+
+def test_reaching_a_contact_subgoal_hands_the_goal_over_until_reset(planned_model):
+    obs, goal, subgoal, reach = planned_subgoal(planned_model)
     assert not np.allclose(subgoal, goal, atol=1e-6)
     # The hand within the radius of the planned subgoal: the goal itself, kept past replans.
-    reach = float(np.linalg.norm(subgoal[layout.TCP_POS] - obs[layout.TCP_POS]))
     on = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
                     planner_settings=PlannerSettings(handover=0.0, contact_radius_m=reach + 0.01))
     on.step(obs, goal)
@@ -320,14 +331,7 @@ def test_reaching_a_contact_subgoal_hands_the_goal_over_until_reset(planned_mode
 
 
 def test_after_contact_proposer_keeps_planning_and_replans_once_per_arrival(planned_model):
-    rng = np.random.default_rng(5)
-    obs, goal = rng.normal(0, 0.1, layout.OBS_DIM), rng.normal(0, 0.1, layout.OBS_DIM)
-    obs[layout.GRIPPER_ACTION] = goal[layout.GRIPPER_ACTION] = 1.0
-    probe = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
-                       planner_settings=PlannerSettings(handover=0.0))
-    probe.step(obs, goal)
-    subgoal = probe.subgoal.astype(np.float64)
-    reach = float(np.linalg.norm(subgoal[layout.TCP_POS] - obs[layout.TCP_POS]))
+    obs, goal, subgoal, reach = planned_subgoal(planned_model)
     settings = PlannerSettings(handover=0.0, contact_radius_m=reach + 0.01,
                                after_contact='proposer')
     # Planned within the radius: the proposer's subgoal, no latch, no replan at every step.

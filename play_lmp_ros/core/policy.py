@@ -597,8 +597,7 @@ class OnnxPolicy(RecurrentPolicy):
              'h_out': (self.hidden_size,), 'c_out': (self.hidden_size,)},
             'outputs', actor_path)
         self._actor_outputs = list(ACTOR_OUTPUTS)
-        self._model_dir = model_dir
-        self._check_by_a_test_step()
+        self._check_by_a_test_step(model_dir)
         logger.info('loaded %s policy from %s (D=%d, H=%d, K=%d, replan every %d, %s, plan '
                     'mode %s) on %s', self.method, model_dir, self.d_latent, self.hidden_size,
                     self.mixtures, self.replan_every,
@@ -608,13 +607,14 @@ class OnnxPolicy(RecurrentPolicy):
             logger.warning('requested provider %s did not start; running on %s',
                            usable[0], self.active_providers)
 
-    def _check_by_a_test_step(self) -> None:
+    def _check_by_a_test_step(self, model_dir: str) -> None:
         """
         Run every graph once on a neutral state, so that a damaged model fails at start.
 
         The state is zeros with the gripper open; the recurrent state and the generator are
         left as they are.
 
+        :param model_dir: the model directory, named in errors.
         :raises ModelError: naming the file when a graph fails or gives a non-finite output.
         """
         state = np.zeros((1, layout.OBS_DIM), dtype=np.float32)
@@ -629,7 +629,7 @@ class OnnxPolicy(RecurrentPolicy):
             checks.append((SUBGOAL_FILE, lambda: planner.mixture(state[0], state[0])))
             checks.append((KSTEP_FILE, lambda: planner.distance(state, state)))
         for name, run in checks:
-            path = os.path.join(self._model_dir, name)
+            path = os.path.join(model_dir, name)
             try:
                 outputs = run()
             except InferenceError as error:

@@ -448,6 +448,7 @@ class TaskOracle:
         :param tasks: task name -> spec; CALVIN's 34 tasks (TASKS) when omitted.
         """
         self.tasks: Mapping[str, TaskSpec] = dict(TASKS if tasks is None else tasks)
+        self._longest_name = max(len(name) for name in self.tasks)
 
     def require_known(self, names: Iterable[str]) -> None:
         """
@@ -456,7 +457,7 @@ class TaskOracle:
         :param names: task names to check.
         :raises ValueError: naming the first unknown task and its closest known names.
         """
-        longest = max(len(known) for known in self.tasks)
+        longest = self._longest_name
         for name in names:
             if name in self.tasks:
                 continue
