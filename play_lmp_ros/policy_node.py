@@ -10,7 +10,8 @@ observation.  In mode 'lockstep' the node publishes exactly one action per obser
 goal is active; when a goal arrives it acts once on the latest observation if that one has not
 been acted on, so that a simulator waiting for an action starts the loop.
 
-The node holds (zero motion, last gripper command, +1 open at start) when there is no goal (also
+The node holds (zero motion, the gripper command the latest observation reports, so a hold
+after a reset keeps the reset's gripper; open before any observation) when there is no goal (also
 when the goal's publisher, the goal server, is gone), when the observation is older than
 stale_periods control periods (realtime), when the model outputs NaN or inf, and, with the
 scripted backend, when the goal has no task name or the skill is done or cannot be made.  Holds
@@ -379,7 +380,6 @@ class PolicyNode(Node):
         self._obs_at: Optional[float] = None
         self._obs_stamp = Time()
         self._obs_acted = False
-        self._gripper = layout.GRIPPER_OPEN
         self._stale_after_s = params.stale_periods / params.control_hz
         self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self._holds: Dict[str, int] = dict.fromkeys(HOLD_REASONS, 0)
@@ -538,7 +538,6 @@ class PolicyNode(Node):
         if action is None:
             return self._hold(reason)
         self._last_hold = ''
-        self._gripper = float(action[layout.ACTION_DIM - 1])
         return action
 
     def _goal_problem(self, goal: Goal) -> Optional[str]:
@@ -583,11 +582,14 @@ class PolicyNode(Node):
         Count a hold and return the hold action.
 
         :param reason: one of HOLD_REASONS.
-        :return: (7,) zero motion with the last gripper command.
+        :return: (7,) zero motion with the gripper command the latest observation reports
+            (open before any), so that a hold after a reset keeps the reset's gripper.
         """
         self._holds[reason] += 1
         self._last_hold = reason
-        return np.array([0.0] * (layout.ACTION_DIM - 1) + [self._gripper])
+        gripper = (layout.GRIPPER_OPEN if self._obs is None
+                   else layout.gripper_command_of(self._obs))
+        return layout.hold_action(gripper)
 
     def _publish(self, action: np.ndarray) -> None:
         """

@@ -175,18 +175,6 @@ PARAMETER_RANGES = {
 }
 
 
-def hold_action(observation: np.ndarray) -> np.ndarray:
-    """
-    Return the action that keeps the robot where it is.
-
-    :param observation: (39,) current observation.
-    :return: (7,) relative action: no motion, the last gripper command.
-    """
-    action = np.zeros(layout.ACTION_DIM)
-    action[6] = observation[layout.GRIPPER_ACTION]
-    return action
-
-
 def joint_state(observation: np.ndarray, stamp: Time) -> JointState:
     """
     Build the /joint_states message of an observation.
@@ -376,7 +364,7 @@ class SimNode(Node):
             self._stats.held_steps += 1
         else:
             self._stats.ticks_without_action += 1
-        self._step(hold_action(self._observation), 'relative')
+        self._step(layout.hold_action(layout.gripper_command_of(self._observation)), 'relative')
 
     def _on_goal(self, msg: GoalState) -> None:
         goal = None

@@ -11,6 +11,7 @@ from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_interfaces.srv import ResetSim
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from ros_harness import end_process
 
 # A second process that turns every Observation it receives into a GoalState carrying the same
 # 39 numbers, so the test sees both message types cross the DDS boundary.
@@ -115,8 +116,7 @@ def test_observation_round_trip_over_dds_between_processes(ros_domain):
         np.testing.assert_array_equal(state[15:], sent.scene_obs)
         assert received[0].task == 'open_drawer' and received[0].active
     finally:
-        echo.terminate()
-        echo.wait(timeout=10)
+        end_process(echo)
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)

@@ -314,6 +314,32 @@ def test_scripted_realtime_holds_without_a_task_and_acts_with_one(ros_domain):
         goals.publish(obs, 'named', task=task, active=False)
 
 
+def test_realtime_hold_keeps_the_gripper_of_a_reset(ros_domain):
+    """
+    Realtime, no goal: after a reset the hold keeps the reset's gripper, closed or open.
+
+    A hold that kept the policy's own last command would open a gripper just reset closed (or
+    close one just reset open) within one control period.
+    """
+    with Graph() as graph:
+        actions = scripted_realtime_graph(graph)
+        observations = Recorder(graph.client, Observation, qos.OBSERVATION_TOPIC, RECORDER_QOS)
+        closed = graph.reset(SEED).copy()
+        closed[layout.GRIPPER_ACTION] = layout.GRIPPER_CLOSE
+        closed[layout.GRIPPER_WIDTH] = layout.GRIPPER_WIDTH_RANGE[0]
+        for gripper, state in ((layout.GRIPPER_CLOSE, closed), (layout.GRIPPER_OPEN, None)):
+            graph.reset(SEED, state=state)
+            start, seen = len(actions.messages), len(observations.messages)
+            wait_until(lambda: len(actions.messages) >= start + 20, 20.0, '20 holds')
+            # The first few may answer an observation from before the reset.
+            late = actions_of(actions, start)[5:]
+            assert all(is_hold(action) for action in late)
+            assert np.all(late[:, 6] == gripper), late[:, 6]
+            reported = [conversions.observation_to_array(msg)[layout.GRIPPER_ACTION]
+                        for msg in observations.messages[seen:]][5:]
+            assert reported and np.all(np.array(reported) == gripper), reported
+
+
 def test_simulator_restart_policy_keeps_running_and_acts_again(ros_domain, tmp_path):
     """Kill the realtime sim mid-run and start it again: the policy holds, then acts again."""
     with Graph() as graph:

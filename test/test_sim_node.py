@@ -30,12 +30,12 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+from ros_harness import end_process, REPO_ROOT
 from sensor_msgs.msg import JointState
 from transforms3d.euler import quat2euler
 from visualization_msgs.msg import Marker, MarkerArray
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 30.0
 OPEN = layout.GRIPPER_OPEN
 PLUS_X = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, OPEN)
@@ -75,12 +75,7 @@ def sim_process(namespace: str, *parameters: str) -> Iterator[subprocess.Popen]:
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        end_process(process)
 
 
 class Probe:

@@ -56,11 +56,8 @@ class HoldPolicy:
         :return: (7,) float64 relative action.
         """
         if self._gripper is None:
-            last = float(np.asarray(obs, dtype=np.float64)[layout.GRIPPER_ACTION])
-            self._gripper = layout.GRIPPER_CLOSE if last < 0.0 else layout.GRIPPER_OPEN
-        action = np.zeros(layout.ACTION_DIM)
-        action[layout.ACTION_DIM - 1] = self._gripper
-        return action
+            self._gripper = layout.gripper_command_of(obs)
+        return layout.hold_action(self._gripper)
 
 
 class OpenGripperPolicy(HoldPolicy):
@@ -74,9 +71,7 @@ class OpenGripperPolicy(HoldPolicy):
         :param goal: (39,) goal state, unused.
         :return: (7,) float64 relative action.
         """
-        action = np.zeros(layout.ACTION_DIM)
-        action[layout.ACTION_DIM - 1] = layout.GRIPPER_OPEN
-        return action
+        return layout.hold_action(layout.GRIPPER_OPEN)
 
 
 def untrained_architecture(metadata: Mapping[str, str]) -> Tuple[Dict[str, object],

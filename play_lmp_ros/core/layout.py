@@ -224,6 +224,29 @@ def check_gripper(value: float, what: str = 'gripper action') -> float:
     return float(value)
 
 
+def gripper_command_of(observation) -> float:
+    """
+    Return the last gripper command an observation reports (robot_obs[14]), as exactly +-1.
+
+    :param observation: (39,) state or (15,) robot_obs.
+    :return: GRIPPER_CLOSE or GRIPPER_OPEN.
+    """
+    last = float(np.asarray(observation, dtype=np.float64)[GRIPPER_ACTION])
+    return GRIPPER_CLOSE if last < 0.0 else GRIPPER_OPEN
+
+
+def hold_action(gripper: float) -> np.ndarray:
+    """
+    Return the relative action that keeps the robot where it is.
+
+    :param gripper: the gripper command to keep, +-1.
+    :return: (7,) float64: zero motion, then the gripper command.
+    """
+    action = np.zeros(ACTION_DIM)
+    action[ACTION_DIM - 1] = check_gripper(gripper)
+    return action
+
+
 def check_relative_action(action) -> np.ndarray:
     """
     Validate a relative action: 7 finite values, motion in [-1, 1], gripper exactly +-1.
