@@ -4,16 +4,21 @@ Launch the play table: simulator, goal server and policy, with rviz or a Foxglov
     ros2 launch play_lmp_ros sim_rollout.launch.py backend:=scripted mode:=lockstep
     ros2 action send_goal /play_lmp/reach_goal play_lmp_interfaces/action/ReachGoal "{task: ...}"
 
-Each node reads its installed config/<node>.yaml (or the file given by its *_params argument).
+Each node reads its installed config/<node>.yaml (or the file given by its *_params argument),
+keyed /**/<node> so that a second table under PushRosNamespace reads it too.  The three nodes are
+required: when one exits (a bad model_dir, a crash) the whole launch shuts down rather than
+leave a simulator and a goal server accepting goals nobody runs.  rviz2 starts only where it is
+installed (a warning otherwise).  Ctrl-C ends the goal server's running goal aborted, so its
+client gets a result, then stops every node.
 The arguments model_dir, backend, replan_every, plan_mode, mode and seed override those files only
 when given: left empty they keep the file's value, so no default lives in two places.
 """
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, Shutdown
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -21,6 +26,8 @@ from play_lmp_ros.core.subgoals import PLAN_MODES
 
 PACKAGE = 'play_lmp_ros'
 NAMESPACE = 'play_lmp'
+# The required nodes, each started by its console script of the same name.
+PLAY_TABLE_NODES = ('sim_node', 'goal_server', 'policy_node')
 
 # Launch argument -> (type, the nodes whose parameter of the same name it overrides).
 OVERRIDES = {
@@ -80,13 +87,28 @@ def _play_table_nodes(context) -> list:
                       LaunchConfiguration('log_level').perform(context)],
     }
     return [
-        Node(executable='sim_node', name='sim_node',
-             parameters=_parameters(context, 'sim_node'), **common),
-        Node(executable='goal_server', name='goal_server',
-             parameters=_parameters(context, 'goal_server'), **common),
-        Node(executable='policy_node', name='policy_node',
-             parameters=_parameters(context, 'policy_node'), **common),
+        Node(executable=name, name=name, parameters=_parameters(context, name),
+             on_exit=Shutdown(reason=f'{name} exited; the play table needs all three nodes'),
+             **common)
+        for name in PLAY_TABLE_NODES
     ]
+
+
+def _rviz(context) -> list:
+    """
+    Start rviz2 with the package's config where rviz2 is installed, else warn.
+
+    :param context: the launch context.
+    :return: the rviz2 Node action, or a warning.
+    """
+    try:
+        get_package_share_directory('rviz2')
+    except PackageNotFoundError:
+        return [LogInfo(msg='rviz2 is not installed: starting without it (rviz:=false hides '
+                            'this message; the markers and TF are published all the same)')]
+    config = os.path.join(get_package_share_directory(PACKAGE), 'config', 'play_lmp.rviz')
+    return [Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
+                 arguments=['-d', config])]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -124,7 +146,7 @@ def generate_launch_description() -> LaunchDescription:
                         'files.'),
         DeclareLaunchArgument(
             'rviz', default_value='true', choices=['true', 'false'],
-            description='Start rviz2 with config/play_lmp.rviz.'),
+            description='Start rviz2 with config/play_lmp.rviz (where rviz2 is installed).'),
         DeclareLaunchArgument(
             'foxglove', default_value='false', choices=['true', 'false'],
             description='Start the Foxglove WebSocket bridge (port 8765; needs foxglove-sdk).'),
@@ -144,9 +166,7 @@ def generate_launch_description() -> LaunchDescription:
     ]
     return LaunchDescription(arguments + [
         OpaqueFunction(function=_play_table_nodes),
-        Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
-             arguments=['-d', os.path.join(config, 'play_lmp.rviz')],
-             condition=IfCondition(LaunchConfiguration('rviz'))),
+        OpaqueFunction(function=_rviz, condition=IfCondition(LaunchConfiguration('rviz'))),
         Node(package=PACKAGE, executable='foxglove_bridge', name='foxglove_bridge',
              namespace=NAMESPACE, output='screen',
              condition=IfCondition(LaunchConfiguration('foxglove'))),

@@ -28,6 +28,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TERMINAL_STATUSES = (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED,
@@ -47,6 +48,19 @@ def diagnostics_topic(namespace: str) -> str:
     :return: the remapped topic.
     """
     return f'/{namespace}{qos.DIAGNOSTICS_TOPIC}'
+
+
+def node_config(node_name: str) -> dict:
+    """
+    Read a node's installed parameter file, config/<node_name>.yaml.
+
+    :param node_name: 'sim_node', 'goal_server' or 'policy_node'.
+    :return: its ros__parameters.
+    :raises AssertionError: unless the file has one section, keyed for the node in any namespace.
+    """
+    document = yaml.safe_load((REPO_ROOT / 'config' / f'{node_name}.yaml').read_text())
+    assert list(document) == [f'/**/{node_name}'], list(document)
+    return document[f'/**/{node_name}']['ros__parameters']
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -23,8 +23,7 @@ import rclpy
 from rclpy.action import ActionClient
 from rclpy.exceptions import ParameterException
 from rclpy.time import Time
-from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
-import yaml
+from ros_harness import Graph, node_config, NodeProcess, Recorder, stop_all, wait_until
 
 SEED = 0
 RESULT_TIMEOUT_S = 60.0
@@ -47,8 +46,7 @@ def task_kinds(tasks):
 
 def test_config_file_lists_every_parameter_with_its_default(ros_domain):
     """config/goal_server.yaml sets exactly the declared parameters, to their defaults."""
-    config = yaml.safe_load((REPO_ROOT / 'config' / 'goal_server.yaml').read_text())
-    listed = config['play_lmp/goal_server']['ros__parameters']
+    listed = node_config('goal_server')
     with Graph() as graph:
         server = graph.start(GoalServer)
         declared = {name: server.get_parameter(name).value

@@ -15,7 +15,12 @@ from pathlib import Path
 import sys
 
 from play_lmp_ros import qos
+from play_lmp_ros.goal_server import GoalServer
+from play_lmp_ros.policy_node import PolicyNode
+from play_lmp_ros.sim_node import SimNode
 import pytest
+import rclpy
+from ros_harness import node_config
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,28 +80,48 @@ def launch_tree() -> ast.Module:
     return ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
 
 
+def launch_constants(tree: ast.Module) -> dict:
+    """
+    Read the launch file's module-level constants.
+
+    :param tree: its syntax tree.
+    :return: name -> value, for every assignment of a literal.
+    """
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            constants.update({target.id: value for target in node.targets
+                              if isinstance(target, ast.Name)})
+    return constants
+
+
 def test_every_executable_is_a_console_script(launch_tree):
     """Each of our Node actions starts a console script whose module exists."""
     scripts = console_scripts()
-    started = set()
+    started = set(launch_constants(launch_tree)['PLAY_TABLE_NODES'])
     for call in calls(launch_tree, 'Node'):
         package = keyword(call, 'package')
+        executable = keyword(call, 'executable')
         if isinstance(package, ast.Constant) and package.value == 'rviz2':
             continue
-        executable = keyword(call, 'executable')
+        if isinstance(executable, ast.Name):   # the loop over PLAY_TABLE_NODES
+            continue
         assert isinstance(executable, ast.Constant), f'line {call.lineno}: executable literal'
-        assert executable.value in scripts, f'{executable.value} is not in setup.py'
-        module = scripts[executable.value].split(':')[0]
-        assert (REPO / (module.replace('.', '/') + '.py')).is_file(), module
         started.add(executable.value)
+    for executable in started:
+        assert executable in scripts, f'{executable} is not in setup.py'
+        module = scripts[executable].split(':')[0]
+        assert (REPO / (module.replace('.', '/') + '.py')).is_file(), module
     assert started == PLAY_TABLE_NODES | {'foxglove_bridge'}
 
 
 def test_namespace_matches_the_nodes(launch_tree):
     """The launch namespace is the one the nodes and the rviz config use."""
-    constants = {target.id: node.value.value for node in launch_tree.body
-                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                 for target in node.targets if isinstance(target, ast.Name)}
+    constants = launch_constants(launch_tree)
     assert constants['NAMESPACE'] == qos.NAMESPACE
     assert constants['PACKAGE'] == 'play_lmp_ros'
 
@@ -133,6 +158,29 @@ def test_overridden_parameters_exist_in_the_node_configs(launch_tree):
             assert key.value in section['ros__parameters'], f'{node_name}: {key.value}'
             checked += 1
     assert checked >= len(DOCUMENTED_ARGUMENTS) - 2
+
+
+@pytest.mark.parametrize('node_name, parameter, value', [
+    ('sim_node', 'seed', 7), ('goal_server', 'feedback_hz', 7.0), ('policy_node', 'seed', 7)])
+def test_a_parameter_file_applies_in_any_namespace(ros_domain, tmp_path, node_name, parameter,
+                                                   value):
+    """Each config file is keyed /**/<node>, so a second table under its own namespace reads it."""
+    document = {f'/**/{node_name}': {'ros__parameters': {**node_config(node_name),
+                                                         parameter: value}}}
+    params_file = tmp_path / f'{node_name}.yaml'
+    params_file.write_text(yaml.safe_dump(document))
+    node_class = {'sim_node': SimNode, 'goal_server': GoalServer, 'policy_node': PolicyNode}
+    context = rclpy.Context()
+    rclpy.init(args=['--ros-args', '--params-file', str(params_file)], context=context)
+    try:
+        for namespace in (qos.NAMESPACE, 'table_b', 'lab/table_c'):
+            node = node_class[node_name](context=context, namespace=namespace)
+            try:
+                assert node.get_parameter(parameter).value == value, namespace
+            finally:
+                node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
 
 
 def test_rviz_config_shows_the_play_table():
@@ -225,3 +273,69 @@ def test_launch_runs_the_nodes_for_a_rollout(ros_domain, tmp_path, monkeypatch):
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['attached'] and summary['backend'] == 'scripted'
     assert summary['goals'] == 2 and summary['successes'] >= 1
+
+
+@pytest.mark.slow
+def test_launch_shuts_down_when_a_required_node_dies(ros_domain, tmp_path, monkeypatch):
+    """
+    A policy_node that cannot start (no model) ends the whole launch, not just itself.
+
+    Where rviz2 is absent the default rviz:=true only warns: the launch starts without it, and
+    ends with code 0 (it used to fail with "package 'rviz2' not found" and orphan the nodes).
+    """
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import EmitEvent, IncludeLaunchDescription, RegisterEventHandler
+    from launch.actions import TimerAction
+    from launch.event_handlers import OnShutdown
+    from launch.events import Shutdown
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    try:
+        get_package_share_directory('rviz2')
+        rviz_installed = True
+    except PackageNotFoundError:
+        rviz_installed = False
+    prefix = tmp_path / 'prefix'
+    make_source_prefix(prefix)
+    monkeypatch.setenv('AMENT_PREFIX_PATH',
+                       os.pathsep.join([str(prefix), os.environ.get('AMENT_PREFIX_PATH', '')]))
+    monkeypatch.setenv('PYTHONPATH',
+                       os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+    reasons = []
+    description = LaunchDescription([
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
+            launch_arguments={'rviz': 'false' if rviz_installed else 'true',
+                              'model_dir': str(tmp_path / 'no_model')}.items()),
+        RegisterEventHandler(OnShutdown(
+            on_shutdown=lambda event, context: reasons.append(event.reason))),
+        TimerAction(period=90.0, actions=[EmitEvent(event=Shutdown(reason='timed out'))]),
+    ])
+    service = LaunchService(argv=[])
+    service.include_launch_description(description)
+    assert service.run() == 0
+    assert reasons and reasons[0].startswith('policy_node exited'), reasons
+
+
+def test_rviz_is_started_only_where_installed(monkeypatch, tmp_path):
+    """The rviz action is rviz2 with the package's config, or a warning where rviz2 is absent."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    from launch import LaunchContext
+    from launch.actions import LogInfo
+    from launch_ros.actions import Node
+    import runpy
+
+    prefix = tmp_path / 'prefix'
+    make_source_prefix(prefix)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(prefix))
+    rviz = runpy.run_path(str(LAUNCH_FILE))['_rviz']
+    (warning,) = rviz(LaunchContext())
+    assert isinstance(warning, LogInfo) and 'rviz2 is not installed' in warning.msg[0].text
+    (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'rviz2').write_text('')
+    (prefix / 'share' / 'rviz2').mkdir()
+    (viewer,) = rviz(LaunchContext())
+    assert isinstance(viewer, Node) and viewer.node_package == 'rviz2'

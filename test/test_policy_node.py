@@ -20,10 +20,9 @@ import rclpy
 from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import Graph, NodeProcess, Recorder, REPO_ROOT, stop_all, wait_until
+from ros_harness import Graph, node_config, NodeProcess, Recorder, stop_all, wait_until
 from subgoal_fixtures import train_tiny_subgoal, write_planned_model_dir
 from visualization_msgs.msg import MarkerArray
-import yaml
 
 SEED = 0
 # Deep enough that a lockstep run at full speed loses nothing in the test's recorders.
@@ -108,8 +107,7 @@ def is_hold(action: np.ndarray) -> bool:
 
 def test_config_file_lists_every_parameter_with_its_default(ros_domain):
     """config/policy_node.yaml sets exactly the declared parameters, to their defaults."""
-    config = yaml.safe_load((REPO_ROOT / 'config' / 'policy_node.yaml').read_text())
-    listed = config['play_lmp/policy_node']['ros__parameters']
+    listed = node_config('policy_node')
     defaults = {name: list(value) if isinstance(value, tuple) else value
                 for name, value in dataclasses.asdict(PolicyNodeParams()).items()}
     assert listed == defaults

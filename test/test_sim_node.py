@@ -30,11 +30,10 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from ros_harness import end_process, REPO_ROOT
+from ros_harness import end_process, node_config
 from sensor_msgs.msg import JointState
 from transforms3d.euler import quat2euler
 from visualization_msgs.msg import Marker, MarkerArray
-import yaml
 
 TIMEOUT_S = 30.0
 OPEN = layout.GRIPPER_OPEN
@@ -466,8 +465,7 @@ def test_start_up_error_exits_1_with_a_message(ros_domain):
 
 def test_config_file_lists_every_parameter_with_its_default(ros_domain):
     """config/sim_node.yaml holds every parameter, each at its default."""
-    config = yaml.safe_load((REPO_ROOT / 'config' / 'sim_node.yaml').read_text())
-    values = config['play_lmp/sim_node']['ros__parameters']
+    values = node_config('sim_node')
     assert sim_node.SimNodeParameters(**values) == sim_node.SimNodeParameters()
     assert set(values) == set(sim_node.PARAMETER_DESCRIPTIONS)
 
