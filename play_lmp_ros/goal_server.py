@@ -46,7 +46,7 @@ from play_lmp_ros.core.goals import (
 from play_lmp_ros.core.scene_info import SceneInfo
 from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import declare_parameters
+from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
@@ -137,6 +137,10 @@ PARAMETER_DESCRIPTIONS = {
     'seed': 'seed of the scripted skills that make goal states',
     'observation_publisher': "the only node whose observations are judged; '' = any",
 }
+# The parameters that may change at run time (ros2 param set); seed is read-only (the judge's
+# scratch simulator is seeded once).
+LIVE_PARAMETERS = ('feedback_hz', 'check_every', 'default_timeout_s', 'max_steps',
+                   'observation_timeout_s', 'diagnostics_hz', 'observation_publisher')
 PARAMETER_RANGES = {
     'feedback_hz': FloatingPointRange(from_value=MIN_FEEDBACK_HZ, to_value=MAX_RATE_HZ),
     'check_every': IntegerRange(from_value=1, to_value=1000),
@@ -196,7 +200,7 @@ class GoalServer(Node):
         super().__init__('goal_server', **kwargs)
         try:
             self._params = declare_parameters(self, GoalServerParams(), PARAMETER_DESCRIPTIONS,
-                                              PARAMETER_RANGES)
+                                              PARAMETER_RANGES, live=LIVE_PARAMETERS)
         except (ValueError, ParameterException):
             super().destroy_node()
             raise
@@ -228,12 +232,21 @@ class GoalServer(Node):
             cancel_callback=self._on_cancel_request,
             result_timeout=RESULT_RETENTION_S,
             **qos.ACTION_SERVICE_PROFILES)
-        self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
-        self.create_timer(1.0 / self._params.diagnostics_hz, self._publish_diagnostics)
+        self._tick_timer = self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
+        self._diagnostics_timer = self.create_timer(1.0 / self._params.diagnostics_hz,
+                                                    self._publish_diagnostics)
+        accept_live_changes(self, lambda: self._params, self._apply_parameters)
         self.get_logger().info(
             f'ReachGoal server ready on {self._action_server_name()}: feedback '
             f'{self._params.feedback_hz:g} Hz, timeout {self._params.default_timeout_s:g} s, '
             f'{self._params.max_steps} steps')
+
+    def _apply_parameters(self, params: GoalServerParams) -> None:
+        """Take changed live parameters: timers retimed, limits from the next check on."""
+        self._params = params
+        self._tick_timer.timer_period_ns = period_ns(params.feedback_hz)
+        self._diagnostics_timer.timer_period_ns = period_ns(params.diagnostics_hz)
+        self.get_logger().info(f'parameters now {params}')
 
     def _action_server_name(self) -> str:
         """

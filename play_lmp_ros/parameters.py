@@ -1,11 +1,20 @@
-"""Declare a node's parameters from a dataclass of defaults and read them back into it."""
+"""
+Declare a node's parameters from a dataclass of defaults and read them back into it.
 
-from dataclasses import fields, is_dataclass
+Parameters are read-only unless a node names them live: a live parameter changed at run time
+(``ros2 param set``) is validated by the dataclass like a start-up value, refused with the
+dataclass's reason when bad, and applied by the node, so that a successful set always takes
+effect and a read-only one is refused by rclpy ("parameter is read-only").
+"""
+
+from dataclasses import fields, is_dataclass, replace
 import difflib
-from typing import Iterable, Mapping, Optional, TypeVar, Union
+from typing import Callable, Iterable, List, Mapping, Optional, TypeVar, Union
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 Params = TypeVar('Params')
 ParameterRange = Union[FloatingPointRange, IntegerRange]
@@ -37,7 +46,7 @@ def unknown_parameter_error(given: Iterable[str], declared: Iterable[str]) -> Op
 
 def declare_parameters(node: Node, defaults: Params, descriptions: Mapping[str, str],
                        ranges: Optional[Mapping[str, ParameterRange]] = None,
-                       read_only: bool = True) -> Params:
+                       live: Iterable[str] = ()) -> Params:
     """
     Declare one parameter per field of a parameters dataclass and read the values back once.
 
@@ -47,7 +56,8 @@ def declare_parameters(node: Node, defaults: Params, descriptions: Mapping[str, 
     :param defaults: a dataclass instance; its fields give the names and the default values.
     :param descriptions: field name -> description, for every field, in declaration order.
     :param ranges: field name -> allowed range, for the fields that have one.
-    :param read_only: declare the parameters read-only.
+    :param live: the fields that may change at run time (see accept_live_changes); every
+        other one is declared read-only.
     :return: a new instance of the dataclass holding the values (its __post_init__ validates).
     :raises ValueError: from the dataclass, on a bad value (naming the parameter); on a
         parameter set from outside that the node does not have (a typo would otherwise be
@@ -62,9 +72,12 @@ def declare_parameters(node: Node, defaults: Params, descriptions: Mapping[str, 
     if sorted(descriptions) != names:
         raise ValueError(f'descriptions {sorted(descriptions)} must name the fields {names}')
     ranges = ranges or {}
+    live = set(live)
+    if not live <= set(names):
+        raise ValueError(f'live parameters {sorted(live - set(names))} are not fields {names}')
     values = {}
     for name, description in descriptions.items():
-        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        descriptor = ParameterDescriptor(description=description, read_only=name not in live)
         value_range = ranges.get(name)
         if isinstance(value_range, FloatingPointRange):
             descriptor.floating_point_range = [value_range]
@@ -79,3 +92,46 @@ def declare_parameters(node: Node, defaults: Params, descriptions: Mapping[str, 
     if error is not None:
         raise ValueError(error)
     return type(defaults)(**values)
+
+
+def _changes(params: Params, parameters: List[Parameter]) -> dict:
+    """Return the given parameters that are fields of params, as field values."""
+    names = {field.name for field in fields(params)}
+    return {parameter.name: (tuple(parameter.value)
+                             if isinstance(getattr(params, parameter.name), tuple)
+                             else parameter.value)
+            for parameter in parameters if parameter.name in names}
+
+
+def accept_live_changes(node: Node, current: Callable[[], Params],
+                        apply: Callable[[Params], None]) -> None:
+    """
+    Validate run-time changes of a node's live parameters, then hand the new values to it.
+
+    :param node: the node, its parameters declared by declare_parameters.
+    :param current: returns the node's current parameters dataclass.
+    :param apply: takes the new dataclass once the change is accepted (swap it in, retime
+        timers); it runs in rclpy's post-set callback, after the values are stored.
+    """
+    def validate(parameters: List[Parameter]) -> SetParametersResult:
+        try:
+            replace(current(), **_changes(current(), parameters))
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
+
+    def commit(parameters: List[Parameter]) -> None:
+        apply(replace(current(), **_changes(current(), parameters)))
+
+    node.add_on_set_parameters_callback(validate)
+    node.add_post_set_parameters_callback(commit)
+
+
+def period_ns(rate_hz: float) -> int:
+    """
+    Return a timer period for a rate.
+
+    :param rate_hz: the rate (Hz, > 0).
+    :return: 1 / rate_hz in nanoseconds, for rclpy's Timer.timer_period_ns.
+    """
+    return int(round(1e9 / rate_hz))

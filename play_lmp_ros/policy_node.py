@@ -60,7 +60,7 @@ from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import declare_parameters
+from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
@@ -164,6 +164,10 @@ class PolicyNodeParams:
             raise ValueError(f'control_hz must be at most {MAX_RATE_HZ}, got {self.control_hz}')
 
 
+# The parameters that may change at run time (ros2 param set); the model, its sampling and the
+# mode are fixed at start-up and read-only.
+LIVE_PARAMETERS = ('control_hz', 'stale_periods', 'diagnostics_hz', 'goal_lease_s',
+                   'goal_publisher', 'observation_publisher')
 PARAMETER_DESCRIPTIONS = {
     'backend': "'onnx' (exported model) or 'scripted' (scripted skills)",
     'model_dir': "directory with planner.onnx and actor.onnx; '' = bundled default",
@@ -366,7 +370,8 @@ class PolicyNode(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('policy_node', **kwargs)
         try:
-            self._params = declare_parameters(self, PolicyNodeParams(), PARAMETER_DESCRIPTIONS)
+            self._params = declare_parameters(self, PolicyNodeParams(), PARAMETER_DESCRIPTIONS,
+                                              live=LIVE_PARAMETERS)
             self._backend = (_OnnxBackend(self._params) if self._params.backend == 'onnx'
                              else _ScriptedBackend(self._params))
         except (ValueError, ParameterException):
@@ -380,7 +385,6 @@ class PolicyNode(Node):
         self._obs_at: Optional[float] = None
         self._obs_stamp = Time()
         self._obs_acted = False
-        self._stale_after_s = params.stale_periods / params.control_hz
         self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self._holds: Dict[str, int] = dict.fromkeys(HOLD_REASONS, 0)
         self._last_hold = ''
@@ -397,9 +401,13 @@ class PolicyNode(Node):
             Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
         self._goal_sub = self.create_subscription(
             GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
+        self._control_timer = None
         if params.mode == 'realtime':
-            self.create_timer(1.0 / params.control_hz, self._on_control_tick)
-        self.create_timer(1.0 / params.diagnostics_hz, self._publish_diagnostics)
+            self._control_timer = self.create_timer(1.0 / params.control_hz,
+                                                    self._on_control_tick)
+        self._diagnostics_timer = self.create_timer(1.0 / params.diagnostics_hz,
+                                                    self._publish_diagnostics)
+        accept_live_changes(self, lambda: self._params, self._apply_parameters)
 
         logger = self.get_logger()
         logger.info(f'{self._backend.name} backend: {self._backend.describe()}; mode '
@@ -415,6 +423,14 @@ class PolicyNode(Node):
         if params.mode == 'realtime' and params.control_hz != layout.CONTROL_HZ:
             logger.warning(f'control_hz {params.control_hz:g} differs from the '
                            f'{layout.CONTROL_HZ} Hz the simulator and the models run at')
+
+    def _apply_parameters(self, params: PolicyNodeParams) -> None:
+        """Take changed live parameters: the timers retimed, the checks use the new values."""
+        self._params = params
+        if self._control_timer is not None:
+            self._control_timer.timer_period_ns = period_ns(params.control_hz)
+        self._diagnostics_timer.timer_period_ns = period_ns(params.diagnostics_hz)
+        self.get_logger().info(f'parameters now {params}')
 
     @property
     def params(self) -> PolicyNodeParams:
@@ -519,7 +535,8 @@ class PolicyNode(Node):
         if obs is None:
             return self._hold(HOLD_NO_OBSERVATION)
         if (self._params.mode == 'realtime'
-                and time.monotonic() - self._obs_at > self._stale_after_s):
+                and time.monotonic() - self._obs_at
+                > self._params.stale_periods / self._params.control_hz):
             return self._hold(HOLD_STALE)
         if not self._goal_started:
             self._goal_started = True

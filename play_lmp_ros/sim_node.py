@@ -42,7 +42,7 @@ from play_lmp_ros import conversions, markers, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import declare_parameters
+from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -166,6 +166,8 @@ PARAMETER_DESCRIPTIONS = {
         'realtime: control periods without a valid action after which the robot is holding'),
     'diagnostics_hz': 'rate of /diagnostics (Hz)',
 }
+# The parameters that may change at run time (ros2 param set); the others are read-only.
+LIVE_PARAMETERS = ('control_hz', 'marker_every', 'action_timeout_periods', 'diagnostics_hz')
 PARAMETER_RANGES = {
     'control_hz': FloatingPointRange(from_value=0.1, to_value=1000.0),
     'seed': IntegerRange(from_value=0, to_value=2 ** 63 - 1, step=1),
@@ -257,7 +259,7 @@ class SimNode(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__(NODE_NAME, **kwargs)
         self._params = declare_parameters(self, SimNodeParameters(), PARAMETER_DESCRIPTIONS,
-                                          PARAMETER_RANGES, read_only=False)
+                                          PARAMETER_RANGES, live=LIVE_PARAMETERS)
         self._sim = make_sim(self._params.backend, seed=self._params.seed)
         self._observation = self._sim.observe()
         self._goal_markers = markers.goal_markers(None, self._now(), self._params.frame_id)
@@ -303,9 +305,13 @@ class SimNode(Node):
             EndEffectorAction, qos.ACTION_TOPIC, self._on_action, qos.CONTROL_QOS)
         self.create_subscription(GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
         self.create_service(ResetSim, qos.RESET_SERVICE, self._on_reset)
+        self._control_timer = None
         if self._params.mode == 'realtime':
-            self.create_timer(self._params.control_period_s, self._on_control_tick)
-        self.create_timer(1.0 / self._params.diagnostics_hz, self._on_diagnostics_tick)
+            self._control_timer = self.create_timer(self._params.control_period_s,
+                                                    self._on_control_tick)
+        self._diagnostics_timer = self.create_timer(1.0 / self._params.diagnostics_hz,
+                                                    self._on_diagnostics_tick)
+        accept_live_changes(self, lambda: self._params, self._apply_parameters)
 
     @property
     def parameters(self) -> SimNodeParameters:
@@ -379,6 +385,23 @@ class SimNode(Node):
         stamp = self._now()
         self._goal_markers = markers.goal_markers(goal, stamp, self._params.frame_id)
         self._publish_markers(stamp)
+
+    @property
+    def params(self) -> SimNodeParameters:
+        """
+        Return the node's parameters.
+
+        :return: the validated parameters now in use.
+        """
+        return self._params
+
+    def _apply_parameters(self, params: SimNodeParameters) -> None:
+        """Take changed live parameters: the next tick runs at the new rates."""
+        self._params = params
+        if self._control_timer is not None:
+            self._control_timer.timer_period_ns = period_ns(params.control_hz)
+        self._diagnostics_timer.timer_period_ns = period_ns(params.diagnostics_hz)
+        self.get_logger().info(f'parameters now {params}')
 
     def _on_reset(self, request: ResetSim.Request,
                   response: ResetSim.Response) -> ResetSim.Response:

@@ -362,3 +362,16 @@ def test_calvin_backend_without_calvin_env_raises_a_clear_import_error():
             make_sim('calvin_env')
     else:
         pytest.skip('calvin_env is installed')
+
+
+def test_pybullet_prints_nothing():
+    """Importing the simulator and connecting two clients print nothing: no pybullet banner."""
+    script = ('from play_lmp_ros.core.sim import make_sim\n'
+              'for seed in (0, 1):\n'
+              '    make_sim(seed=seed).close()\n'
+              'print("done")\n')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    # Without the silencing: 'pybullet build time: ...' once on stderr, 'argv[0]=' on stdout.
+    assert (result.stdout, result.stderr) == ('done\n', '')

@@ -15,10 +15,8 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.scene_info import BlockInfo, ROBOT, SceneInfo, TABLE, TABLE_LINKS
 from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim.bullet import connect, pybullet, pybullet_data
 from play_lmp_ros.core.sim.closable import ClosableSimulator
-import pybullet
-import pybullet_data
-from pybullet_utils import bullet_client
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +61,7 @@ class PlayTableSim(ClosableSimulator):
         :param seed: seed of the random scene generator.
         :param gui: open pybullet's GUI instead of a headless client.
         """
-        self._client = bullet_client.BulletClient(pybullet.GUI if gui else pybullet.DIRECT)
+        self._client = connect(gui)
         self._rng = np.random.default_rng(seed)
         self._target_pose = np.zeros(6)
         self._gripper_action = layout.GRIPPER_OPEN
