@@ -16,6 +16,12 @@ thread has returned no callback runs, so the nodes can be destroyed safely.  (rc
 MultiThreadedExecutor.shutdown does not wait for callbacks already handed to its thread pool, and
 realtime runs then ended with callbacks running on destroyed nodes.)
 
+Two play tables in one namespace would answer each other's resets, goals and actions, so a
+composed rollout first watches the ROS graph for SECOND_TABLE_CHECK_S and refuses to start beside
+another sim_node, goal_server, policy_node or rollout (exit code 1, naming them); give it a
+namespace of its own with ``--ros-args -r __ns:=/table_b``.  An attached rollout refuses a
+namespace with two servers or a second rollout client.
+
 The client resets the simulator with ``--seed`` (service ``reset``), then sends each goal in turn
 through the ``reach_goal`` action, from wherever the previous goal left the table (as CALVIN's
 chains do).  It prints one line per goal and a JSON summary, also written to
@@ -95,6 +101,12 @@ CANCEL_WAIT_S = 5.0
 SERVER_SILENCE_S = 3.0
 # How often the wait for a result checks for that silence.
 SILENCE_CHECK_S = 0.25
+# How long a composed rollout looks for another play table in its namespace before it starts
+# its own: a new process discovers the loopback's nodes in 0.0-0.1 s, once in six in about 1 s.
+SECOND_TABLE_CHECK_S = 2.5
+# The nodes of a play table, and the client of another rollout: two of them in one namespace
+# would answer each other's resets, goals and actions.
+PLAY_TABLE_NODE_NAMES = ('sim_node', 'goal_server', 'policy_node', 'rollout')
 # Deep queue for the video's observation stream: lockstep mode publishes in bursts.
 VIDEO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                        reliability=ReliabilityPolicy.RELIABLE)
@@ -306,6 +318,53 @@ class RolloutClient(Node):
         """
         with self._frames_lock:
             return list(self._frames)
+
+    def play_table_neighbours(self) -> List[str]:
+        """
+        Return the other play-table nodes (and rollout clients) in this client's namespace.
+
+        :return: their fully qualified names, sorted; this client itself is left out.
+        """
+        namespace = self.get_namespace()
+        found = sorted(f'{namespace.rstrip("/")}/{name}'
+                       for name, node_namespace in self.get_node_names_and_namespaces()
+                       if node_namespace == namespace and name in PLAY_TABLE_NODE_NAMES)
+        found.remove(self.get_fully_qualified_name())
+        return found
+
+    def check_alone(self, timeout_s: float) -> None:
+        """
+        Make sure no other play table or rollout runs in this namespace, for up to timeout_s.
+
+        :param timeout_s: how long to watch the ROS graph.
+        :raises RolloutError: naming the nodes found and the ways out.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            others = self.play_table_neighbours()
+            if others:
+                raise RolloutError(
+                    f'another play table or rollout runs in {self.get_namespace()} '
+                    f'(ROS_DOMAIN_ID {os.environ.get("ROS_DOMAIN_ID", "0")}): '
+                    f'{", ".join(others)}. Use it with --attach, or give this rollout a '
+                    'namespace of its own: --ros-args -r __ns:=/table_b')
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
+
+    def check_one_server(self) -> None:
+        """
+        Make sure an attached rollout talks to exactly one play table and is its only client.
+
+        :raises RolloutError: naming the duplicated nodes.
+        """
+        others = self.play_table_neighbours()
+        duplicated = sorted({name for name in others if others.count(name) > 1}
+                            | {name for name in others if name.endswith('/rollout')})
+        if duplicated:
+            raise RolloutError(
+                f'{", ".join(duplicated)} run more than once in {self.get_namespace()}: the '
+                'goals, resets and results of two tables or two rollouts would mix')
 
     def wait_for_nodes(self, timeout_s: float) -> None:
         """
@@ -546,13 +605,14 @@ class Rollout:
     def _start(self) -> None:
         options = self.options
         self._executor = SingleThreadedExecutor(context=self._context)
-        if not options.attach:
-            self._nodes.extend(self._compose())
-        if options.foxglove:
-            self._nodes.append(self._foxglove_bridge())
         self.client = RolloutClient(video_every=options.video_every if options.video else 0,
                                     context=self._context)
         self._nodes.append(self.client)
+        if not options.attach:
+            self.client.check_alone(SECOND_TABLE_CHECK_S)
+            self._nodes.extend(self._compose())
+        if options.foxglove:
+            self._nodes.append(self._foxglove_bridge())
         if options.record:
             self._mcap = McapRecorder(options.out / MCAP_FILE, metadata={
                 'goals': ','.join(goal.label for goal in options.goals),
@@ -563,6 +623,8 @@ class Rollout:
         self._thread = threading.Thread(target=self._spin, name='rollout-executor', daemon=True)
         self._thread.start()
         self.client.wait_for_nodes(options.wait_s)
+        if options.attach:
+            self.client.check_one_server()
         if self._topic_recorder is not None:
             control_topics = [self.client.resolve_topic_name(qos.OBSERVATION_TOPIC),
                               self.client.resolve_topic_name(qos.ACTION_TOPIC)]

@@ -170,6 +170,28 @@ def test_attach_without_nodes_exits_1(ros_domain, tmp_path):
     assert 'no reset service /play_lmp/reset' in done.stderr
 
 
+def test_a_rollout_beside_a_running_table_refuses_and_runs_in_its_own_namespace(
+        ros_domain, tmp_path):
+    """Two play tables in one namespace would mix resets and goals: the second one refuses."""
+    with Graph() as graph:
+        sim = NodeProcess('sim_node', tmp_path, graph.namespace, mode='lockstep')
+        try:
+            graph.reset(SEED)
+            common = ['--backend', 'scripted', '--tasks', 'turn_on_led', '--seed', '0']
+            done = run_rollout([*common, '--out', str(tmp_path / 'refused'), '--ros-args',
+                                '-r', f'__ns:=/{graph.namespace}'], 120.0)
+            assert done.returncode == 1, done.stderr
+            assert (f'another play table or rollout runs in /{graph.namespace}' in done.stderr
+                    and f'/{graph.namespace}/sim_node' in done.stderr), done.stderr
+            done = run_rollout([*common, '--out', str(tmp_path / 'own'), '--ros-args',
+                                '-r', f'__ns:=/{graph.namespace}_b'], 120.0)
+            assert done.returncode == 0, done.stderr
+            summary = json.loads((tmp_path / 'own' / 'summary.json').read_text())
+            assert summary['goals'] == 1
+        finally:
+            sim.stop()
+
+
 def test_example_goal_file_is_valid():
     """config/rollout.yaml parses: named tasks and one 39-D state."""
     goals = load_goals(REPO / 'config' / 'rollout.yaml')
