@@ -20,8 +20,11 @@ publishes observations, new goals are rejected and the running one ends aborted.
 
 Every goal ends exactly once, in ``_finish``: with a status (succeeded, aborted or canceled), a
 result whose outcome is one of 'succeeded', 'timeout', 'canceled', 'canceled: preempted by a
-newer goal' or 'aborted: <reason>', and, when the goal was published, a GoalState with active
-false and the same goal_id so the policy holds.
+newer goal', 'aborted: <reason>' or 'rejected: <reason>', and, when the goal was published, a
+GoalState with active false and the same goal_id so the policy holds.  A malformed goal (an
+unknown task, a goal state of the wrong length, a bad timeout) is accepted and ends at once,
+aborted with 'rejected: <reason>', because a ROS 2 action's rejection carries no reason; it does
+not preempt the running goal.
 
 Feedback ``replans`` is always 0: replanning happens inside the policy node, which reports it on
 /diagnostics; the ROS contract has no topic that carries it to this server.
@@ -48,7 +51,7 @@ from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidHandle, ParameterException
@@ -64,6 +67,10 @@ OUTCOME_TIMEOUT = 'timeout'
 OUTCOME_CANCELED = 'canceled'
 OUTCOME_PREEMPTED = 'canceled: preempted by a newer goal'
 OUTCOME_SHUTDOWN = 'aborted: the goal server shut down'
+# A malformed goal is accepted and at once aborted with this prefix and the reason, because a
+# ROS 2 action's rejection carries no reason: this way `ros2 action send_goal` and every client
+# see why.  It never preempts the running goal.
+OUTCOME_REJECTED = 'rejected: '
 
 # How long a finished goal's result is kept for a client that asks late (s).  rclpy's default of
 # 900 s keeps every goal of the last 15 minutes in memory; clients ask when the goal is accepted.
@@ -151,20 +158,23 @@ PARAMETER_RANGES = {
 class _GoalRun:
     """One accepted goal, from acceptance to its single terminal state."""
 
-    def __init__(self, handle: ServerGoalHandle, timeout_s: float):
+    def __init__(self, handle: ServerGoalHandle, timeout_s: float,
+                 refusal: Optional[str] = None):
         """
         Record an accepted goal.
 
         :param handle: the action server's goal handle.
         :param timeout_s: its wall-clock limit (s).
+        :param refusal: why the goal is malformed; it then ends at once, outcome 'rejected: ...'.
         """
         request = handle.request
         self.handle = handle
         self.goal_id = bytes(handle.goal_id.uuid).hex()
-        self.task: str = request.task
+        self.refusal = refusal
+        self.task: str = truncated(request.task) if refusal else request.task
         # (39,) goal state: given for an explicit goal, made at start for a task.
         self.goal_state: Optional[np.ndarray] = (
-            None if request.task else check_goal_state(request.goal_state))
+            None if request.task or refusal else check_goal_state(request.goal_state))
         self.timeout_s = timeout_s
         self.accepted_at = time.monotonic()
         self.phase = PENDING
@@ -227,7 +237,6 @@ class GoalServer(Node):
         self._action_server = ActionServer(
             self, ReachGoal, qos.REACH_GOAL_ACTION,
             execute_callback=self._execute,
-            goal_callback=self._on_goal_request,
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel_request,
             result_timeout=RESULT_RETENTION_S,
@@ -285,12 +294,12 @@ class GoalServer(Node):
 
     # Action server callbacks.
 
-    def _on_goal_request(self, request: ReachGoal.Goal) -> GoalResponse:
+    def _refusal(self, request: ReachGoal.Goal) -> Optional[str]:
         """
-        Accept a well-formed goal; reject a malformed one, logging the reason and publishing it.
+        Check a goal, logging the reason when it is malformed.
 
         :param request: the goal.
-        :return: ACCEPT or REJECT.
+        :return: the reason, or None for a well-formed goal.
         """
         try:
             self._check_request(request)
@@ -299,11 +308,8 @@ class GoalServer(Node):
             self.get_logger().warning(f'rejected a ReachGoal goal: {reason}')
             with self._lock:
                 self._last_rejection = reason
-                self._counts['rejected'] += 1
-            self._publish_diagnostics(
-                DiagnosticStatus.WARN, f'rejected a ReachGoal goal: {reason}')
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+            return reason
+        return None
 
     def _check_request(self, request: ReachGoal.Goal) -> None:
         """
@@ -342,6 +348,14 @@ class GoalServer(Node):
 
         :param handle: the accepted goal.
         """
+        refusal = self._refusal(handle.request)
+        if refusal is not None:
+            # Ended by _execute with the reason; the running goal goes on.
+            run = _GoalRun(handle, 0.0, refusal)
+            with self._lock:
+                self._accepted_runs[run.goal_id] = run
+            handle.execute()
+            return
         timeout_s = handle.request.timeout_s or self._params.default_timeout_s
         run = _GoalRun(handle, timeout_s)
         with self._lock:
@@ -374,7 +388,11 @@ class GoalServer(Node):
         with self._lock:
             run = self._accepted_runs.pop(bytes(handle.goal_id.uuid).hex())
             latest = self._latest_obs
-        if latest is not None:
+        if run.refusal is not None:
+            self._finish(run, OUTCOME_REJECTED + run.refusal, ABORT)
+            self._publish_diagnostics(
+                DiagnosticStatus.WARN, f'rejected a ReachGoal goal: {run.refusal}')
+        elif latest is not None:
             self._start(run, latest)
         return await run.done
 

@@ -15,7 +15,7 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalJudge, state_reached
 from play_lmp_ros.core.skills import feasible_tasks, make_skill
 from play_lmp_ros.goal_server import (
-    GoalServer, GoalServerParams, main, OUTCOME_PREEMPTED, OUTCOME_SHUTDOWN)
+    GoalServer, GoalServerParams, main, OUTCOME_PREEMPTED, OUTCOME_REJECTED, OUTCOME_SHUTDOWN)
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
@@ -178,7 +178,7 @@ BURST_GOALS = 200
 
 
 def test_a_burst_of_goals_is_answered_in_full(ros_domain):
-    """200 goals sent at once, every other one malformed: each is accepted or rejected."""
+    """200 goals sent at once, every other one malformed: all answered, the malformed ones why."""
     with Graph() as graph:
         graph.start(GoalServer)
         client = ActionClient(graph.client, ReachGoal, qos.REACH_GOAL_ACTION,
@@ -189,8 +189,14 @@ def test_a_burst_of_goals_is_answered_in_full(ros_domain):
             goal_state=goal if index % 2 == 0 else goal[:-1])) for index in range(BURST_GOALS)]
         wait_until(lambda: all(future.done() for future in futures), 60.0,
                    f'answers to all {BURST_GOALS} goals of a burst')
-        accepted = [future.result().accepted for future in futures]
-        assert accepted == [index % 2 == 0 for index in range(BURST_GOALS)]
+        handles = [future.result() for future in futures]
+        assert all(handle.accepted for handle in handles)
+        results = [handle.get_result_async() for handle in handles[1::2]]
+        wait_until(lambda: all(future.done() for future in results), 60.0,
+                   'the results of the malformed goals')
+        assert all(future.result().status == GoalStatus.STATUS_ABORTED
+                   and future.result().result.outcome.startswith(OUTCOME_REJECTED)
+                   for future in results)
         client.destroy()
 
 
@@ -220,12 +226,22 @@ def test_a_goal_server_stopped_mid_goal_gives_its_client_a_result(ros_domain, tm
     ({}, 'neither a task name nor a goal_state'),
     ({'task': 'open_drawer', 'timeout_s': -1.0}, 'timeout_s'),
 ])
-def test_malformed_goals_are_rejected_with_the_reason(ros_domain, fields, reason):
-    """Malformed goals are rejected; the reason is on /diagnostics since no result exists."""
+def test_malformed_goals_end_rejected_with_the_reason(ros_domain, fields, reason):
+    """
+    A malformed goal ends at once, aborted, its outcome 'rejected: <reason>'.
+
+    A ROS 2 action's rejection carries no reason, so the goal is accepted and ended with one;
+    the goal already running goes on.  The reason is on /diagnostics too.
+    """
     with Graph() as graph:
-        graph.start(GoalServer)
+        graph.start(GoalServer, observation_timeout_s=60.0)
+        running = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)
         run = graph.send_goal(**fields)
-        assert not run.handle.accepted
+        response = run.result(10.0)
+        assert response.status == GoalStatus.STATUS_ABORTED
+        outcome = response.result.outcome
+        assert outcome.startswith(OUTCOME_REJECTED) and reason in outcome, outcome
+        assert not running.done()
         wait_until(
             lambda: reason in graph.diagnostics_values('goal_server').get('last_rejection', ''),
             10.0, f'rejection reason {reason!r} on /diagnostics')
@@ -416,7 +432,7 @@ def test_observations_from_another_node_are_not_judged(ros_domain):
         assert response.status == GoalStatus.STATUS_ABORTED
         assert 'spoofer' in response.result.outcome and 'sim_node' in response.result.outcome
         refused = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)
-        assert not refused.handle.accepted
+        assert 'spoofer' in refused.result(RESULT_TIMEOUT_S).result.outcome
         wait_until(lambda: 'spoofer' in graph.diagnostics_values('goal_server').get(
             'last_rejection', ''), 10.0, 'the reason on /diagnostics')
         spoofer.destroy_publisher(publisher)
