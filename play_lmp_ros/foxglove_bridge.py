@@ -4,7 +4,7 @@ Live viewing without rviz: forward the play table's topics to a Foxglove WebSock
 Open the Foxglove app, "Open connection", ``ws://<host>:<port>`` (8765 by default).  The scene
 markers arrive as ``foxglove.SceneUpdate``, the TCP pose as ``foxglove.PoseInFrame``, each
 observation as JSON with one named field per dimension (plot them directly), and
-``/joint_states`` as the original ROS 2 message (CDR with its ``ros2msg`` definition).
+``joint_states`` as the original ROS 2 message (CDR with its ``ros2msg`` definition).
 
 Needs the ``foxglove-sdk`` package from PyPI; without it the node refuses to start and says so.
 On a full ROS install, the ``foxglove_bridge`` ROS package is the alternative: it forwards every
@@ -225,7 +225,7 @@ class FoxgloveBridge(Node):
     Forward markers, TCP pose, observations and joint states to a Foxglove WebSocket server.
 
     Parameters: host ('127.0.0.1'), port (8765; 0 picks a free port, see `port`).
-    Subscribes (relative to the namespace): markers, tcp_pose, observation, and /joint_states.
+    Subscribes (relative to the namespace): markers, tcp_pose, observation and joint_states.
     """
 
     def __init__(self, **kwargs):

@@ -19,7 +19,9 @@ MARKERS_TOPIC = 'markers'
 SUBGOAL_MARKERS_TOPIC = 'subgoal_markers'
 RESET_SERVICE = 'reset'
 REACH_GOAL_ACTION = 'reach_goal'
-JOINT_STATES_TOPIC = '/joint_states'
+# Relative, like every topic of one table, so that two namespaced tables do not mix their
+# joints; /tf is global by convention and kept apart by the frames' prefix instead.
+JOINT_STATES_TOPIC = 'joint_states'
 TF_TOPIC = '/tf'
 DIAGNOSTICS_TOPIC = '/diagnostics'
 

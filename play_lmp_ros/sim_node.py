@@ -21,7 +21,7 @@ never applied, is logged at most once per second and is counted in /diagnostics.
 about what a client sent are cut to conversions.MAX_REASON_CHARS in logs, /diagnostics and the
 reset response.
 
-The visualization topics (/joint_states, ``tcp_pose``, ``markers``, /tf) are published only while
+The visualization topics (``joint_states``, ``tcp_pose``, ``markers``, /tf) are published only while
 something subscribes to them, so that a fast lockstep evaluation does not pay for them; /tf only
 where tf2_msgs is importable (it is not on PyPI).
 """
@@ -59,7 +59,7 @@ NODE_NAME = 'sim_node'
 MODES = ('realtime', 'lockstep')
 
 # Joint names as in pybullet_data's franka_panda/panda.urdf and the play table URDF, so that a
-# robot_state_publisher given those files can draw the robot and the table from /joint_states.
+# robot_state_publisher given those files can draw the robot and the table from joint_states.
 ARM_JOINT_NAMES = tuple(f'panda_joint{i}' for i in range(1, 8))
 FINGER_JOINT_NAMES = ('panda_finger_joint1', 'panda_finger_joint2')
 TABLE_JOINT_NAMES = ('base__slide', 'base__drawer', 'base__button', 'base__switch')
@@ -78,6 +78,8 @@ class SimNodeParameters:
     :param seed: seed of the initial random scene (the same scene as a reset with this seed).
     :param backend: simulator backend, 'pybullet' or 'calvin_env' (needs calvin_env installed).
     :param frame_id: world frame of every published pose, marker and transform.
+    :param frame_prefix: put before the child frames on /tf (tcp, the blocks), so that two tables
+        in one ROS graph do not share frame names (for example 'table_b/').
     :param publish_markers: publish the scene and goal MarkerArray.
     :param marker_every: steps between two scene marker updates.
     :param action_timeout_periods: realtime only: control periods without a valid action after
@@ -90,6 +92,7 @@ class SimNodeParameters:
     seed: int = 0
     backend: str = 'pybullet'
     frame_id: str = 'world'
+    frame_prefix: str = ''
     publish_markers: bool = True
     marker_every: int = 3
     action_timeout_periods: float = 2.0
@@ -113,6 +116,11 @@ class SimNodeParameters:
             raise ValueError(f'parameter backend must be one of {BACKENDS}, got {self.backend!r}')
         if not self.frame_id:
             raise ValueError('parameter frame_id must not be empty')
+        for name in ('frame_id', 'frame_prefix'):
+            value = getattr(self, name)
+            if value.startswith('/') or any(char.isspace() for char in value):
+                raise ValueError(f'parameter {name} must not start with / or hold white space '
+                                 f'(tf2 frame names), got {value!r}')
         if self.marker_every < 1:
             raise ValueError(f'parameter marker_every must be >= 1, got {self.marker_every}')
 
@@ -160,6 +168,7 @@ PARAMETER_DESCRIPTIONS = {
     'seed': 'seed of the initial random scene (the scene of a reset with this seed)',
     'backend': "simulator backend: 'pybullet' or 'calvin_env' (needs calvin_env installed)",
     'frame_id': 'world frame of every published pose, marker and transform',
+    'frame_prefix': "put before the /tf child frames (tcp, blocks), e.g. 'table_b/'",
     'publish_markers': 'publish the scene and goal MarkerArray',
     'marker_every': 'steps between two scene marker updates',
     'action_timeout_periods': (
@@ -179,7 +188,7 @@ PARAMETER_RANGES = {
 
 def joint_state(observation: np.ndarray, stamp: Time) -> JointState:
     """
-    Build the /joint_states message of an observation.
+    Build the joint_states message of an observation.
 
     :param observation: (39,) observation.
     :param stamp: header stamp.
@@ -216,14 +225,16 @@ def tcp_pose(observation: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped
     return msg
 
 
-def transforms(observation: np.ndarray, stamp: Time, frame_id: str) -> List[TransformStamped]:
+def transforms(observation: np.ndarray, stamp: Time, frame_id: str,
+               frame_prefix: str = '') -> List[TransformStamped]:
     """
     Build the transforms from the world frame to the TCP and to each block.
 
     :param observation: (39,) observation.
     :param stamp: header stamp.
     :param frame_id: world frame (parent of every transform).
-    :return: TransformStamped to TCP_FRAME, then to each of BLOCK_FRAMES.
+    :param frame_prefix: put before each child frame.
+    :return: TransformStamped to TCP_FRAME, then to each of BLOCK_FRAMES, prefixed.
     """
     scene = observation[layout.ROBOT_OBS_DIM:]
     poses = [(TCP_FRAME, observation[layout.TCP_POS], observation[layout.TCP_ORN])]
@@ -232,7 +243,7 @@ def transforms(observation: np.ndarray, stamp: Time, frame_id: str) -> List[Tran
         poses.append((name, pose[:3], pose[3:]))
     result = []
     for child, position, euler in poses:
-        transform = TransformStamped(child_frame_id=child)
+        transform = TransformStamped(child_frame_id=frame_prefix + child)
         transform.header.stamp = stamp
         transform.header.frame_id = frame_id
         translation = transform.transform.translation
@@ -532,7 +543,8 @@ class SimNode(Node):
         if self._tcp_pose_pub.get_subscription_count():
             self._tcp_pose_pub.publish(tcp_pose(observation, stamp, frame_id))
         if self._tf_pub is not None and self._tf_pub.get_subscription_count():
-            self._tf_pub.publish(TFMessage(transforms=transforms(observation, stamp, frame_id)))
+            self._tf_pub.publish(TFMessage(transforms=transforms(
+                observation, stamp, frame_id, self._params.frame_prefix)))
         if markers_due:
             self._publish_markers(stamp)
         return stamp

@@ -146,7 +146,7 @@ def test_topic_recorder_records_a_live_graph(ros_domain, tmp_path):
 
         topic_recorder = TopicRecorder(listener, recorder, discovery_period_s=0.1)
         wanted = ['/play_lmp/goal', '/play_lmp/observation', '/play_lmp/markers',
-                  '/joint_states']
+                  '/play_lmp/joint_states']
         deadline = time.monotonic() + 20.0
         while time.monotonic() < deadline and (
                 not set(wanted) <= set(topic_recorder.topics)
@@ -187,7 +187,7 @@ def test_topic_recorder_records_a_live_graph(ros_domain, tmp_path):
     assert goal_msg.task == 'open_drawer' and list(goal_msg.state) == [0.25] * layout.OBS_DIM
     (_, markers_msg), = messages['/play_lmp/markers']
     assert markers_msg.markers[0].ns == 'table' and markers_msg.markers[0].scale.x == 0.5
-    (_, joints_msg), = messages['/joint_states']
+    (_, joints_msg), = messages['/play_lmp/joint_states']
     assert list(joints_msg.name) == ['panda_joint1']
 
 

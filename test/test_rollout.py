@@ -129,6 +129,29 @@ def test_scripted_lockstep_rollout_records_everything(ros_domain, tmp_path):
     assert video.parent == out and video.stat().st_size > 0
 
 
+def test_two_tables_in_one_domain_each_reach_their_goals(ros_domain, tmp_path):
+    """Two composed rollouts at once, in namespaces of their own: neither disturbs the other."""
+    tasks = feasible_tasks_for_seed(SEED, 4)
+    namespaces = ('table_a', 'table_b')
+    processes = [subprocess.Popen(
+        [sys.executable, '-m', 'play_lmp_ros.rollout', '--backend', 'scripted', '--seed',
+         str(SEED), '--tasks', ','.join(tasks), '--out', str(tmp_path / name), '--ros-args',
+         '-r', f'__ns:=/{name}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO) for name in namespaces]
+    try:
+        outputs = [process.communicate(timeout=PROCESS_TIMEOUT_S) for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for name, process, (_, stderr) in zip(namespaces, processes, outputs):
+        assert process.returncode == 0, f'{name}: {stderr[-3000:]}'
+        summary = json.loads((tmp_path / name / 'summary.json').read_text())
+        outcomes = [result['outcome'] for result in summary['results']]
+        # Sharing one namespace, two such runs scored 1/4 and 0/4, one outcome empty.
+        assert outcomes == ['succeeded'] * len(tasks), f'{name}: {outcomes}'
+
+
 @pytest.mark.slow
 def test_realtime_rollout_with_foxglove_and_json(ros_domain, tmp_path):
     """Realtime mode with the live bridge: stdout is exactly one JSON document."""
@@ -337,7 +360,7 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
         greeting = websocket_greeting(bridge.port)
         assert b'101 Switching Protocols' in greeting
         for topic in (b'/play_lmp/markers', b'/play_lmp/tcp_pose', b'/play_lmp/observation',
-                      b'/joint_states'):
+                      b'/play_lmp/joint_states'):
             assert topic in greeting
 
         publishers = [
@@ -377,7 +400,7 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     assert schemas['/play_lmp/markers'] == ('foxglove.SceneUpdate', 'protobuf')
     assert schemas['/play_lmp/tcp_pose'] == ('foxglove.PoseInFrame', 'protobuf')
     assert schemas['/play_lmp/observation'][1] == 'json'
-    assert schemas['/joint_states'] == ('sensor_msgs/msg/JointState', 'cdr')
+    assert schemas['/play_lmp/joint_states'] == ('sensor_msgs/msg/JointState', 'cdr')
 
 
 def test_a_killed_goal_server_ends_the_goal_unanswered_within_seconds(ros_domain, tmp_path):

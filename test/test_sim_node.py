@@ -2,9 +2,9 @@
 Tests of the simulator node over real DDS: the node runs in its own process with real PyBullet.
 
 A probe node in this process publishes actions, calls the reset service and listens to every
-topic the simulator publishes.  Each test also gets a namespace of its own, with /joint_states
-and /diagnostics remapped into it: ROS domains are few, and other test suites on the machine may
-run a simulator on the same one.
+topic the simulator publishes.  Each test also gets a namespace of its own, with /diagnostics
+remapped into it: ROS domains are few, and other test suites on the machine may run a simulator
+on the same one.
 """
 
 import contextlib
@@ -60,14 +60,13 @@ def sim_process(namespace: str, *parameters: str) -> Iterator[subprocess.Popen]:
     """
     Run sim_node in a child process in a namespace with '-p' parameters, and always stop it.
 
-    :param namespace: the node's namespace; /joint_states and /diagnostics are moved into it.
+    :param namespace: the node's namespace; /diagnostics is moved into it.
     :param parameters: 'name:=value' strings.
     :return: the process (as a context manager).
     """
     command = [sys.executable, '-m', 'play_lmp_ros.sim_node', '--ros-args',
                '-r', f'__ns:=/{namespace}']
-    for topic in (qos.JOINT_STATES_TOPIC, qos.DIAGNOSTICS_TOPIC):
-        command += ['-r', f'{topic}:=/{namespace}{topic}']
+    command += ['-r', f'{qos.DIAGNOSTICS_TOPIC}:=/{namespace}{qos.DIAGNOSTICS_TOPIC}']
     for parameter in parameters:
         command += ['-p', parameter]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -340,7 +339,7 @@ def test_bad_actions_are_rejected_the_robot_holds_and_diagnostics_count_them(pro
 def test_realtime_rate_hold_and_visualization_topics(probe):
     """At about 30 Hz the robot holds without actions; joint states, pose and markers agree."""
     joint_states = probe.subscribe(
-        JointState, probe.moved(qos.JOINT_STATES_TOPIC), qos.VISUALIZATION_QOS)
+        JointState, qos.JOINT_STATES_TOPIC, qos.VISUALIZATION_QOS)
     poses = probe.subscribe(PoseStamped, qos.TCP_POSE_TOPIC, qos.VISUALIZATION_QOS)
     marker_arrays = probe.subscribe(MarkerArray, qos.MARKERS_TOPIC, qos.MARKERS_QOS)
     goal_pub = probe.node.create_publisher(GoalState, qos.GOAL_TOPIC, qos.GOAL_QOS)
@@ -444,6 +443,7 @@ def test_in_process_wrong_length_actions_are_rejected(namespace):
     ({'seed': -1}, 'seed'),                          # numpy seeds are non-negative
     ({'backend': 'bullet'}, 'backend'),              # unknown backend
     ({'frame_id': ''}, 'frame_id'),                  # no frame
+    ({'frame_prefix': '/table_b/'}, 'frame_prefix'),  # tf2 frames have no leading /
     ({'marker_every': 0}, 'marker_every'),           # would never draw
     ({'action_timeout_periods': -1.0}, 'action_timeout_periods'),  # negative timeout
     ({'diagnostics_hz': float('inf')}, 'diagnostics_hz'),          # infinite rate
@@ -491,5 +491,8 @@ def test_joint_names_match_the_urdfs_and_messages_match_the_observation(ros_doma
         observation[layout.TCP_ORN], atol=1e-9)
     frames = sim_node.transforms(observation, stamp, 'map')
     assert [frame.child_frame_id for frame in frames] == ['tcp', *layout.BLOCK_NAMES]
+    prefixed = sim_node.transforms(observation, stamp, 'map', 'table_b/')
+    assert [frame.child_frame_id for frame in prefixed] == [
+        'table_b/tcp', *(f'table_b/{name}' for name in layout.BLOCK_NAMES)]
     pink = observation[layout.ROBOT_OBS_DIM:][layout.block_slice(2)]
     assert frames[3].transform.translation.x == pink[0]
