@@ -21,9 +21,9 @@ never applied, is logged at most once per second and is counted in /diagnostics.
 about what a client sent are cut to conversions.MAX_REASON_CHARS in logs, /diagnostics and the
 reset response.
 
-The visualization topics (``joint_states``, ``tcp_pose``, ``markers``, /tf) are published only while
-something subscribes to them, so that a fast lockstep evaluation does not pay for them; /tf only
-where tf2_msgs is importable (it is not on PyPI).
+The visualization topics (``joint_states``, ``tcp_pose``, ``markers``, /tf) are published only
+while something subscribes to them, so that a fast lockstep evaluation does not pay for them; /tf
+only where tf2_msgs is importable (it is not on PyPI).
 """
 
 from dataclasses import dataclass, replace
