@@ -53,6 +53,7 @@ from play_lmp_ros.parameters import accept_live_changes, declare_parameters, per
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.action.server import ServerGoalHandle
+from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.exceptions import InvalidHandle, ParameterException
 from rclpy.node import Node
@@ -241,9 +242,14 @@ class GoalServer(Node):
             cancel_callback=self._on_cancel_request,
             result_timeout=RESULT_RETENTION_S,
             **qos.ACTION_SERVICE_PROFILES)
-        self._tick_timer = self.create_timer(1.0 / self._params.feedback_hz, self._on_tick)
+        # Watchdogs (timeouts, a silent simulator) on the steady clock, also on sim time: a
+        # stopped simulator stops the simulated clock too.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._on_sim_time = bool(self.get_parameter('use_sim_time').value)
+        self._tick_timer = self.create_timer(1.0 / self._params.feedback_hz, self._on_tick,
+                                             clock=steady)
         self._diagnostics_timer = self.create_timer(1.0 / self._params.diagnostics_hz,
-                                                    self._publish_diagnostics)
+                                                    self._publish_diagnostics, clock=steady)
         accept_live_changes(self, lambda: self._params, self._apply_parameters)
         self.get_logger().info(
             f'ReachGoal server ready on {self._action_server_name()}: feedback '
@@ -448,11 +454,14 @@ class GoalServer(Node):
             run.last_obs_at = now
             run.phase = RUNNING
             clock_now = self.get_clock().now()
-            left_s = max(0.0, run.timeout_s - (now - run.accepted_at))
-            deadline = clock_now + Duration(nanoseconds=int(left_s * 1e9))
+            deadline = None
+            if not self._on_sim_time:
+                # On sim time the timeout (steady clock) and the stamps (simulated) run at
+                # different rates: no deadline then, the lease still ends a goal of a dead server.
+                left_s = max(0.0, run.timeout_s - (now - run.accepted_at))
+                deadline = (clock_now + Duration(nanoseconds=int(left_s * 1e9))).to_msg()
             run.message = conversions.array_to_goal_state(
-                goal_state, clock_now.to_msg(), run.goal_id, run.task, True,
-                deadline=deadline.to_msg())
+                goal_state, clock_now.to_msg(), run.goal_id, run.task, True, deadline=deadline)
             self._goal_pub.publish(run.message)
         self.get_logger().info(
             f'{run.describe()} started, distance to goal {scene_distance(obs, goal_state):.3f}')

@@ -61,6 +61,7 @@ from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
@@ -401,12 +402,15 @@ class PolicyNode(Node):
             Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
         self._goal_sub = self.create_subscription(
             GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
+        # On the steady clock, also on sim time: the hold when the simulator stops is what the
+        # timer is for, and a stopped simulator stops the simulated clock too.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._control_timer = None
         if params.mode == 'realtime':
             self._control_timer = self.create_timer(1.0 / params.control_hz,
-                                                    self._on_control_tick)
+                                                    self._on_control_tick, clock=steady)
         self._diagnostics_timer = self.create_timer(1.0 / params.diagnostics_hz,
-                                                    self._publish_diagnostics)
+                                                    self._publish_diagnostics, clock=steady)
         accept_live_changes(self, lambda: self._params, self._apply_parameters)
 
         logger = self.get_logger()

@@ -23,6 +23,8 @@ REACH_GOAL_ACTION = 'reach_goal'
 # joints; /tf is global by convention and kept apart by the frames' prefix instead.
 JOINT_STATES_TOPIC = 'joint_states'
 TF_TOPIC = '/tf'
+# Sim time, global like rclpy's own subscription to it.
+CLOCK_TOPIC = '/clock'
 DIAGNOSTICS_TOPIC = '/diagnostics'
 
 CONTROL_QOS = QoSProfile(
@@ -36,6 +38,12 @@ GOAL_QOS = QoSProfile(
 VISUALIZATION_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+# Latched, so that a recorder or a node that starts late gets the time at once; it serves rclpy's
+# best-effort, volatile clock subscription too.
+CLOCK_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 # Latched so that rviz opened late still draws the scene before the next change.
 MARKERS_QOS = QoSProfile(

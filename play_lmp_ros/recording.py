@@ -25,10 +25,12 @@ from ament_index_python.packages import get_package_share_directory, PackageNotF
 import imageio.v2 as imageio
 from mcap.writer import CompressionType, Writer
 import numpy as np
+from play_lmp_ros import qos
 from play_lmp_ros.core import layout
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
+from rosgraph_msgs.msg import Clock
 
 DEFINITION_SEPARATOR = '=' * 80
 PRIMITIVE_TYPES = frozenset((
@@ -275,6 +277,10 @@ class TopicRecorder:
     Topics are discovered from the graph on a timer, so publishers that appear later are picked
     up; each topic is subscribed once it has a publisher, with a QoS that matches its publishers.
     Topics whose message definition is not installed are skipped with one warning.
+
+    Messages are logged at the latest simulated time on /clock once one arrived (the wall time
+    before), as ``ros2 bag record --use-sim-time`` does: a lockstep run, which simulates several
+    times faster than real time, then replays at real speed in Foxglove.
     """
 
     def __init__(self, node: Node, recorder: McapRecorder,
@@ -297,8 +303,14 @@ class TopicRecorder:
         self._subscriptions: Dict[str, Subscription] = {}
         self._skipped: Dict[str, str] = {}
         self._lock = threading.Lock()
+        self._sim_time_ns: Optional[int] = None
+        self._clock_sub = node.create_subscription(Clock, qos.CLOCK_TOPIC, self._on_clock,
+                                                   qos.CLOCK_QOS)
         self.discover()
         self._timer = node.create_timer(discovery_period_s, self.discover)
+
+    def _on_clock(self, msg: Clock) -> None:
+        self._sim_time_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
 
     @property
     def topics(self) -> List[str]:
@@ -332,7 +344,7 @@ class TopicRecorder:
             return
 
         def on_message(data: bytes, topic: str = topic) -> None:
-            self._recorder.write(topic, data)
+            self._recorder.write(topic, data, self._sim_time_ns)
 
         subscription = self._node.create_subscription(
             message_class, topic, on_message, qos_for_publishers(publisher_qos), raw=True)
@@ -366,6 +378,7 @@ class TopicRecorder:
     def close(self) -> None:
         """Stop discovery and drop the subscriptions (the recorder stays open)."""
         self._node.destroy_timer(self._timer)
+        self._node.destroy_subscription(self._clock_sub)
         with self._lock:
             subscriptions, self._subscriptions = self._subscriptions, {}
         for subscription in subscriptions.values():

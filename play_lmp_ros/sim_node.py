@@ -44,7 +44,9 @@ from play_lmp_ros.core.sim import BACKENDS, make_sim
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import JointState
 from transforms3d.euler import euler2quat
 from visualization_msgs.msg import MarkerArray
@@ -65,6 +67,9 @@ FINGER_JOINT_NAMES = ('panda_finger_joint1', 'panda_finger_joint2')
 TABLE_JOINT_NAMES = ('base__slide', 'base__drawer', 'base__button', 'base__switch')
 JOINT_NAMES = ARM_JOINT_NAMES + FINGER_JOINT_NAMES + TABLE_JOINT_NAMES
 TCP_FRAME = 'tcp'
+# Simulated time per step: one control period of the simulator's physics (layout.CONTROL_HZ),
+# whatever rate the realtime timer runs at.
+SIM_STEP_NS = round(1e9 / layout.CONTROL_HZ)
 BLOCK_FRAMES = layout.BLOCK_NAMES
 
 
@@ -272,11 +277,13 @@ class SimNode(Node):
         self._params = declare_parameters(self, SimNodeParameters(), PARAMETER_DESCRIPTIONS,
                                           PARAMETER_RANGES, live=LIVE_PARAMETERS)
         self._sim = make_sim(self._params.backend, seed=self._params.seed)
+        self._clock_epoch_ns = time.time_ns()
+        self._use_sim_time = bool(self.get_parameter('use_sim_time').value)
+        self._stats = SimStatistics()
         self._observation = self._sim.observe()
         self._goal_markers = markers.goal_markers(None, self._now(), self._params.frame_id)
         self._pending: Optional[Tuple[np.ndarray, str]] = None
         self._last_action_time = time.monotonic()
-        self._stats = SimStatistics()
         self._steps_since_markers = 0
         self._report_time = time.monotonic()
         self._report_steps = 0
@@ -311,27 +318,22 @@ class SimNode(Node):
             self._tf_pub = self.create_publisher(TFMessage, qos.TF_TOPIC, qos.VISUALIZATION_QOS)
         self._diagnostics_pub = self.create_publisher(
             DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
+        self._clock_pub = self.create_publisher(ClockMessage, qos.CLOCK_TOPIC, qos.CLOCK_QOS)
 
         self.create_subscription(
             EndEffectorAction, qos.ACTION_TOPIC, self._on_action, qos.CONTROL_QOS)
         self.create_subscription(GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
         self.create_service(ResetSim, qos.RESET_SERVICE, self._on_reset)
+        # The simulator is the time source: on sim time (use_sim_time) its timers would wait
+        # for a /clock that only they advance.
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._control_timer = None
         if self._params.mode == 'realtime':
             self._control_timer = self.create_timer(self._params.control_period_s,
-                                                    self._on_control_tick)
+                                                    self._on_control_tick, clock=steady)
         self._diagnostics_timer = self.create_timer(1.0 / self._params.diagnostics_hz,
-                                                    self._on_diagnostics_tick)
+                                                    self._on_diagnostics_tick, clock=steady)
         accept_live_changes(self, lambda: self._params, self._apply_parameters)
-
-    @property
-    def parameters(self) -> SimNodeParameters:
-        """
-        Return the parameters read at start-up.
-
-        :return: the validated parameters.
-        """
-        return self._params
 
     @property
     def statistics(self) -> SimStatistics:
@@ -402,7 +404,7 @@ class SimNode(Node):
         """
         Return the node's parameters.
 
-        :return: the validated parameters now in use.
+        :return: the validated parameters now in use (read at start-up, live ones as changed).
         """
         return self._params
 
@@ -491,7 +493,18 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ helpers
 
+    def sim_time_ns(self) -> int:
+        """
+        Return the simulated time: the wall time the node started, plus one period per step.
+
+        :return: nanoseconds since the epoch.
+        """
+        return self._clock_epoch_ns + self._stats.steps * SIM_STEP_NS
+
     def _now(self) -> Time:
+        if self._use_sim_time:
+            nanoseconds = self.sim_time_ns()
+            return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
         return self.get_clock().now().to_msg()
 
     def _reject(self, reason: str) -> None:
@@ -533,6 +546,9 @@ class SimNode(Node):
         self._publish_state(markers_due=self._steps_since_markers >= self._params.marker_every)
 
     def _publish_state(self, markers_due: bool) -> Time:
+        nanoseconds = self.sim_time_ns()
+        self._clock_pub.publish(ClockMessage(clock=Time(
+            sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)))
         stamp = self._now()
         observation = self._observation
         frame_id = self._params.frame_id

@@ -86,20 +86,20 @@ def run_rollout(arguments: list, timeout_s: float = PROCESS_TIMEOUT_S):
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def read_mcap_counts(path: Path) -> dict:
+def read_mcap_log_times(path: Path) -> dict:
     """
-    Decode an MCAP file and count its messages per topic.
+    Decode an MCAP file and collect each topic's log times.
 
     :param path: the file.
-    :return: topic -> count.
+    :return: topic -> log times (ns), in file order.
     """
-    counts = {}
+    times = {}
     with open(path, 'rb') as stream:
         reader = make_reader(stream, decoder_factories=[DecoderFactory()])
-        for _, channel, _, decoded in reader.iter_decoded_messages():
+        for _, channel, message, decoded in reader.iter_decoded_messages():
             assert decoded is not None
-            counts[channel.topic] = counts.get(channel.topic, 0) + 1
-    return counts
+            times.setdefault(channel.topic, []).append(message.log_time)
+    return times
 
 
 @pytest.mark.slow
@@ -119,11 +119,18 @@ def test_scripted_lockstep_rollout_records_everything(ros_domain, tmp_path):
     goal_lines = [line for line in done.stdout.splitlines() if line.startswith('[')]
     assert [line.split()[1] for line in goal_lines] == tasks
 
-    counts = read_mcap_counts(out / 'rollout.mcap')
+    log_times = read_mcap_log_times(out / 'rollout.mcap')
+    counts = {topic: len(times) for topic, times in log_times.items()}
     steps = sum(result['steps'] for result in summary['results'])
     assert counts['/play_lmp/observation'] >= steps
     assert counts['/play_lmp/action'] >= steps - 3
     assert counts['/play_lmp/goal'] >= 1
+    # Logged on the simulator's /clock, so the file replays at real speed: the observations
+    # span one control period per step, though lockstep ran them several times faster.
+    observed = log_times['/play_lmp/observation']
+    span_s = (max(observed) - min(observed)) / 1e9
+    simulated_s = (counts['/play_lmp/observation'] - 1) / layout.CONTROL_HZ
+    assert abs(span_s - simulated_s) <= 0.1 * simulated_s, (span_s, simulated_s)
 
     video = Path(summary['files']['video'])
     assert video.parent == out and video.stat().st_size > 0

@@ -31,6 +31,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from ros_harness import end_process, node_config
+from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import JointState
 from transforms3d.euler import quat2euler
 from visualization_msgs.msg import Marker, MarkerArray
@@ -222,6 +223,37 @@ def test_lockstep_one_observation_per_action_deterministic_across_runs(namespace
     assert abs(tcp[7, 1] - tcp[0, 1]) < 0.02 and abs(tcp[7, 2] - tcp[0, 2]) < 0.02
 
 
+def stamp_ns(stamp: Time) -> int:
+    """Return a header stamp in nanoseconds."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def test_sim_time_lockstep_one_period_per_step_on_clock_and_stamps(probe):
+    """With use_sim_time, /clock and every observation stamp advance one period per step."""
+    clocks = probe.subscribe(ClockMessage, qos.CLOCK_TOPIC, qos.CLOCK_QOS)
+    with sim_process(probe.namespace, 'mode:=lockstep', 'use_sim_time:=true') as process:
+        probe.connect()
+        probe.wait_for(lambda: clocks, 'the latched /clock')
+        episode_start = len(probe.observations)
+        run_lockstep_episode(probe)
+        stamps = [stamp_ns(msg.header.stamp) for msg in probe.observations[episode_start:]]
+        # A reset does not step: its observation carries the time of the last step.
+        assert np.all(np.diff(stamps[1:]) == sim_node.SIM_STEP_NS), np.diff(stamps)
+        probe.wait_for(lambda: stamp_ns(clocks[-1].clock) == stamps[-1], 'the last /clock')
+        assert process.poll() is None
+
+
+def test_sim_time_realtime_keeps_stepping(probe):
+    """use_sim_time on the realtime simulator: its timer runs on the steady clock, not frozen."""
+    with sim_process(probe.namespace, 'mode:=realtime', 'use_sim_time:=true') as process:
+        probe.connect()
+        probe.spin_for(1.0)
+        stamps = [stamp_ns(msg.header.stamp) for msg in probe.observations]
+        assert len(stamps) >= 10, 'the realtime simulator stopped on sim time'
+        assert np.all(np.diff(stamps) == sim_node.SIM_STEP_NS)
+        assert process.poll() is None
+
+
 def test_reset_service_seeded_given_and_malformed_states(probe):
     """Seeded resets repeat, a given state comes back, malformed states leave the sim alone."""
     with sim_process(probe.namespace, 'mode:=lockstep') as process:
@@ -410,7 +442,7 @@ def test_in_process_wrong_length_actions_are_rejected(namespace):
         Observation, qos.OBSERVATION_TOPIC, received.append, qos.CONTROL_QOS)
     try:
         assert node.get_namespace() == f'/{namespace}' and node.get_name() == 'sim_node'
-        assert node.parameters == sim_node.SimNodeParameters(
+        assert node.params == sim_node.SimNodeParameters(
             mode='lockstep', seed=5, publish_markers=False)
         action_sub = next(sub for sub in node.subscriptions
                           if sub.topic_name == f'/{namespace}/{qos.ACTION_TOPIC}')
