@@ -13,9 +13,13 @@ ROS_ENV = export AMENT_PREFIX_PATH=$(CURDIR)/$(VENV) CMAKE_PREFIX_PATH=$(CURDIR)
 setup:
 	tools/setup_env.sh
 
+# tf2_msgs (TFMessage only, tools/pip_route) is built only where no tf2_msgs is importable, as
+# on the pip-only route: a full ROS install keeps its own.
+PIP_ROUTE_PATHS = $(shell $(VENV)/bin/python -c 'import tf2_msgs' 2>/dev/null || echo tools/pip_route)
+
 build: setup
 	export AMENT_PREFIX_PATH=$(CURDIR)/$(VENV) CMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) \
-		PATH=$(CURDIR)/$(VENV)/bin:$$PATH && colcon build
+		PATH=$(CURDIR)/$(VENV)/bin:$$PATH && colcon build --base-paths . interfaces $(PIP_ROUTE_PATHS)
 
 test: build
 	set -o pipefail && $(ROS_ENV) && colcon test --event-handlers console_direct+ && \

@@ -263,7 +263,8 @@ class FoxgloveBridge(Node):
             observation_topic, schema=OBSERVATION_JSON_SCHEMA, message_encoding='json',
             context=self._context)
         self._joint_states = foxglove.Channel(
-            self.resolve_topic_name(qos.JOINT_STATES_TOPIC), message_encoding='cdr', context=self._context,
+            self.resolve_topic_name(qos.JOINT_STATES_TOPIC), message_encoding='cdr',
+            context=self._context,
             schema=foxglove.Schema(name=JOINT_STATE_TYPE, encoding='ros2msg',
                                    data=message_definition(JOINT_STATE_TYPE).encode()))
 

@@ -45,7 +45,7 @@ from play_lmp_interfaces.msg import GoalState, Observation
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.conversions import truncated
 from play_lmp_ros.core.goals import (
-    check_goal_state, GoalError, GoalJudge, scene_distance, state_reached)
+    check_goal_state, DEFAULT_MAX_STEPS, GoalError, GoalJudge, scene_distance, state_reached)
 from play_lmp_ros.core.scene_info import SceneInfo
 from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.node_main import run_node
@@ -109,7 +109,7 @@ class GoalServerParams:
     feedback_hz: float = 10.0
     check_every: int = 2
     default_timeout_s: float = 30.0
-    max_steps: int = 360
+    max_steps: int = DEFAULT_MAX_STEPS
     observation_timeout_s: float = 3.0
     diagnostics_hz: float = 1.0
     seed: int = 0

@@ -25,6 +25,8 @@ JOINT_STATES_TOPIC = 'joint_states'
 TF_TOPIC = '/tf'
 # Sim time, global like rclpy's own subscription to it.
 CLOCK_TOPIC = '/clock'
+# The URDF of the scene's robot, as robot_state_publisher names it.
+ROBOT_DESCRIPTION_TOPIC = 'robot_description'
 DIAGNOSTICS_TOPIC = '/diagnostics'
 
 CONTROL_QOS = QoSProfile(
@@ -42,6 +44,11 @@ VISUALIZATION_QOS = QoSProfile(
 # Latched, so that a recorder or a node that starts late gets the time at once; it serves rclpy's
 # best-effort, volatile clock subscription too.
 CLOCK_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+# Latched and published once, as robot_state_publisher does.
+ROBOT_DESCRIPTION_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=1,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 

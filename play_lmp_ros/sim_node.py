@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import math
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -41,6 +41,7 @@ from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, markers, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
+from play_lmp_ros.core.sim.robot_description import robot_description
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
@@ -48,6 +49,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from transforms3d.euler import euler2quat
 from visualization_msgs.msg import MarkerArray
 
@@ -230,16 +232,36 @@ def tcp_pose(observation: np.ndarray, stamp: Time, frame_id: str) -> PoseStamped
     return msg
 
 
-def transforms(observation: np.ndarray, stamp: Time, frame_id: str,
-               frame_prefix: str = '') -> List[TransformStamped]:
+def _transform(stamp: Time, frame_id: str, child: str, position,
+               quaternion_xyzw) -> TransformStamped:
+    """Build one transform from the world frame."""
+    transform = TransformStamped(child_frame_id=child)
+    transform.header.stamp = stamp
+    transform.header.frame_id = frame_id
+    translation = transform.transform.translation
+    translation.x, translation.y, translation.z = (float(value) for value in position)
+    rotation = transform.transform.rotation
+    rotation.x, rotation.y, rotation.z, rotation.w = (float(value) for value in quaternion_xyzw)
+    return transform
+
+
+def transforms(observation: np.ndarray, stamp: Time, frame_id: str, frame_prefix: str = '',
+               links: Sequence[Tuple[str, np.ndarray, np.ndarray]] = ()
+               ) -> List[TransformStamped]:
     """
-    Build the transforms from the world frame to the TCP and to each block.
+    Build the transforms from the world frame to the TCP, each block and each URDF link.
+
+    Every frame hangs straight from the world frame: the simulator knows each link's pose, so
+    the tree needs no joint-by-joint chain, and the links of core.sim.robot_description all
+    appear, which rviz's RobotModel needs.
 
     :param observation: (39,) observation.
     :param stamp: header stamp.
     :param frame_id: world frame (parent of every transform).
     :param frame_prefix: put before each child frame.
-    :return: TransformStamped to TCP_FRAME, then to each of BLOCK_FRAMES, prefixed.
+    :param links: (name, (3,) position, (4,) quaternion x y z w) of the URDF links, as the
+        simulator's link_poses() gives them.
+    :return: TransformStamped to TCP_FRAME, each of BLOCK_FRAMES, then each link, prefixed.
     """
     scene = observation[layout.ROBOT_OBS_DIM:]
     poses = [(TCP_FRAME, observation[layout.TCP_POS], observation[layout.TCP_ORN])]
@@ -248,15 +270,10 @@ def transforms(observation: np.ndarray, stamp: Time, frame_id: str,
         poses.append((name, pose[:3], pose[3:]))
     result = []
     for child, position, euler in poses:
-        transform = TransformStamped(child_frame_id=frame_prefix + child)
-        transform.header.stamp = stamp
-        transform.header.frame_id = frame_id
-        translation = transform.transform.translation
-        translation.x, translation.y, translation.z = (float(value) for value in position)
         w, x, y, z = euler2quat(*euler, 'sxyz')
-        rotation = transform.transform.rotation
-        rotation.w, rotation.x, rotation.y, rotation.z = float(w), float(x), float(y), float(z)
-        result.append(transform)
+        result.append(_transform(stamp, frame_id, frame_prefix + child, position, (x, y, z, w)))
+    for name, position, quaternion in links:
+        result.append(_transform(stamp, frame_id, frame_prefix + name, position, quaternion))
     return result
 
 
@@ -319,6 +336,10 @@ class SimNode(Node):
         self._diagnostics_pub = self.create_publisher(
             DiagnosticArray, qos.DIAGNOSTICS_TOPIC, qos.DIAGNOSTICS_QOS)
         self._clock_pub = self.create_publisher(ClockMessage, qos.CLOCK_TOPIC, qos.CLOCK_QOS)
+        # The scene's robot for rviz's RobotModel and Foxglove, once, latched.
+        description_pub = self.create_publisher(
+            String, qos.ROBOT_DESCRIPTION_TOPIC, qos.ROBOT_DESCRIPTION_QOS)
+        description_pub.publish(String(data=robot_description(self._params.frame_id)))
 
         self.create_subscription(
             EndEffectorAction, qos.ACTION_TOPIC, self._on_action, qos.CONTROL_QOS)
@@ -493,6 +514,11 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ helpers
 
+    def _link_poses(self) -> List[Tuple[str, np.ndarray, np.ndarray]]:
+        """Return the URDF links' poses where the backend knows them (the pybullet one)."""
+        link_poses = getattr(self._sim, 'link_poses', None)
+        return [] if link_poses is None else link_poses()
+
     def sim_time_ns(self) -> int:
         """
         Return the simulated time: the wall time the node started, plus one period per step.
@@ -560,7 +586,7 @@ class SimNode(Node):
             self._tcp_pose_pub.publish(tcp_pose(observation, stamp, frame_id))
         if self._tf_pub is not None and self._tf_pub.get_subscription_count():
             self._tf_pub.publish(TFMessage(transforms=transforms(
-                observation, stamp, frame_id, self._params.frame_prefix)))
+                observation, stamp, frame_id, self._params.frame_prefix, self._link_poses())))
         if markers_due:
             self._publish_markers(stamp)
         return stamp

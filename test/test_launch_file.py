@@ -184,7 +184,7 @@ def test_a_parameter_file_applies_in_any_namespace(ros_domain, tmp_path, node_na
 
 
 def test_rviz_config_shows_the_play_table():
-    """Fixed frame world, scene and subgoal markers, the TCP pose and TF, looking at the table."""
+    """Fixed frame world, the robot model, scene and subgoal markers, the TCP pose and TF."""
     config = yaml.safe_load(RVIZ_CONFIG.read_text())['Visualization Manager']
     assert config['Global Options']['Fixed Frame'] == 'world'
     displays = {display['Class']: display for display in config['Displays']}
@@ -199,6 +199,10 @@ def test_rviz_config_shows_the_play_table():
     assert displays['rviz_default_plugins/Pose']['Topic']['Value'] == (
         f'/{qos.NAMESPACE}/{qos.TCP_POSE_TOPIC}')
     assert 'rviz_default_plugins/TF' in displays
+    robot = displays['rviz_default_plugins/RobotModel']
+    assert robot['Description Source'] == 'Topic'
+    assert robot['Description Topic']['Value'] == f'/{qos.NAMESPACE}/{qos.ROBOT_DESCRIPTION_TOPIC}'
+    assert robot['Description Topic']['Durability Policy'] == 'Transient Local'
     focal = config['Views']['Current']['Focal Point']
     assert -0.6 <= focal['X'] <= 0.5 and -0.4 <= focal['Y'] <= 0.3 and 0.3 <= focal['Z'] <= 1.0
 

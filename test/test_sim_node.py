@@ -25,6 +25,7 @@ from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos, sim_node
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim.robot_description import link_names
 import pybullet_data
 import pytest
 import rclpy
@@ -33,6 +34,7 @@ from rclpy.parameter import Parameter
 from ros_harness import end_process, node_config
 from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from transforms3d.euler import quat2euler
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -466,6 +468,28 @@ def test_in_process_wrong_length_actions_are_rejected(namespace):
         listener.destroy_node()
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_robot_description_is_latched_and_tf_carries_every_link(probe):
+    """A late subscriber gets the URDF; /tf has a frame for each of its links, prefixed."""
+    pytest.importorskip('tf2_msgs')
+    from tf2_msgs.msg import TFMessage
+
+    frames = probe.subscribe(TFMessage, qos.TF_TOPIC, qos.VISUALIZATION_QOS)
+    with sim_process(probe.namespace, 'mode:=realtime', 'frame_prefix:=table_b/') as process:
+        probe.connect()
+        probe.spin_for(0.5)
+        descriptions = probe.subscribe(String, qos.ROBOT_DESCRIPTION_TOPIC,
+                                       qos.ROBOT_DESCRIPTION_QOS)
+        probe.wait_for(lambda: descriptions and frames, 'the robot description and /tf')
+        links = link_names(descriptions[-1].data)
+        children = {transform.child_frame_id for transform in frames[-1].transforms}
+        # The root link is the world frame itself; every other link is a frame of its own.
+        assert links[0] == 'world'
+        assert {f'table_b/{link}' for link in links[1:]} <= children
+        assert {'table_b/tcp', *(f'table_b/{name}' for name in layout.BLOCK_NAMES)} <= children
+        assert {transform.header.frame_id for transform in frames[-1].transforms} == {'world'}
+        assert process.poll() is None
 
 
 @pytest.mark.parametrize('overrides, named', [

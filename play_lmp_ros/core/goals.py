@@ -20,6 +20,9 @@ from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
 from play_lmp_ros.core.tasks import TaskOracle
 
+# The observation budget of one goal (12 s at 30 Hz): the goal server's max_steps default and the
+# Gymnasium environment's episode length.
+DEFAULT_MAX_STEPS = 360
 # Tolerances of an explicit goal state: the four joints (m), the two lights (exact), block
 # positions (m) and block orientations (rad, wrap-aware).
 JOINT_TOLERANCE_M = 0.02

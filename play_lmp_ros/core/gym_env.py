@@ -20,16 +20,15 @@ import gymnasium
 from gymnasium import spaces
 import numpy as np
 from play_lmp_ros.core import layout
-from play_lmp_ros.core.goals import GoalError, GoalJudge
+from play_lmp_ros.core.goals import DEFAULT_MAX_STEPS, GoalError, GoalJudge
 from play_lmp_ros.core.sim import make_sim
 from play_lmp_ros.core.skills import feasible_tasks, infeasibility
 from play_lmp_ros.core.tasks import TaskOracle
 
 ENV_ID = 'PlayLMP/PlayTable-v0'
 ENTRY_POINT = 'play_lmp_ros.core.gym_env:PlayTableEnv'
-# The goal server's observation budget of a goal: GoalServerParams.max_steps in
-# play_lmp_ros/goal_server.py, which core cannot import (it loads rclpy).  Keep the two equal.
-DEFAULT_MAX_EPISODE_STEPS = 360
+# The goal server's observation budget of a goal.
+DEFAULT_MAX_EPISODE_STEPS = DEFAULT_MAX_STEPS
 # Random scenes tried for one reset before giving up.  The rarest task that can start from a
 # random scene (stack_block, push_into_drawer) is feasible in about 3 % of them.
 MAX_SCENE_DRAWS = 500

@@ -9,7 +9,7 @@ TCP with null space, and an internal target pose that relative actions accumulat
 
 from dataclasses import dataclass
 import logging
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from play_lmp_ros.core import layout
@@ -231,6 +231,25 @@ class PlayTableSim(ClosableSimulator):
         :return: (24,) door, drawer, button, switch (m), lightbulb, LED, block poses.
         """
         return self.observe()[layout.ROBOT_OBS_DIM:]
+
+    def link_poses(self) -> List[Tuple[str, np.ndarray, np.ndarray]]:
+        """
+        Return the world pose of every link of the table and the robot, as the URDFs name them.
+
+        :return: (link name, (3,) position (m), (4,) quaternion x, y, z, w) for each base link and
+            each link of the table and the Panda; the URDF link frames, not the centres of mass.
+        """
+        client = self._client
+        poses = []
+        for body in (self._table, self._robot):
+            position, orientation = client.getBasePositionAndOrientation(body)
+            poses.append((client.getBodyInfo(body)[0].decode(), np.array(position),
+                          np.array(orientation)))
+            for link in range(client.getNumJoints(body)):
+                state = client.getLinkState(body, link, computeForwardKinematics=True)
+                name = client.getJointInfo(body, link)[12].decode()
+                poses.append((name, np.array(state[4]), np.array(state[5])))
+        return poses
 
     def scene_info(self) -> SceneInfo:
         """
