@@ -36,7 +36,7 @@ DEMO_BACKEND ?= $(if $(wildcard play_lmp_ros/models/default/actor.onnx),onnx,scr
 
 demo: build
 	$(ROS_ENV) && rollout --backend $(DEMO_BACKEND) --tasks $(DEMO_TASKS) --seed $(DEMO_SEED) \
-		--video --record --out out/demo && echo "Video: out/demo/rollout.mp4, summary: out/demo/summary.json"
+		--video --record --out out/demo --ros-args --log-level warn
 
 bench: build
 	$(ROS_ENV) && play-lmp-sim bench --steps 5000

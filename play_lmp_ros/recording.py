@@ -25,6 +25,7 @@ from ament_index_python.packages import get_package_share_directory, PackageNotF
 import imageio.v2 as imageio
 from mcap.writer import CompressionType, Writer
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from play_lmp_ros import qos
 from play_lmp_ros.core import layout
 from rclpy.node import Node
@@ -447,8 +448,30 @@ class VideoWriter:
         self._writer.close()
 
 
+def caption_image(image: np.ndarray, text: str) -> np.ndarray:
+    """
+    Write a caption over the top of an image, on a dark band so it reads on any scene.
+
+    :param image: (H, W, 3) uint8.
+    :param text: one line; cut with '...' where it is wider than the image.
+    :return: a captioned copy.
+    """
+    if not text:
+        return image
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    while len(text) > 4 and draw.textlength(text, font=font) > canvas.width - 6:
+        text = text[:-4] + '...'
+    height = int(font.getbbox('Ag')[3]) + 6
+    draw.rectangle((0, 0, canvas.width, height), fill=(0, 0, 0))
+    draw.text((3, 3), text, fill=(255, 255, 255), font=font)
+    return np.asarray(canvas)
+
+
 def render_observations(observations: Sequence[np.ndarray], path: Path, fps: float,
-                        size: Optional[int] = None, seed: int = 0) -> Tuple[Path, int]:
+                        size: Optional[int] = None, seed: int = 0,
+                        captions: Optional[Sequence[str]] = None) -> Tuple[Path, int]:
     """
     Render the static camera for each observation into a video.
 
@@ -457,9 +480,12 @@ def render_observations(observations: Sequence[np.ndarray], path: Path, fps: flo
     :param fps: frames per second of the video.
     :param size: image side in pixels; the camera's default (200) when omitted.
     :param seed: seed of the private simulator (irrelevant to the images).
+    :param captions: one line per observation written over its frame (task, step, outcome).
     :return: the file written and its number of frames.
-    :raises ValueError: for a malformed observation or fps.
+    :raises ValueError: for a malformed observation or fps, or captions of another count.
     """
+    if captions is not None and len(captions) != len(observations):
+        raise ValueError(f'{len(captions)} captions for {len(observations)} observations')
     # Imported here: pybullet is heavy, and the MCAP side (also used by the Foxglove bridge)
     # does not need it.
     from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
@@ -467,10 +493,11 @@ def render_observations(observations: Sequence[np.ndarray], path: Path, fps: flo
     writer = VideoWriter(path, fps)
     try:
         with PlayTableSim(seed=seed) as sim:
-            for obs in observations:
+            for index, obs in enumerate(observations):
                 obs = layout.check_vector(obs, layout.OBS_DIM, 'observation')
                 sim.reset(obs[:layout.ROBOT_OBS_DIM], obs[layout.ROBOT_OBS_DIM:])
-                writer.add(sim.render('static', size))
+                frame = sim.render('static', size)
+                writer.add(frame if captions is None else caption_image(frame, captions[index]))
     finally:
         writer.close()
     return writer.path, writer.frames

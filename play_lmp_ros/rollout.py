@@ -24,9 +24,10 @@ namespace with two servers or a second rollout client.
 
 The client resets the simulator with ``--seed`` (service ``reset``), then sends each goal in turn
 through the ``reach_goal`` action, from wherever the previous goal left the table (as CALVIN's
-chains do).  It prints one line per goal and a JSON summary, also written to
-``<out>/summary.json``.  A named task that is infeasible from the current state comes back aborted
-with the reason: that is a result, not an error.
+chains do).  It prints one line per goal and one line with the successes and the files written;
+the JSON summary goes to ``<out>/summary.json`` (and, with ``--json``, alone to stdout).  A
+named task that is infeasible from the current state comes back aborted with the reason: that is
+a result, not an error.
 
 ``--record`` writes every topic of the graph to ``<out>/rollout.mcap`` (ROS 2 CDR with message
 definitions; open it in Foxglove or read it with mcap_ros2).  ``--video`` keeps every N-th
@@ -292,6 +293,11 @@ class RolloutClient(Node):
         self._parameter_clients: Dict[str, Client] = {}
         self._video_every = video_every
         self._frames: List[np.ndarray] = []
+        self._captions: List[str] = []
+        self._caption = ''
+        self._caption_counts = False
+        self._caption_steps = 0
+        self._caption_start = 0
         self._received = 0
         self._frames_lock = threading.Lock()
         if video_every > 0:
@@ -306,18 +312,44 @@ class RolloutClient(Node):
                                       throttle_duration_sec=1.0)
             return
         with self._frames_lock:
+            if self._caption_counts:
+                self._caption_steps += 1
             if self._received % self._video_every == 0:
                 self._frames.append(obs)
+                self._captions.append(f'{self._caption}  step {self._caption_steps}'
+                                      if self._caption_counts else self._caption)
             self._received += 1
 
-    def video_frames(self) -> List[np.ndarray]:
+    def set_caption(self, text: str, count_steps: bool = False) -> None:
         """
-        Return the observations kept for the video so far.
+        Caption the next video frames.
 
-        :return: (39,) observations in arrival order.
+        :param text: e.g. '[1/3] open_drawer'.
+        :param count_steps: add ' step N', N the observations since this call.
         """
         with self._frames_lock:
-            return list(self._frames)
+            self._caption, self._caption_counts, self._caption_steps = text, count_steps, 0
+            self._caption_start = len(self._frames)
+
+    def end_caption(self, text: str) -> None:
+        """
+        Caption the last frame since set_caption, and the next ones, with a goal's outcome.
+
+        :param text: e.g. '[1/3] open_drawer: succeeded'.
+        """
+        with self._frames_lock:
+            if len(self._captions) > self._caption_start:
+                self._captions[-1] = text
+            self._caption, self._caption_counts = text, False
+
+    def video_frames(self) -> Tuple[List[np.ndarray], List[str]]:
+        """
+        Return the observations kept for the video so far, with their captions.
+
+        :return: (39,) observations in arrival order, and one caption for each.
+        """
+        with self._frames_lock:
+            return list(self._frames), list(self._captions)
 
     def play_table_neighbours(self) -> List[str]:
         """
@@ -763,6 +795,19 @@ def summarize(outcomes: List[GoalOutcome], policy: Dict[str, Any],
     }
 
 
+def summary_line(summary: Dict[str, Any]) -> str:
+    """
+    Sum a run up in one line: the successes and the files written.
+
+    :param summary: summarize()'s answer.
+    :return: e.g. '3/4 goals succeeded; summary: out/rollout/summary.json, video: ...'.
+    """
+    files = ', '.join(f'{kind}: {path}' for kind, path in sorted(
+        summary['files'].items(), key=lambda item: item[0] != 'summary'))
+    interrupted = ' (interrupted)' if summary['interrupted'] else ''
+    return f'{summary["successes"]}/{summary["goals"]} goals succeeded{interrupted}; {files}'
+
+
 @contextlib.contextmanager
 def stdout_for_json_only() -> Iterator[TextIO]:
     """
@@ -789,7 +834,8 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
     Run a rollout: start or reach the nodes, reset, send every goal, write the summary.
 
     :param options: the command line's choices.
-    :param summary_out: where the JSON summary is printed; sys.stdout when None.
+    :param summary_out: where the JSON summary is printed (--json); None prints one summary
+        line with the files instead.
     :return: the exit code.
     """
     goal_lines = sys.stderr if options.json_only else sys.stdout
@@ -815,7 +861,7 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
                       flush=True)
                 if interrupted:
                     break
-            frames = client.video_frames()
+            frames, captions = client.video_frames()
             if rollout.mcap_path is not None:
                 files['mcap'] = str(rollout.mcap_path)
     except RolloutError as error:
@@ -824,14 +870,17 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
     if options.video:
         fps = layout.CONTROL_HZ / options.video_every
         path, count = render_observations(frames, options.out / VIDEO_FILE, fps,
-                                          options.video_size, options.seed)
+                                          options.video_size, options.seed, captions)
         files['video'] = str(path)
         print(f'video: {count} frames in {path}', file=sys.stderr)
     files['summary'] = str(options.out / SUMMARY_FILE)
     summary = summarize(outcomes, policy, options, files, interrupted)
     text = json.dumps(summary, indent=2)
     (options.out / SUMMARY_FILE).write_text(text + '\n')
-    print(text, file=summary_out or sys.stdout, flush=True)
+    if summary_out is not None:
+        print(text, file=summary_out, flush=True)
+    else:
+        print(summary_line(summary), flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
@@ -852,7 +901,11 @@ def _run_one(client: RolloutClient, spec: GoalSpec, options: RolloutOptions,
             bar.n = int(feedback.step)
             bar.set_postfix(distance=f'{feedback.distance_to_goal:.3f}', refresh=True)
 
-        return client.run_goal(spec, options.timeout_s, on_feedback)
+        caption = f'[{index}/{len(options.goals)}] {spec.label}'
+        client.set_caption(caption, count_steps=True)
+        outcome = client.run_goal(spec, options.timeout_s, on_feedback)
+        client.end_caption(f'{caption}: {outcome.outcome}')
+        return outcome
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -902,7 +955,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--wait', type=float, default=30.0,
                         help='seconds to wait for the nodes (default 30)')
     parser.add_argument('--json', action='store_true',
-                        help='stdout carries only the JSON summary; goal lines go to stderr')
+                        help='stdout carries only the JSON summary; goal lines go to stderr '
+                             '(default: goal lines and one summary line)')
     return parser
 
 

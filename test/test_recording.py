@@ -11,7 +11,7 @@ from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
-from play_lmp_ros.recording import (is_hidden, McapRecorder, message_definition,
+from play_lmp_ros.recording import (caption_image, is_hidden, McapRecorder, message_definition,
                                     qos_for_publishers, render_observations, split_type_name,
                                     TopicRecorder)
 import pytest
@@ -202,3 +202,16 @@ def test_video_of_observations(tmp_path):
         assert reader.count_frames() == 3
     with pytest.raises(ValueError, match='observation'):
         render_observations([np.zeros(5)], tmp_path / 'bad.mp4', fps=10.0, size=16)
+    with pytest.raises(ValueError, match='2 captions for 3 observations'):
+        render_observations(observations, tmp_path / 'bad.mp4', fps=10.0, captions=['a', 'b'])
+
+
+def test_a_caption_is_written_on_a_dark_band_at_the_top():
+    """The caption band covers the top rows only; an over-long caption still fits."""
+    image = np.full((64, 120, 3), 200, dtype=np.uint8)
+    captioned = caption_image(image, '[1/2] open_drawer: succeeded ' * 4)
+    assert captioned.shape == image.shape and captioned.dtype == np.uint8
+    band = captioned[:10]
+    assert np.any(band == 0) and np.any(band > 200)    # dark band, light text
+    np.testing.assert_array_equal(captioned[30:], image[30:])
+    assert caption_image(image, '') is image
