@@ -95,6 +95,7 @@ class Trainer:
         self.sampler = WindowSampler(self.train_split, config.model.method, train.window,
                                      train.min_window, train.seed + 1000 * rank,
                                      train.action_key, train.goal_horizon or None)
+        optim.check_precision(train.precision)
         torch.manual_seed(train.seed + 1000 * rank)
         self.model = PlayLMP(config.model)
         self.model.set_normalization(*normalization_from_data(self.train_split.obs))

@@ -76,6 +76,7 @@ class SubgoalTrainer:
                                  train.subgoal_target, train.contact_lead)
         self.validation_batches = [to_torch(validation.sample(train.batch_size))
                                    for _ in range(train.val_batches)]
+        optim.check_precision(train.precision)
         torch.manual_seed(train.seed)
         self.models = SubgoalModels(model)
         self.models.set_normalization(*normalization_from_data(self.train_split.obs))
