@@ -28,12 +28,11 @@ Three figures, plus the load average of the machine before and after:
    the observation stream (the sim's timer) is reported the same way for comparison.
 
 Figures 2 and 3 are measured for each ``--policy-modes`` entry, ``--seconds`` each, with a fresh
-policy_node and the simulator reset to the seeded scene for each.  In ``realtime`` the policy
-acts on its own 30 Hz timer with the latest observation, so the latency includes the wait for the
-policy's next tick (up to one period: the two timers are not aligned, and their phase differs
-from run to run) and an observation may be answered twice or not at all.  In ``lockstep`` the
-policy answers every observation at once: that latency is the pure reaction time (transport both
-ways, executor, inference), and the action stream follows the sim's timer.
+policy_node and the simulator reset to the seeded scene for each.  In ``realtime`` (the supported
+configuration: both nodes realtime) the policy answers each observation as it arrives, its timer
+only a watchdog that holds while no fresh observation comes; in ``lockstep`` it answers every
+observation at once too, the sim still on its timer.  Either way the latency is the reaction time
+(transport both ways, executor, inference), and the action stream follows the sim's timer.
 
 Exit codes: 0, 1 when a node could not be started or the model cannot be used (stderr says why,
 with the tail of the node's log), 2 for bad arguments, 130 on Ctrl-C.  The node processes are

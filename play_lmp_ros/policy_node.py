@@ -5,8 +5,9 @@ Two backends share the topics: 'onnx' runs an exported Play-LMP / Play-GCBC mode
 onnxruntime (core.policy.OnnxPolicy), 'scripted' drives the scripted skill of the goal's task
 (core.skills.make_skill), a baseline that needs no model.
 
-In mode 'realtime' a timer at control_hz publishes one action per period from the latest
-observation.  In mode 'lockstep' the node publishes exactly one action per observation while a
+In mode 'realtime' the node answers each observation with one action as it arrives; a timer at
+control_hz is only a watchdog that holds while no fresh observation comes (a stopped simulator).
+In mode 'lockstep' the node publishes exactly one action per observation while a
 goal is active; when a goal arrives it acts once on the latest observation if that one has not
 been acted on, so that a simulator waiting for an action starts the loop.
 
@@ -494,7 +495,10 @@ class PolicyNode(Node):
 
     def _on_observation(self, msg: Observation) -> None:
         """
-        Keep the latest observation; in lockstep mode answer it with one action.
+        Keep the latest observation and answer it with one action (lockstep: while a goal runs).
+
+        In realtime the answer goes out on arrival, not at the next tick of a timer that runs on
+        its own phase (4-33 ms later, depending on how the two timers line up).
 
         :param msg: the observation.
         """
@@ -510,7 +514,7 @@ class PolicyNode(Node):
         self._obs_at = time.monotonic()
         self._obs_stamp = msg.header.stamp
         self._obs_acted = False
-        if self._params.mode == 'lockstep' and self._goal is not None:
+        if self._params.mode == 'realtime' or self._goal is not None:
             self._act_once()
 
     def _act_once(self) -> None:
@@ -519,8 +523,18 @@ class PolicyNode(Node):
         self._publish(self._decide())
 
     def _on_control_tick(self) -> None:
-        """Publish one action per control period (realtime)."""
-        self._publish(self._decide())
+        """
+        Watchdog (realtime): hold while no fresh observation arrives to be answered.
+
+        A simulator that stopped, or never started, still hears a hold every period, counted as
+        no_observation or stale_observation.
+        """
+        if self._obs is None or time.monotonic() - self._obs_at > self._stale_after_s():
+            self._publish(self._decide())
+
+    def _stale_after_s(self) -> float:
+        """Return the age after which an observation is stale (realtime)."""
+        return self._params.stale_periods / self._params.control_hz
 
     def _decide(self) -> np.ndarray:
         """
@@ -539,8 +553,7 @@ class PolicyNode(Node):
         if obs is None:
             return self._hold(HOLD_NO_OBSERVATION)
         if (self._params.mode == 'realtime'
-                and time.monotonic() - self._obs_at
-                > self._params.stale_periods / self._params.control_hz):
+                and time.monotonic() - self._obs_at > self._stale_after_s()):
             return self._hold(HOLD_STALE)
         if not self._goal_started:
             self._goal_started = True
