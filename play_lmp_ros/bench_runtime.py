@@ -62,6 +62,7 @@ from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.goals import GoalError, GoalJudge
 from play_lmp_ros.core.policy import CPU_PROVIDER, default_model_dir, ModelError, OnnxPolicy
 from play_lmp_ros.core.sim import PlayTableSim
@@ -912,6 +913,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         prog='python -m play_lmp_ros.bench_runtime',
         description='Policy step latency, observation-to-action latency across processes and '
                     'the jitter of the 30 Hz action stream.')
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--backend', choices=BACKENDS, default='onnx',
                         help="policy_node's backend (default: onnx)")
     parser.add_argument('--model-dir', default=None,

@@ -59,6 +59,7 @@ from play_lmp_interfaces.msg import Observation
 from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
 from play_lmp_ros.foxglove_bridge import FoxgloveBridge, FoxgloveUnavailableError
@@ -918,6 +919,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog='rollout', description=__doc__.strip().splitlines()[0],
         epilog='ROS arguments go after --ros-args (e.g. --ros-args --params-file my.yaml '
                'configures the composed nodes by name).')
+    parser.formatter_class = HelpFormatter
     goals = parser.add_mutually_exclusive_group(required=True)
     goals.add_argument('--tasks', help='comma-separated task names, e.g. '
                                        'open_drawer,turn_on_led')

@@ -18,6 +18,7 @@ from typing import List, Optional
 import numpy as np
 from play_lmp_interfaces.action import ReachGoal
 from play_lmp_ros import qos
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.goal_server import GoalServer
 from play_lmp_ros.sim_node import SimNode
 import rclpy
@@ -93,8 +94,9 @@ def soak(goals: int, every: int) -> List[float]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the soak and print memory against goals; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--goals', type=int, default=1000)
-    parser.add_argument('--every', type=int, default=200)
+    parser.formatter_class = HelpFormatter
+    parser.add_argument('--goals', type=int, default=1000, help='goals to send')
+    parser.add_argument('--every', type=int, default=200, help='goals between two memory readings')
     args = parser.parse_args(argv)
     started = time.monotonic()
     samples = soak(args.goals, args.every)

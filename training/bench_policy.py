@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import onnxruntime
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import ACTOR_FILE, ACTOR_OUTPUTS, PLANNER_FILE
 import torch
 from training import checkpoint as ckpt
@@ -89,9 +90,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: 0, or 2 on a bad checkpoint.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--checkpoint', required=True)
+    parser.formatter_class = HelpFormatter
+    parser.add_argument('--checkpoint', required=True, help='training checkpoint to time')
     parser.add_argument('--model', required=True, help='the exported model directory')
-    parser.add_argument('--repeats', type=int, default=2000)
+    parser.add_argument('--repeats', type=int, default=2000, help='timed steps')
     args = parser.parse_args(argv)
     try:
         results = benchmark(Path(args.checkpoint), Path(args.model), args.repeats)

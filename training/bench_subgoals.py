@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import ModelError, OnnxPolicy
 from play_lmp_ros.core.subgoals import PLAN_MODES
 from training.calvin_dataset import load_split
@@ -113,11 +114,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: 0, or 2 on a bad model or dataset.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--model', required=True, help='model directory with subgoal.onnx')
     parser.add_argument('--data', required=True, help='dataset root (its validation split)')
-    parser.add_argument('--pairs', type=int, default=200)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--deterministic', action='store_true')
+    parser.add_argument('--pairs', type=int, default=200, help='(state, goal) pairs to plan for')
+    parser.add_argument('--seed', type=int, default=0, help='seed')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='plan means instead of samples')
     args = parser.parse_args(argv)
     try:
         policy = OnnxPolicy(args.model)

@@ -32,6 +32,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from play_lmp_ros.core import layout, skills
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from tqdm import tqdm
@@ -556,9 +557,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: process exit code.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--out', type=Path, required=True, help='dataset root directory')
     parser.add_argument('--frames', type=int, default=50000, help='total frames, both splits')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed')
     parser.add_argument('--workers', type=int, default=1, help='worker processes')
     parser.add_argument('--episode-frames', type=int, default=PlayConfig.episode_frames,
                         help='frames per continuous play segment')
@@ -569,7 +571,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='chance that a segment starts from a scene with a playable block')
     parser.add_argument('--images', action='store_true',
                         help='render rgb_static and rgb_gripper for every frame (slow)')
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     try:

@@ -64,6 +64,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.goals import GoalError, GoalJudge
 from play_lmp_ros.core.policy import (
     ACTOR_FILE, InferenceError, load_metadata, ModelError, OnnxPolicy)
@@ -1056,11 +1057,13 @@ def _comma_list(text: str, allowed: Sequence[str], what: str) -> List[str]:
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--model', action='append', required=True,
                         help='exported model directory (repeat to compare models)')
     parser.add_argument('--name', action='append', default=None,
                         help='display name per --model (default: the directory name)')
-    parser.add_argument('--protocol', choices=('single', 'chain'), default='single')
+    parser.add_argument('--protocol', choices=('single', 'chain'), default='single',
+                        help='single goals, or chains of five distinct task categories')
     parser.add_argument('--goal-source', choices=GOAL_SOURCES, default=None,
                         help='single protocol: imagined (goals made as the goal server makes '
                              'them, the default), '
@@ -1079,10 +1082,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='comma-separated: hold, open-gripper, untrained; or none')
     parser.add_argument('--plan-mode', default=None, choices=PLAN_MODES,
                         help="subgoal plan mode of every --model (default: each model's own)")
-    parser.add_argument('--workers', type=int, default=1)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--out', default='out/eval')
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--workers', type=int, default=1, help='worker processes')
+    parser.add_argument('--seed', type=int, default=0, help='seed')
+    parser.add_argument('--out', default='out/eval', help='output folder')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
 

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from play_lmp_ros.core import layout, skills
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim import scene_geometry as geo
 from play_lmp_ros.core.tasks import TASK_NAMES
@@ -219,13 +220,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: process exit code.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--trials', type=int, default=20, help='trials per task')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed')
     parser.add_argument('--tasks', default='', help='comma-separated task names (default: all)')
     parser.add_argument('--noise', type=float, default=0.0,
                         help='std of the Gaussian noise on the motion dims of every action')
-    parser.add_argument('--out', type=Path, default=Path('docs/skills'))
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--out', type=Path, default=Path('docs/skills'), help='output folder')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     tasks = [t for t in args.tasks.split(',') if t] or list(TASK_NAMES)

@@ -23,6 +23,7 @@ import onnx
 import onnxruntime
 import play_lmp_ros
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import ACTOR_FILE, ACTOR_OUTPUTS, PLANNER_FILE
 import torch
 from torch import nn, Tensor
@@ -215,6 +216,7 @@ def check_parity(model: PlayLMP, model_dir: Path, split=None, seed: int = 0) -> 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--checkpoint', required=True, help='training checkpoint (.pt)')
     parser.add_argument('--out', required=True, help='model directory to write')
     parser.add_argument('--data', default=None,

@@ -23,6 +23,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
@@ -113,13 +114,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: 0.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--model', required=True)
-    parser.add_argument('--episodes', type=int, default=10)
-    parser.add_argument('--seed', type=int, default=100)
-    parser.add_argument('--lookahead', type=int, default=32)
-    parser.add_argument('--part', choices=PARTS, default='full')
-    parser.add_argument('--tasks', default=None)
-    parser.add_argument('--workers', type=int, default=1)
+    parser.formatter_class = HelpFormatter
+    parser.add_argument('--model', required=True, help='exported model folder')
+    parser.add_argument('--episodes', type=int, default=10, help='episodes per task')
+    parser.add_argument('--seed', type=int, default=100, help='seed of the scenes')
+    parser.add_argument('--lookahead', type=int, default=32,
+                        help="steps ahead of the skill's state taken as the subgoal")
+    parser.add_argument('--part', choices=PARTS, default='full',
+                        help='which part of the skill state the subgoal takes')
+    parser.add_argument('--tasks', default=None,
+                        help='comma-separated tasks (default: every feasible one)')
+    parser.add_argument('--workers', type=int, default=1, help='worker processes')
     args = parser.parse_args(argv)
     tasks = TASK_NAMES if args.tasks is None else args.tasks.split(',')
     jobs = [(args.model, task, args.episodes, args.seed, args.lookahead, args.part)

@@ -13,6 +13,8 @@ from pathlib import Path
 import sys
 from typing import Dict, List, Optional
 
+from play_lmp_ros.core.cli_help import HelpFormatter
+
 
 def read_metrics(run: Path) -> Dict[str, List[dict]]:
     """
@@ -81,6 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: 0, or 2 when a run has no metrics.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('runs', nargs='+', help='run output directories')
     parser.add_argument('--out', required=True, help='PNG to write')
     args = parser.parse_args(argv)

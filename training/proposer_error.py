@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
@@ -52,10 +53,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: 0, or 2 for a model directory without subgoal graphs.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--model', required=True)
-    parser.add_argument('--episodes', type=int, default=3)
-    parser.add_argument('--seed', type=int, default=123)
-    parser.add_argument('--target', choices=TARGETS, default='contact')
+    parser.formatter_class = HelpFormatter
+    parser.add_argument('--model', required=True, help='exported model folder')
+    parser.add_argument('--episodes', type=int, default=3, help='episodes per task')
+    parser.add_argument('--seed', type=int, default=123, help='seed of the scenes')
+    parser.add_argument('--target', choices=TARGETS, default='contact',
+                        help='what the proposer is compared with')
     parser.add_argument('--tasks', default=None, help='comma-separated subset of tasks')
     args = parser.parse_args(argv)
     tasks = TASK_NAMES if args.tasks is None else args.tasks.split(',')

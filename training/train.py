@@ -23,6 +23,7 @@ import time
 from typing import Dict, List, Optional
 
 import numpy as np
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 import torch
 from torch import distributed, nn
@@ -363,12 +364,13 @@ def setup_distributed() -> tuple:
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--config', required=True, help='YAML experiment configuration')
     parser.add_argument('overrides', nargs='*', help='key.sub=value overrides, e.g. '
                         'train.steps=2000 data_path=data/play')
     parser.add_argument('--resume', action='store_true',
                         help='continue the run in output_dir from its last checkpoint')
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
 

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from play_lmp_ros.core.cli_help import HelpFormatter
 from training.calvin_dataset import files
 from training.calvin_dataset.reader import read_episode_ranges, read_language
 
@@ -111,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: process exit status.
     """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('dataset_root', help='directory of splits, or one split directory')
     parser.add_argument('--out', default='tasks.png', help='bar chart PNG (default tasks.png)')
     arguments = parser.parse_args(argv)

@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime
 import play_lmp_ros
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import ACTOR_FILE, load_metadata
 from play_lmp_ros.core.subgoals import (
     AFTER_CONTACT_MODES, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PlannerSettings, SUBGOAL_FILE,
@@ -147,6 +148,7 @@ def check_parity(models: SubgoalModels, model_dir: Path, states: np.ndarray) -> 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--checkpoint', required=True, help='subgoal checkpoint (.pt)')
     parser.add_argument('--model-dir', required=True,
                         help='exported model directory with actor.onnx')

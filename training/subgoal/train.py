@@ -21,6 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 import numpy as np
+from play_lmp_ros.core.cli_help import HelpFormatter
 import torch
 from tqdm import tqdm
 from training import checkpoint as ckpt, optim
@@ -186,6 +187,7 @@ class SubgoalTrainer:
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.formatter_class = HelpFormatter
     parser.add_argument('--config', default=None, help='YAML configuration (default: defaults)')
     parser.add_argument('overrides', nargs='*', help='key.sub=value overrides, e.g. '
                         'train.steps=2000 data_path=data/play')
@@ -193,7 +195,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='continue the run in output_dir from its last checkpoint')
     parser.add_argument('--until', type=int, default=None,
                         help='stop (and checkpoint) after this step: one leg of the schedule')
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
 

@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import make_sim
 
 logger = logging.getLogger(__name__)
@@ -161,15 +162,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     :return: process exit status.
     """
     parser = argparse.ArgumentParser(prog='play-lmp-sim', description=__doc__.split('\n')[1])
+    parser.formatter_class = HelpFormatter
     commands = parser.add_subparsers(dest='command', required=True)
-    bench_parser = commands.add_parser('bench', help='measure steps/s and frames/s as JSON')
-    bench_parser.add_argument('--steps', type=int, default=2000)
-    bench_parser.add_argument('--seed', type=int, default=0)
-    show_parser = commands.add_parser('show', help='save a PNG of the scene')
-    show_parser.add_argument('--out', required=True)
-    show_parser.add_argument('--camera', choices=('static', 'gripper'), default='static')
-    show_parser.add_argument('--seed', type=int, default=0)
-    show_parser.add_argument('--size', type=int, default=None)
+    bench_parser = commands.add_parser('bench', help='measure steps/s and frames/s as JSON',
+                                       formatter_class=HelpFormatter)
+    bench_parser.add_argument('--steps', type=int, default=2000, help='simulator steps to time')
+    bench_parser.add_argument('--seed', type=int, default=0, help='scene seed')
+    show_parser = commands.add_parser('show', help='save a PNG of the scene',
+                                      formatter_class=HelpFormatter)
+    show_parser.add_argument('--out', required=True, help='image file to write (PNG)')
+    show_parser.add_argument('--camera', choices=('static', 'gripper'), default='static',
+                             help='which camera renders')
+    show_parser.add_argument('--seed', type=int, default=0, help='scene seed')
+    show_parser.add_argument('--size', type=int, default=None,
+                             help="image side in pixels (default: the camera's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     if args.command == 'bench':
