@@ -6,22 +6,37 @@ markers arrive as ``foxglove.SceneUpdate``, the TCP pose as ``foxglove.PoseInFra
 observation as JSON with one named field per dimension (plot them directly), and
 ``joint_states`` as the original ROS 2 message (CDR with its ``ros2msg`` definition).
 
+Two services let the Foxglove app drive the table (its Service Call panel, JSON): ``<ns>/reset``
+with ``{"seed": 3}`` resets the simulator and answers ``{"success": ..., "message": ...}``;
+``<ns>/reach_goal`` with ``{"task": "open_drawer", "timeout_s": 0}`` sends a ReachGoal goal and
+answers once the goal server took it, ``{"accepted": true, "goal_id": ...}`` (the result is the
+goal server's as always; watch it on the topics).  A bad request is answered with an error that
+says why.
+
+The SDK speaks the ``foxglove.sdk.v1`` subprotocol, which the Foxglove app uses; clients that
+offer only the older ``foxglove.websocket.v1`` (the ROS ``foxglove_bridge``'s) are refused by it.
+
 Needs the ``foxglove-sdk`` package from PyPI; without it the node refuses to start and says so.
 On a full ROS install, the ``foxglove_bridge`` ROS package is the alternative: it forwards every
 topic as is.
 """
 
 from dataclasses import dataclass
+import json
 import sys
-from typing import Dict, List, Optional
+import threading
+from typing import Any, Dict, List, Optional
 
 from geometry_msgs.msg import PoseStamped
+from play_lmp_interfaces.action import ReachGoal
 from play_lmp_interfaces.msg import Observation
+from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.recording import message_definition
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
@@ -34,6 +49,15 @@ except ImportError:
     foxglove = None
 
 JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
+# How long a service call waits for the simulator or the goal server.
+SERVICE_TIMEOUT_S = 10.0
+RESET_REQUEST_SCHEMA = {
+    'type': 'object', 'title': 'reset the play table to a seeded random scene',
+    'properties': {'seed': {'type': 'integer', 'minimum': 0}}, 'required': ['seed']}
+REACH_GOAL_REQUEST_SCHEMA = {
+    'type': 'object', 'title': 'send a ReachGoal goal naming a task',
+    'properties': {'task': {'type': 'string'}, 'timeout_s': {'type': 'number', 'minimum': 0}},
+    'required': ['task']}
 # rviz draws an ARROW marker's head 0.23 of its length long when the length comes from scale.x.
 ARROW_HEAD_FRACTION = 0.23
 
@@ -80,6 +104,46 @@ def require_foxglove() -> None:
     if foxglove is None:
         raise FoxgloveUnavailableError(
             'live viewing needs the foxglove-sdk package: pip install foxglove-sdk')
+
+
+def parse_request(payload: bytes, schema: Dict[str, Any]) -> Dict[str, Any]:
+    """
+    Read a JSON service request and check it against its (flat) schema.
+
+    :param payload: the request's bytes.
+    :param schema: RESET_REQUEST_SCHEMA or REACH_GOAL_REQUEST_SCHEMA.
+    :return: the request's fields.
+    :raises ValueError: naming what is wrong.
+    """
+    try:
+        request = json.loads(bytes(payload).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f'the request is not JSON: {error}') from None
+    if not isinstance(request, dict):
+        raise ValueError(f'the request must be a JSON object, got {type(request).__name__}')
+    properties = schema['properties']
+    unknown = sorted(set(request) - set(properties))
+    missing = sorted(set(schema['required']) - set(request))
+    if unknown or missing:
+        raise ValueError(f'fields {list(properties)} expected (required {schema["required"]}); '
+                         f'unknown {unknown}, missing {missing}')
+    kinds = {'integer': (int,), 'number': (int, float), 'string': (str,)}
+    for name, value in request.items():
+        spec = properties[name]
+        if isinstance(value, bool) or not isinstance(value, kinds[spec['type']]):
+            raise ValueError(f'{name} must be a JSON {spec["type"]}, got {value!r}')
+        if 'minimum' in spec and value < spec['minimum']:
+            raise ValueError(f'{name} must be at least {spec["minimum"]}, got {value}')
+    return request
+
+
+def _wait(future, what: str):
+    """Wait for a future completed by the node's executor (from the SDK's thread)."""
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    if not done.wait(SERVICE_TIMEOUT_S):
+        raise RuntimeError(f'no answer from {what} within {SERVICE_TIMEOUT_S:g} s')
+    return future.result()
 
 
 def _stamp(header) -> 'fox.Timestamp':
@@ -248,23 +312,33 @@ class FoxgloveBridge(Node):
         )).value
         self.params = FoxgloveBridgeParams(host=host, port=port)
         require_foxglove()
+        self._reset_client = self.create_client(ResetSim, qos.RESET_SERVICE)
+        self._goal_client = ActionClient(self, ReachGoal, qos.REACH_GOAL_ACTION,
+                                         **qos.ACTION_SERVICE_PROFILES)
+        self._client_seen = threading.Event()
 
         # A private context: channels of one bridge never leak into another in the same process.
-        self._context = foxglove.Context()
+        self._fox_context = foxglove.Context()
         self._server = foxglove.start_server(
             name='play_lmp_ros', host=self.params.host, port=self.params.port,
-            context=self._context)
+            context=self._fox_context, capabilities=[foxglove.Capability.Services],
+            supported_encodings=['json'], server_listener=_ClientWatch(self._client_seen),
+            services=[
+                _json_service(self.resolve_service_name(qos.RESET_SERVICE),
+                              RESET_REQUEST_SCHEMA, self._reset),
+                _json_service(self.resolve_service_name(qos.REACH_GOAL_ACTION),
+                              REACH_GOAL_REQUEST_SCHEMA, self._reach_goal)])
         markers_topic = self.resolve_topic_name(qos.MARKERS_TOPIC)
         pose_topic = self.resolve_topic_name(qos.TCP_POSE_TOPIC)
         observation_topic = self.resolve_topic_name(qos.OBSERVATION_TOPIC)
-        self._markers = fox_channels.SceneUpdateChannel(markers_topic, context=self._context)
-        self._pose = fox_channels.PoseInFrameChannel(pose_topic, context=self._context)
+        self._markers = fox_channels.SceneUpdateChannel(markers_topic, context=self._fox_context)
+        self._pose = fox_channels.PoseInFrameChannel(pose_topic, context=self._fox_context)
         self._observation = foxglove.Channel(
             observation_topic, schema=OBSERVATION_JSON_SCHEMA, message_encoding='json',
-            context=self._context)
+            context=self._fox_context)
         self._joint_states = foxglove.Channel(
             self.resolve_topic_name(qos.JOINT_STATES_TOPIC), message_encoding='cdr',
-            context=self._context,
+            context=self._fox_context,
             schema=foxglove.Schema(name=JOINT_STATE_TYPE, encoding='ros2msg',
                                    data=message_definition(JOINT_STATE_TYPE).encode()))
 
@@ -284,10 +358,39 @@ class FoxgloveBridge(Node):
         """Return the TCP port the server listens on."""
         return self._server.port
 
+    def wait_for_client(self, timeout_s: float) -> bool:
+        """
+        Wait until a Foxglove client subscribes to one of the channels.
+
+        :param timeout_s: how long to wait at most.
+        :return: whether a client did.
+        """
+        return self._client_seen.wait(timeout_s)
+
+    def _reset(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        """Serve the reset service: reset the simulator to a seeded scene."""
+        if not self._reset_client.wait_for_service(timeout_sec=SERVICE_TIMEOUT_S):
+            raise RuntimeError(f'no reset service {self._reset_client.srv_name}')
+        response = _wait(self._reset_client.call_async(ResetSim.Request(seed=request['seed'])),
+                         'the simulator')
+        return {'success': bool(response.success), 'message': response.message}
+
+    def _reach_goal(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        """Serve the reach_goal service: send the goal, answer once the goal server took it."""
+        if not self._goal_client.wait_for_server(timeout_sec=SERVICE_TIMEOUT_S):
+            raise RuntimeError('no ReachGoal action server')
+        goal = ReachGoal.Goal(task=request['task'], timeout_s=float(request.get('timeout_s', 0)))
+        handle = _wait(self._goal_client.send_goal_async(goal), 'the goal server')
+        return {'accepted': bool(handle.accepted), 'goal_id': bytes(handle.goal_id.uuid).hex()}
+
     @property
-    def context(self) -> 'foxglove.Context':
-        """Return the Foxglove context the channels log to (an MCAP sink can join it)."""
-        return self._context
+    def foxglove_context(self) -> 'foxglove.Context':
+        """
+        Return the Foxglove context the channels log to (an MCAP sink can join it).
+
+        Not named ``context``: that is rclpy's Node.context, which rclpy itself reads.
+        """
+        return self._fox_context
 
     def _on_markers(self, msg: MarkerArray) -> None:
         self._markers.log(marker_array_to_scene_update(msg))
@@ -311,6 +414,38 @@ class FoxgloveBridge(Node):
         """Stop the server, then destroy the node."""
         self._server.stop()
         super().destroy_node()
+
+
+def _json_service(name: str, schema: Dict[str, Any], serve) -> 'foxglove.Service':
+    """
+    Build a Foxglove service with JSON requests and responses.
+
+    :param name: the service name (the ROS name it stands for).
+    :param schema: the request's JSON schema (see parse_request).
+    :param serve: takes the request's fields, returns the response's; its exceptions reach the
+        client as the call's error message.
+    :return: the service.
+    """
+    def handler(request: 'foxglove.ServiceRequest') -> bytes:
+        return json.dumps(serve(parse_request(request.payload, schema))).encode()
+
+    message_schema = foxglove.MessageSchema(encoding='json', schema=foxglove.Schema(
+        name=schema['title'], encoding='jsonschema', data=json.dumps(schema).encode()))
+    return foxglove.Service(name, schema=foxglove.ServiceSchema(name, request=message_schema),
+                            handler=handler)
+
+
+if foxglove is not None:
+    class _ClientWatch(foxglove.ServerListener):
+        """Set an event when a client subscribes to a channel: someone is watching."""
+
+        def __init__(self, seen: threading.Event):
+            """Keep the event."""
+            self._seen = seen
+
+        def on_subscribe(self, client, channel) -> None:
+            """Note that a client subscribed."""
+            self._seen.set()
 
 
 def main(args=None) -> int:

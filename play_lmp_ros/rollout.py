@@ -570,6 +570,7 @@ class RolloutOptions:
     :param video_size: video side in pixels; None is the camera's 200.
     :param foxglove: serve the run on a Foxglove WebSocket.
     :param foxglove_port: its port.
+    :param foxglove_wait_s: with foxglove, wait this long for a client before the first goal.
     :param wait_s: how long to wait for nodes to appear.
     :param json_only: stdout carries only the JSON summary (goal lines go to stderr).
     :param ros_args: arguments for rclpy.init (everything from --ros-args on).
@@ -591,6 +592,7 @@ class RolloutOptions:
     video_size: Optional[int] = None
     foxglove: bool = False
     foxglove_port: int = 8765
+    foxglove_wait_s: float = 0.0
     wait_s: float = 30.0
     json_only: bool = False
     ros_args: List[str] = field(default_factory=list)
@@ -618,6 +620,7 @@ class Rollout:
         self._mcap: Optional[McapRecorder] = None
         self._topic_recorder: Optional[TopicRecorder] = None
         self.foxglove_port: Optional[int] = None
+        self._bridge: Optional[FoxgloveBridge] = None
 
     def __enter__(self) -> 'Rollout':
         """
@@ -712,7 +715,17 @@ class Rollout:
                 RuntimeError) as error:
             raise RolloutError(f'cannot start the Foxglove bridge: {error}') from None
         self.foxglove_port = bridge.port
+        self._bridge = bridge
         return bridge
+
+    def wait_for_foxglove(self, timeout_s: float) -> bool:
+        """
+        Wait until a Foxglove client subscribes to a channel of the bridge.
+
+        :param timeout_s: how long to wait at most.
+        :return: whether one did (False without a bridge).
+        """
+        return self._bridge is not None and self._bridge.wait_for_client(timeout_s)
 
     def __exit__(self, *exc_info) -> None:
         """Stop recording, the executor and the nodes, and shut the context down."""
@@ -850,6 +863,12 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
             client = rollout.client
             if rollout.foxglove_port is not None:
                 print(f'Foxglove: open ws://127.0.0.1:{rollout.foxglove_port}', file=sys.stderr)
+                if options.foxglove_wait_s > 0:
+                    print(f'waiting up to {options.foxglove_wait_s:g} s for a Foxglove client',
+                          file=sys.stderr, flush=True)
+                    seen = rollout.wait_for_foxglove(options.foxglove_wait_s)
+                    print('Foxglove client connected' if seen else
+                          'no Foxglove client came: running the goals anyway', file=sys.stderr)
             policy = describe_policy(client)
             client.reset(options.seed, options.wait_s)
             for index, spec in enumerate(options.goals, start=1):
@@ -952,6 +971,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--video-size', type=int, help='video side in pixels (default 200)')
     parser.add_argument('--foxglove', action='store_true',
                         help='serve the run live to Foxglove (needs foxglove-sdk)')
+    parser.add_argument('--foxglove-wait', type=float, default=0.0,
+                        help='with --foxglove, wait up to this many seconds for the Foxglove '
+                             'app to connect before the first goal (a lockstep run is over in '
+                             'seconds)')
     parser.add_argument('--foxglove-port', type=int, default=8765,
                         help='port of the Foxglove WebSocket (default 8765; 0: any free port)')
     parser.add_argument('--wait', type=float, default=30.0,
@@ -987,6 +1010,10 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
         parser.error(f'--replan-every must be >= 0, got {args.replan_every}')
     if args.video_size is not None and args.video_size < 16:
         parser.error(f'--video-size must be >= 16 pixels, got {args.video_size}')
+    if not (math.isfinite(args.foxglove_wait) and args.foxglove_wait >= 0):
+        parser.error(f'--foxglove-wait must be a number of seconds >= 0, got {args.foxglove_wait}')
+    if args.foxglove_wait > 0 and not args.foxglove:
+        parser.error('--foxglove-wait needs --foxglove')
     if not 0 <= args.foxglove_port <= 65535:
         parser.error(f'--foxglove-port must be in 0..65535, got {args.foxglove_port}')
     if args.model_dir and not Path(args.model_dir).is_dir():
@@ -1010,7 +1037,8 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
         replan_every=args.replan_every, plan_mode=args.plan_mode, attach=args.attach,
         out=args.out, record=args.record,
         video=args.video, video_every=args.video_every, video_size=args.video_size,
-        foxglove=args.foxglove, foxglove_port=args.foxglove_port, wait_s=args.wait,
+        foxglove=args.foxglove, foxglove_port=args.foxglove_port,
+        foxglove_wait_s=args.foxglove_wait, wait_s=args.wait,
         json_only=args.json, ros_args=ros_args)
 
 

@@ -5,15 +5,14 @@ The end-to-end runs start ``python -m play_lmp_ros.rollout`` in a subprocess: th
 run real PyBullet, real DDS and the scripted policy; the outputs are read back with mcap's reader.
 """
 
-import base64
 import json
 import os
 from pathlib import Path
-import socket
 import subprocess
 import sys
 import time
 
+from foxglove_client import FoxgloveClient
 from geometry_msgs.msg import PoseStamped
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from mcap.reader import make_reader
@@ -27,7 +26,9 @@ from play_lmp_ros.core.skills import infeasibility
 from play_lmp_ros.core.tasks import TASK_NAMES
 from play_lmp_ros.foxglove_bridge import (FoxgloveBridge, marker_array_to_scene_update,
                                           observation_to_json)
+from play_lmp_ros.goal_server import GoalServer
 from play_lmp_ros.rollout import GoalSpec, load_goals, parse_goal_entry, parse_task_list
+from play_lmp_ros.sim_node import SimNode
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -171,6 +172,40 @@ def test_realtime_rollout_with_foxglove_and_json(ros_domain, tmp_path):
     assert summary['mode'] == 'realtime' and summary['goals'] == 1
     assert summary['results'][0]['task'] == task
     assert 'Foxglove: open ws://127.0.0.1:' in done.stderr
+
+
+def test_foxglove_wait_holds_the_goals_until_the_app_subscribes(ros_domain, tmp_path):
+    """--foxglove-wait: a lockstep run starts its goals only once a client watches."""
+    pytest.importorskip('foxglove')
+    (task,) = feasible_tasks_for_seed(SEED, 1)
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'play_lmp_ros.rollout', '--backend', 'scripted', '--tasks', task,
+         '--out', str(tmp_path), '--foxglove', '--foxglove-port', '0', '--foxglove-wait', '60'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    client = None
+    try:
+        port = None
+        for line in process.stderr:
+            if line.startswith('Foxglove: open ws://127.0.0.1:'):
+                port = int(line.rsplit(':', 1)[1])
+            if line.startswith('waiting up to 60 s'):
+                break
+        assert port is not None, 'no Foxglove URL printed'
+        time.sleep(1.0)
+        assert process.poll() is None and not (tmp_path / 'summary.json').exists()
+        client = FoxgloveClient(port)
+        client.read_until(lambda _: '/play_lmp/observation' in client.channels)
+        client.subscribe('/play_lmp/observation')
+        stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if client is not None:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr[-3000:]
+    assert 'Foxglove client connected' in stderr
+    assert json.loads((tmp_path / 'summary.json').read_text())['goals'] == 1
 
 
 def test_unknown_task_exits_2_with_close_matches(tmp_path):
@@ -329,30 +364,6 @@ def test_observation_becomes_named_json():
     json.dumps(payload)
 
 
-def websocket_greeting(port: int, timeout_s: float = 20.0) -> bytes:
-    """
-    Open a Foxglove WebSocket connection by hand and read until the channels are advertised.
-
-    :param port: the server's port.
-    :param timeout_s: how long to wait.
-    :return: the bytes received (HTTP upgrade answer, then unmasked text frames).
-    """
-    key = base64.b64encode(os.urandom(16)).decode()
-    request = (f'GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n'
-               f'Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n'
-               'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: foxglove.sdk.v1\r\n\r\n')
-    received = b''
-    deadline = time.monotonic() + timeout_s
-    with socket.create_connection(('127.0.0.1', port), timeout=timeout_s) as connection:
-        connection.sendall(request.encode())
-        while b'/play_lmp/markers' not in received and time.monotonic() < deadline:
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    return received
-
-
 def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     """A WebSocket client sees the channels; every forwarded message lands in a sink."""
     foxglove = pytest.importorskip('foxglove')
@@ -362,13 +373,17 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     bridge = FoxgloveBridge(context=context, parameter_overrides=[Parameter('port', value=0)])
     talker = Node('talker', namespace=qos.NAMESPACE, context=context)
     sink_path = tmp_path / 'bridge.mcap'
-    sink = foxglove.open_mcap(sink_path, context=bridge.context)
+    sink = foxglove.open_mcap(sink_path, context=bridge.foxglove_context)
     try:
-        greeting = websocket_greeting(bridge.port)
-        assert b'101 Switching Protocols' in greeting
-        for topic in (b'/play_lmp/markers', b'/play_lmp/tcp_pose', b'/play_lmp/observation',
-                      b'/play_lmp/joint_states'):
-            assert topic in greeting
+        client = FoxgloveClient(bridge.port)
+        topics = {'/play_lmp/markers', '/play_lmp/tcp_pose', '/play_lmp/observation',
+                  '/play_lmp/joint_states'}
+        try:
+            assert client.upgraded, client.handshake
+            client.read_until(lambda _: topics <= set(client.channels))
+            assert topics <= set(client.channels)
+        finally:
+            client.close()
 
         publishers = [
             (talker.create_publisher(MarkerArray, qos.MARKERS_TOPIC, qos.MARKERS_QOS),
@@ -408,6 +423,38 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     assert schemas['/play_lmp/tcp_pose'] == ('foxglove.PoseInFrame', 'protobuf')
     assert schemas['/play_lmp/observation'][1] == 'json'
     assert schemas['/play_lmp/joint_states'] == ('sensor_msgs/msg/JointState', 'cdr')
+
+
+def test_bridge_services_reset_and_send_goals_and_see_clients(ros_domain):
+    """From a Foxglove client: reset, a goal the goal server takes, bad requests refused."""
+    pytest.importorskip('foxglove')
+    with Graph() as graph:
+        graph.start(SimNode, mode='lockstep')
+        graph.start(GoalServer)
+        bridge = graph.start(FoxgloveBridge, port=0)
+        client = FoxgloveClient(bridge.port)
+        try:
+            assert client.upgraded, client.handshake
+            reset, goal = f'/{graph.namespace}/reset', f'/{graph.namespace}/reach_goal'
+            client.read_until(lambda _: {reset, goal} <= set(client.services)
+                              and f'/{graph.namespace}/observation' in client.channels)
+            ok, answer = client.call(reset, {'seed': 3}, call_id=1)
+            assert ok and answer['success'], answer
+            task = feasible_tasks_for_seed(3, 1)[0]
+            ok, answer = client.call(goal, {'task': task}, call_id=2)
+            assert ok and answer['accepted'] and len(answer['goal_id']) == 32, answer
+            wait_until(lambda: any(msg.task == task and msg.goal_id == answer['goal_id']
+                                   for msg in graph.goals.messages), 20.0,
+                       'the goal published by the goal server')
+            ok, failure = client.call(reset, {'seed': -1}, call_id=3)
+            assert not ok and 'seed must be at least 0' in failure['message'], failure
+            ok, failure = client.call(goal, {'task': 'open_drawer', 'speed': 2}, call_id=4)
+            assert not ok and "unknown ['speed']" in failure['message'], failure
+            assert not bridge.wait_for_client(0.1)
+            client.subscribe(f'/{graph.namespace}/observation')
+            assert bridge.wait_for_client(10.0)
+        finally:
+            client.close()
 
 
 def test_a_killed_goal_server_ends_the_goal_unanswered_within_seconds(ros_domain, tmp_path):
