@@ -15,7 +15,8 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE_NAME}']),
         (f'share/{PACKAGE_NAME}', ['package.xml']),
         (f'share/{PACKAGE_NAME}/launch', glob('launch/*.launch.py')),
-        (f'share/{PACKAGE_NAME}/config', glob('config/*.yaml') + glob('config/*.rviz')),
+        (f'share/{PACKAGE_NAME}/config', glob('config/*.yaml') + glob('config/*.rviz')
+         + glob('config/*.foxglove.json')),
     ],
     install_requires=['setuptools'],
     zip_safe=False,

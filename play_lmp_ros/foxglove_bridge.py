@@ -4,7 +4,8 @@ Live viewing without rviz: forward the play table's topics to a Foxglove WebSock
 Open the Foxglove app, "Open connection", ``ws://<host>:<port>`` (8765 by default).  The scene
 markers arrive as ``foxglove.SceneUpdate``, the TCP pose as ``foxglove.PoseInFrame``, each
 observation as JSON with one named field per dimension (plot them directly), and
-``joint_states`` as the original ROS 2 message (CDR with its ``ros2msg`` definition).
+``joint_states`` and ``robot_description`` as the original ROS 2 messages (CDR with their
+``ros2msg`` definitions), so that the 3D panel draws the robot and moves it.
 
 Two services let the Foxglove app drive the table (its Service Call panel, JSON): ``<ns>/reset``
 with ``{"seed": 3}`` resets the simulator and answers ``{"success": ..., "message": ...}``;
@@ -39,6 +40,7 @@ from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from visualization_msgs.msg import Marker, MarkerArray
 
 try:
@@ -48,7 +50,6 @@ try:
 except ImportError:
     foxglove = None
 
-JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
 # How long a service call waits for the simulator or the goal server.
 SERVICE_TIMEOUT_S = 10.0
 RESET_REQUEST_SCHEMA = {
@@ -104,6 +105,16 @@ def require_foxglove() -> None:
     if foxglove is None:
         raise FoxgloveUnavailableError(
             'live viewing needs the foxglove-sdk package: pip install foxglove-sdk')
+
+
+def ros_type_name(msg_type) -> str:
+    """
+    Return a message class's ROS 2 type name.
+
+    :param msg_type: e.g. sensor_msgs.msg.JointState.
+    :return: e.g. 'sensor_msgs/msg/JointState'.
+    """
+    return f'{msg_type.__module__.split(".")[0]}/msg/{msg_type.__name__}'
 
 
 def parse_request(payload: bytes, schema: Dict[str, Any]) -> Dict[str, Any]:
@@ -336,11 +347,12 @@ class FoxgloveBridge(Node):
         self._observation = foxglove.Channel(
             observation_topic, schema=OBSERVATION_JSON_SCHEMA, message_encoding='json',
             context=self._fox_context)
-        self._joint_states = foxglove.Channel(
-            self.resolve_topic_name(qos.JOINT_STATES_TOPIC), message_encoding='cdr',
-            context=self._fox_context,
-            schema=foxglove.Schema(name=JOINT_STATE_TYPE, encoding='ros2msg',
-                                   data=message_definition(JOINT_STATE_TYPE).encode()))
+        # Forwarded as they are (CDR with their ros2msg definitions): Foxglove's 3D panel draws
+        # the robot description's URDF and moves it with the joint states.
+        for msg_type, topic, profile in (
+                (JointState, qos.JOINT_STATES_TOPIC, qos.VISUALIZATION_QOS),
+                (String, qos.ROBOT_DESCRIPTION_TOPIC, qos.ROBOT_DESCRIPTION_QOS)):
+            self._forward_raw(msg_type, topic, profile)
 
         self.create_subscription(MarkerArray, qos.MARKERS_TOPIC, self._on_markers,
                                  qos.MARKERS_QOS)
@@ -348,8 +360,6 @@ class FoxgloveBridge(Node):
                                  qos.VISUALIZATION_QOS)
         self.create_subscription(Observation, qos.OBSERVATION_TOPIC, self._on_observation,
                                  qos.CONTROL_QOS)
-        self.create_subscription(JointState, qos.JOINT_STATES_TOPIC, self._on_joint_states,
-                                 qos.VISUALIZATION_QOS, raw=True)
         self.get_logger().info(
             f'Foxglove WebSocket server on ws://{self.params.host}:{self.port}')
 
@@ -407,8 +417,21 @@ class FoxgloveBridge(Node):
             return
         self._observation.log(payload, log_time=_log_time_ns(msg.header))
 
-    def _on_joint_states(self, data: bytes) -> None:
-        self._joint_states.log(bytes(data))
+    def _forward_raw(self, msg_type, topic: str, profile) -> None:
+        """
+        Forward a topic's messages unchanged, as CDR with the ROS 2 message definition.
+
+        :param msg_type: the message class.
+        :param topic: the topic, relative to the namespace.
+        :param profile: the QoS to subscribe with.
+        """
+        type_name = ros_type_name(msg_type)
+        channel = foxglove.Channel(
+            self.resolve_topic_name(topic), message_encoding='cdr', context=self._fox_context,
+            schema=foxglove.Schema(name=type_name, encoding='ros2msg',
+                                   data=message_definition(type_name).encode()))
+        self.create_subscription(msg_type, topic, lambda data: channel.log(bytes(data)),
+                                 profile, raw=True)
 
     def destroy_node(self) -> None:
         """Stop the server, then destroy the node."""

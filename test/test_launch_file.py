@@ -343,3 +343,19 @@ def test_rviz_is_started_only_where_installed(monkeypatch, tmp_path):
     (prefix / 'share' / 'rviz2').mkdir()
     (viewer,) = rviz(LaunchContext())
     assert isinstance(viewer, Node) and viewer.node_package == 'rviz2'
+
+
+def test_the_foxglove_layout_is_the_one_its_script_writes():
+    """config/play_lmp.foxglove.json is generated: it matches tools/make_foxglove_layout.py."""
+    pytest.importorskip('foxglove.layouts')
+    sys.path.insert(0, str(REPO / 'tools'))
+    try:
+        import make_foxglove_layout
+    finally:
+        sys.path.pop(0)
+    assert make_foxglove_layout.main(['--check']) == 0
+    layout = json.loads(make_foxglove_layout.LAYOUT_FILE.read_text())
+    text = json.dumps(layout)
+    for name in (qos.MARKERS_TOPIC, qos.ROBOT_DESCRIPTION_TOPIC, qos.JOINT_STATES_TOPIC,
+                 qos.RESET_SERVICE, qos.REACH_GOAL_ACTION):
+        assert f'/{qos.NAMESPACE}/{name}' in text, name

@@ -377,7 +377,7 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     try:
         client = FoxgloveClient(bridge.port)
         topics = {'/play_lmp/markers', '/play_lmp/tcp_pose', '/play_lmp/observation',
-                  '/play_lmp/joint_states'}
+                  '/play_lmp/joint_states', '/play_lmp/robot_description'}
         try:
             assert client.upgraded, client.handshake
             client.read_until(lambda _: topics <= set(client.channels))
