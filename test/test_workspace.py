@@ -35,13 +35,13 @@ def workspace(tmp_path) -> Path:
 
 
 def test_rosdep_sees_both_packages(workspace):
-    """catkin_pkg, which rosdep install --from-paths src uses, finds both packages."""
+    """The package search rosdep install --from-paths src uses (catkin_pkg) finds both."""
     found = {package.name for package in find_packages(str(workspace / 'src')).values()}
     assert found == PACKAGES
 
 
 def test_colcon_sees_both_packages_from_the_workspace_root(workspace):
-    """colcon list from ~/ws (no defaults file there) lists both, interfaces first in order."""
+    """From ~/ws (no defaults file there) colcon lists both, the interfaces first."""
     colcon = shutil.which('colcon')
     if colcon is None:
         pytest.skip('colcon is not installed')
