@@ -3,9 +3,11 @@
 import argparse
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """
     Show '(default: X)' after an option's help, unless the help already names its default.
+
+    Descriptions and epilogs keep their line breaks (examples, tables).
 
     Left out where a default tells nothing: None (the option is off or optional), False (a
     flag) and argparse.SUPPRESS.
