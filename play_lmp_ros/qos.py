@@ -33,9 +33,12 @@ CONTROL_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=5,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
-GOAL_QOS = QoSProfile(
+# The last sample only, kept for subscribers that join late.
+LATCHED_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=1,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+GOAL_QOS = LATCHED_QOS
 
 VISUALIZATION_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10,
@@ -43,19 +46,11 @@ VISUALIZATION_QOS = QoSProfile(
 
 # Latched, so that a recorder or a node that starts late gets the time at once; it serves rclpy's
 # best-effort, volatile clock subscription too.
-CLOCK_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1,
-    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
+CLOCK_QOS = LATCHED_QOS
 # Latched and published once, as robot_state_publisher does.
-ROBOT_DESCRIPTION_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1,
-    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
+ROBOT_DESCRIPTION_QOS = LATCHED_QOS
 # Latched so that rviz opened late still draws the scene before the next change.
-MARKERS_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1,
-    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+MARKERS_QOS = LATCHED_QOS
 
 # The ReachGoal action's goal, result and cancel services, on the server and on the package's
 # own clients.  rclpy's default keeps 10 requests, and a burst of goals while the executor is busy
