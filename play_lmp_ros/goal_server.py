@@ -32,6 +32,7 @@ Feedback ``replans`` is always 0: replanning happens inside the policy node, whi
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+import functools
 import math
 import sys
 import threading
@@ -49,7 +50,7 @@ from play_lmp_ros.core.goals import (
 from play_lmp_ros.core.scene_info import SceneInfo
 from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
+from play_lmp_ros.parameters import accept_live_changes, declare_parameters
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.action.server import ServerGoalHandle
@@ -250,18 +251,14 @@ class GoalServer(Node):
                                              clock=steady)
         self._diagnostics_timer = self.create_timer(1.0 / self._params.diagnostics_hz,
                                                     self._publish_diagnostics, clock=steady)
-        accept_live_changes(self, lambda: self._params, self._apply_parameters)
+        accept_live_changes(self, lambda: self._params,
+                            functools.partial(setattr, self, '_params'),
+                            {'feedback_hz': self._tick_timer,
+                             'diagnostics_hz': self._diagnostics_timer})
         self.get_logger().info(
             f'ReachGoal server ready on {self._action_server_name()}: feedback '
             f'{self._params.feedback_hz:g} Hz, timeout {self._params.default_timeout_s:g} s, '
             f'{self._params.max_steps} steps')
-
-    def _apply_parameters(self, params: GoalServerParams) -> None:
-        """Take changed live parameters: timers retimed, limits from the next check on."""
-        self._params = params
-        self._tick_timer.timer_period_ns = period_ns(params.feedback_hz)
-        self._diagnostics_timer.timer_period_ns = period_ns(params.diagnostics_hz)
-        self.get_logger().info(f'parameters now {params}')
 
     def _action_server_name(self) -> str:
         """

@@ -15,6 +15,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.timer import Timer
 
 Params = TypeVar('Params')
 ParameterRange = Union[FloatingPointRange, IntegerRange]
@@ -104,15 +105,20 @@ def _changes(params: Params, parameters: List[Parameter]) -> dict:
 
 
 def accept_live_changes(node: Node, current: Callable[[], Params],
-                        apply: Callable[[Params], None]) -> None:
+                        apply: Callable[[Params], None],
+                        rate_timers: Optional[Mapping[str, Optional[Timer]]] = None) -> None:
     """
     Validate run-time changes of a node's live parameters, then hand the new values to it.
 
     :param node: the node, its parameters declared by declare_parameters.
     :param current: returns the node's current parameters dataclass.
-    :param apply: takes the new dataclass once the change is accepted (swap it in, retime
-        timers); it runs in rclpy's post-set callback, after the values are stored.
+    :param apply: takes the new dataclass once the change is accepted (swaps it in); it runs in
+        rclpy's post-set callback, after the values are stored.
+    :param rate_timers: rate field (Hz) -> the timer that runs at it, retimed after apply; a
+        None timer (one the node's mode does not create) is skipped.
     """
+    timers = {name: timer for name, timer in (rate_timers or {}).items() if timer is not None}
+
     def validate(parameters: List[Parameter]) -> SetParametersResult:
         try:
             replace(current(), **_changes(current(), parameters))
@@ -121,13 +127,17 @@ def accept_live_changes(node: Node, current: Callable[[], Params],
         return SetParametersResult(successful=True)
 
     def commit(parameters: List[Parameter]) -> None:
-        apply(replace(current(), **_changes(current(), parameters)))
+        params = replace(current(), **_changes(current(), parameters))
+        apply(params)
+        for name, timer in timers.items():
+            timer.timer_period_ns = _period_ns(getattr(params, name))
+        node.get_logger().info(f'parameters now {params}')
 
     node.add_on_set_parameters_callback(validate)
     node.add_post_set_parameters_callback(commit)
 
 
-def period_ns(rate_hz: float) -> int:
+def _period_ns(rate_hz: float) -> int:
     """
     Return a timer period for a rate.
 

@@ -40,6 +40,7 @@ any observation arrived carries a zero stamp.
 
 import collections
 from dataclasses import dataclass
+import functools
 import math
 import os
 import sys
@@ -61,7 +62,7 @@ from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
+from play_lmp_ros.parameters import accept_live_changes, declare_parameters
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -412,7 +413,10 @@ class PolicyNode(Node):
                                                     self._on_control_tick, clock=steady)
         self._diagnostics_timer = self.create_timer(1.0 / params.diagnostics_hz,
                                                     self._publish_diagnostics, clock=steady)
-        accept_live_changes(self, lambda: self._params, self._apply_parameters)
+        accept_live_changes(self, lambda: self._params,
+                            functools.partial(setattr, self, '_params'),
+                            {'control_hz': self._control_timer,
+                             'diagnostics_hz': self._diagnostics_timer})
 
         logger = self.get_logger()
         logger.info(f'{self._backend.name} backend: {self._backend.describe()}; mode '
@@ -428,14 +432,6 @@ class PolicyNode(Node):
         if params.mode == 'realtime' and params.control_hz != layout.CONTROL_HZ:
             logger.warning(f'control_hz {params.control_hz:g} differs from the '
                            f'{layout.CONTROL_HZ} Hz the simulator and the models run at')
-
-    def _apply_parameters(self, params: PolicyNodeParams) -> None:
-        """Take changed live parameters: the timers retimed, the checks use the new values."""
-        self._params = params
-        if self._control_timer is not None:
-            self._control_timer.timer_period_ns = period_ns(params.control_hz)
-        self._diagnostics_timer.timer_period_ns = period_ns(params.diagnostics_hz)
-        self.get_logger().info(f'parameters now {params}')
 
     @property
     def params(self) -> PolicyNodeParams:

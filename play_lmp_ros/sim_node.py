@@ -27,6 +27,7 @@ only where tf2_msgs is importable (it is not on PyPI).
 """
 
 from dataclasses import dataclass, replace
+import functools
 import math
 import sys
 import time
@@ -43,7 +44,7 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
 from play_lmp_ros.core.sim.robot_description import robot_description
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import accept_live_changes, declare_parameters, period_ns
+from play_lmp_ros.parameters import accept_live_changes, declare_parameters
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -354,7 +355,10 @@ class SimNode(Node):
                                                     self._on_control_tick, clock=steady)
         self._diagnostics_timer = self.create_timer(1.0 / self._params.diagnostics_hz,
                                                     self._on_diagnostics_tick, clock=steady)
-        accept_live_changes(self, lambda: self._params, self._apply_parameters)
+        accept_live_changes(self, lambda: self._params,
+                            functools.partial(setattr, self, '_params'),
+                            {'control_hz': self._control_timer,
+                             'diagnostics_hz': self._diagnostics_timer})
 
     @property
     def statistics(self) -> SimStatistics:
@@ -428,14 +432,6 @@ class SimNode(Node):
         :return: the validated parameters now in use (read at start-up, live ones as changed).
         """
         return self._params
-
-    def _apply_parameters(self, params: SimNodeParameters) -> None:
-        """Take changed live parameters: the next tick runs at the new rates."""
-        self._params = params
-        if self._control_timer is not None:
-            self._control_timer.timer_period_ns = period_ns(params.control_hz)
-        self._diagnostics_timer.timer_period_ns = period_ns(params.diagnostics_hz)
-        self.get_logger().info(f'parameters now {params}')
 
     def _on_reset(self, request: ResetSim.Request,
                   response: ResetSim.Response) -> ResetSim.Response:
