@@ -231,8 +231,24 @@ def make_source_prefix(prefix: Path) -> None:
         script.chmod(0o755)
 
 
+@pytest.fixture
+def source_prefix(tmp_path, monkeypatch) -> Path:
+    """
+    Put a source prefix (make_source_prefix) first on AMENT_PREFIX_PATH, the tree on PYTHONPATH.
+
+    :return: the prefix.
+    """
+    prefix = tmp_path / 'prefix'
+    make_source_prefix(prefix)
+    monkeypatch.setenv('AMENT_PREFIX_PATH',
+                       os.pathsep.join([str(prefix), os.environ.get('AMENT_PREFIX_PATH', '')]))
+    monkeypatch.setenv('PYTHONPATH',
+                       os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+    return prefix
+
+
 @pytest.mark.slow
-def test_launch_runs_the_nodes_for_a_rollout(ros_domain, tmp_path, monkeypatch):
+def test_launch_runs_the_nodes_for_a_rollout(ros_domain, tmp_path, source_prefix):
     """Launched with rviz:=false, the nodes serve a rollout that attaches to them."""
     pytest.importorskip('launch')
     pytest.importorskip('launch_ros')
@@ -243,12 +259,6 @@ def test_launch_runs_the_nodes_for_a_rollout(ros_domain, tmp_path, monkeypatch):
     from launch.events import Shutdown
     from launch.launch_description_sources import PythonLaunchDescriptionSource
 
-    prefix = tmp_path / 'prefix'
-    make_source_prefix(prefix)
-    monkeypatch.setenv('AMENT_PREFIX_PATH',
-                       os.pathsep.join([str(prefix), os.environ.get('AMENT_PREFIX_PATH', '')]))
-    monkeypatch.setenv('PYTHONPATH',
-                       os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
     out = tmp_path / 'rollout'
     rollout = ExecuteProcess(
         cmd=[sys.executable, '-m', 'play_lmp_ros.rollout', '--attach', '--tasks',
@@ -280,7 +290,7 @@ def test_launch_runs_the_nodes_for_a_rollout(ros_domain, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_launch_shuts_down_when_a_required_node_dies(ros_domain, tmp_path, monkeypatch):
+def test_launch_shuts_down_when_a_required_node_dies(ros_domain, tmp_path, source_prefix):
     """
     A policy_node that cannot start (no model) ends the whole launch, not just itself.
 
@@ -302,12 +312,6 @@ def test_launch_shuts_down_when_a_required_node_dies(ros_domain, tmp_path, monke
         rviz_installed = True
     except PackageNotFoundError:
         rviz_installed = False
-    prefix = tmp_path / 'prefix'
-    make_source_prefix(prefix)
-    monkeypatch.setenv('AMENT_PREFIX_PATH',
-                       os.pathsep.join([str(prefix), os.environ.get('AMENT_PREFIX_PATH', '')]))
-    monkeypatch.setenv('PYTHONPATH',
-                       os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
     reasons = []
     description = LaunchDescription([
         IncludeLaunchDescription(
