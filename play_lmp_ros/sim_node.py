@@ -48,6 +48,7 @@ from play_lmp_ros.parameters import accept_live_changes, declare_parameters
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.time import Time as RosTime
 from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -525,9 +526,11 @@ class SimNode(Node):
 
     def _now(self) -> Time:
         if self._use_sim_time:
-            nanoseconds = self.sim_time_ns()
-            return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+            return self._sim_time()
         return self.get_clock().now().to_msg()
+
+    def _sim_time(self) -> Time:
+        return RosTime(nanoseconds=self.sim_time_ns()).to_msg()
 
     def _reject(self, reason: str) -> None:
         reason = conversions.truncated(reason, conversions.MAX_REASON_CHARS)
@@ -568,10 +571,9 @@ class SimNode(Node):
         self._publish_state(markers_due=self._steps_since_markers >= self._params.marker_every)
 
     def _publish_state(self, markers_due: bool) -> Time:
-        nanoseconds = self.sim_time_ns()
-        self._clock_pub.publish(ClockMessage(clock=Time(
-            sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)))
-        stamp = self._now()
+        sim_time = self._sim_time()
+        self._clock_pub.publish(ClockMessage(clock=sim_time))
+        stamp = sim_time if self._use_sim_time else self.get_clock().now().to_msg()
         observation = self._observation
         frame_id = self._params.frame_id
         self._observation_pub.publish(
