@@ -439,7 +439,7 @@ class Probe:
     def _arrival(msg, info: Dict[str, Any], hold: bool = False) -> Arrival:
         stamp = msg.header.stamp
         return Arrival(time.time_ns(), time.monotonic_ns(),
-                       stamp.sec * 1_000_000_000 + stamp.nanosec,
+                       conversions.stamp_ns(stamp),
                        int(info.get('source_timestamp') or 0),
                        int(info.get('received_timestamp') or 0), hold)
 
@@ -459,7 +459,7 @@ class Probe:
             self._publish_next_goal()
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = conversions.stamp_ns(msg.header.stamp)
         with self._lock:
             for status in msg.status:
                 self._diagnostics.setdefault(status.name, []).append(

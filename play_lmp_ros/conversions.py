@@ -118,6 +118,16 @@ def goal_state_to_array(msg: GoalState) -> np.ndarray:
     return layout.check_vector(msg.state, layout.OBS_DIM, 'GoalState.state')
 
 
+def stamp_ns(stamp: Time) -> int:
+    """
+    Return a builtin_interfaces Time (a header stamp, a deadline, a clock) in nanoseconds.
+
+    :param stamp: the time.
+    :return: sec * 1e9 + nanosec, as an int.
+    """
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 def truncated(text: str, limit: int = MAX_ECHO_CHARS) -> str:
     """
     Shorten a user-given string for a log line or a diagnostics value.

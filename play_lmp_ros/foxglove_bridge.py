@@ -291,7 +291,7 @@ def observation_to_json(msg: Observation) -> Dict[str, object]:
 
 
 def _log_time_ns(header) -> Optional[int]:
-    stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+    stamp = conversions.stamp_ns(header.stamp)
     return stamp if stamp > 0 else None
 
 

@@ -479,9 +479,7 @@ class PolicyNode(Node):
             self.get_logger().error(f'ignoring goal {truncated(msg.goal_id)}, holding: {error}')
             self._goal = None
             return
-        deadline = msg.deadline
-        self._goal = Goal(msg.goal_id, msg.task, state,
-                          int(deadline.sec) * 1_000_000_000 + int(deadline.nanosec))
+        self._goal = Goal(msg.goal_id, msg.task, state, conversions.stamp_ns(msg.deadline))
         self._goal_heard_at = time.monotonic()
         self._goal_started = False
         self.get_logger().info(f'new goal {truncated(msg.goal_id)} '

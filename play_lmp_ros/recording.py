@@ -26,7 +26,7 @@ import imageio.v2 as imageio
 from mcap.writer import CompressionType, Writer
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from play_lmp_ros import qos
+from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -311,7 +311,7 @@ class TopicRecorder:
         self._timer = node.create_timer(discovery_period_s, self.discover)
 
     def _on_clock(self, msg: Clock) -> None:
-        self._sim_time_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+        self._sim_time_ns = conversions.stamp_ns(msg.clock)
 
     @property
     def topics(self) -> List[str]:

@@ -6,7 +6,7 @@ parameter is read-only, so a set never says "successful" and changes nothing.
 """
 
 from play_lmp_interfaces.msg import Observation
-from play_lmp_ros import qos
+from play_lmp_ros import conversions, qos
 from play_lmp_ros.goal_server import GoalServer
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
@@ -66,7 +66,7 @@ def test_live_parameters_change_and_the_others_are_read_only(ros_domain, node_cl
 
 def stamp_s(msg: Observation) -> float:
     """Return an observation's stamp in seconds."""
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return conversions.stamp_ns(msg.header.stamp) * 1e-9
 
 
 def test_control_hz_set_at_run_time_retimes_the_realtime_simulator(ros_domain):

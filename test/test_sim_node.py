@@ -225,11 +225,6 @@ def test_lockstep_one_observation_per_action_deterministic_across_runs(namespace
     assert abs(tcp[7, 1] - tcp[0, 1]) < 0.02 and abs(tcp[7, 2] - tcp[0, 2]) < 0.02
 
 
-def stamp_ns(stamp: Time) -> int:
-    """Return a header stamp in nanoseconds."""
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
 def test_sim_time_lockstep_one_period_per_step_on_clock_and_stamps(probe):
     """With use_sim_time, /clock and every observation stamp advance one period per step."""
     clocks = probe.subscribe(ClockMessage, qos.CLOCK_TOPIC, qos.CLOCK_QOS)
@@ -238,10 +233,12 @@ def test_sim_time_lockstep_one_period_per_step_on_clock_and_stamps(probe):
         probe.wait_for(lambda: clocks, 'the latched /clock')
         episode_start = len(probe.observations)
         run_lockstep_episode(probe)
-        stamps = [stamp_ns(msg.header.stamp) for msg in probe.observations[episode_start:]]
+        stamps = [conversions.stamp_ns(msg.header.stamp)
+                  for msg in probe.observations[episode_start:]]
         # A reset does not step: its observation carries the time of the last step.
         assert np.all(np.diff(stamps[1:]) == sim_node.SIM_STEP_NS), np.diff(stamps)
-        probe.wait_for(lambda: stamp_ns(clocks[-1].clock) == stamps[-1], 'the last /clock')
+        probe.wait_for(lambda: conversions.stamp_ns(clocks[-1].clock) == stamps[-1],
+                       'the last /clock')
         assert process.poll() is None
 
 
@@ -250,7 +247,7 @@ def test_sim_time_realtime_keeps_stepping(probe):
     with sim_process(probe.namespace, 'mode:=realtime', 'use_sim_time:=true') as process:
         probe.connect()
         probe.spin_for(1.0)
-        stamps = [stamp_ns(msg.header.stamp) for msg in probe.observations]
+        stamps = [conversions.stamp_ns(msg.header.stamp) for msg in probe.observations]
         assert len(stamps) >= 10, 'the realtime simulator stopped on sim time'
         assert np.all(np.diff(stamps) == sim_node.SIM_STEP_NS)
         assert process.poll() is None

@@ -233,7 +233,7 @@ def control_topics(path: Path, topic_types: Dict[str, str],
 
 def _stamp_ns(message) -> int:
     """Return a decoded message's header stamp in nanoseconds."""
-    return int(message.header.stamp.sec) * NANOSECONDS + int(message.header.stamp.nanosec)
+    return conversions.stamp_ns(message.header.stamp)
 
 
 def read_recording(path: Path, namespace: Optional[str] = None,
