@@ -231,11 +231,6 @@ def control_topics(path: Path, topic_types: Dict[str, str],
     return observation, action
 
 
-def _stamp_ns(message) -> int:
-    """Return a decoded message's header stamp in nanoseconds."""
-    return conversions.stamp_ns(message.header.stamp)
-
-
 def read_recording(path: Path, namespace: Optional[str] = None,
                    progress: bool = True) -> Recording:
     """
@@ -281,12 +276,12 @@ def read_recording(path: Path, namespace: Optional[str] = None,
                 try:
                     if topic == topics[0]:
                         observations.append(conversions.observation_to_array(decoded))
-                        stamps.append(_stamp_ns(decoded))
+                        stamps.append(conversions.stamp_ns(decoded.header.stamp))
                     else:
                         action, action_type = conversions.action_to_array(decoded)
                         actions.append(action)
                         relative.append(action_type == 'relative')
-                        action_stamps.append(_stamp_ns(decoded))
+                        action_stamps.append(conversions.stamp_ns(decoded.header.stamp))
                 except (ValueError, AttributeError, TypeError) as error:
                     raise ValueError(f'{path}: {topic} message {index}: {error}') from None
                 bar.update()
