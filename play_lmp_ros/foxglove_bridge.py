@@ -14,8 +14,10 @@ answers once the goal server took it, ``{"accepted": true, "goal_id": ...}`` (th
 goal server's as always; watch it on the topics).  A bad request is answered with an error that
 says why.
 
-The SDK speaks the ``foxglove.sdk.v1`` subprotocol, which the Foxglove app uses; clients that
-offer only the older ``foxglove.websocket.v1`` (the ROS ``foxglove_bridge``'s) are refused by it.
+Clients may offer either WebSocket subprotocol name: ``foxglove.sdk.v1`` (the Foxglove app) or
+the older ``foxglove.websocket.v1`` (Lichtblick and other ws-protocol clients).  The SDK's server
+accepts only the first, so it listens on a private loopback port behind a
+`subprotocol_relay.SubprotocolRelay` on the public one, which renames the older offer.
 
 Needs the ``foxglove-sdk`` package from PyPI; without it the node refuses to start and says so.
 On a full ROS install, the ``foxglove_bridge`` ROS package is the alternative: it forwards every
@@ -36,6 +38,7 @@ from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.recording import message_definition
+from play_lmp_ros.subprotocol_relay import SubprotocolRelay
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.node import Node
@@ -311,6 +314,7 @@ class FoxgloveBridge(Node):
             the namespace defaults to 'play_lmp'.
         :raises FoxgloveUnavailableError: without foxglove-sdk.
         :raises ValueError: for a bad parameter, naming it.
+        :raises RuntimeError: when the address cannot be listened on.
         """
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('foxglove_bridge', **kwargs)
@@ -331,7 +335,7 @@ class FoxgloveBridge(Node):
         # A private context: channels of one bridge never leak into another in the same process.
         self._fox_context = foxglove.Context()
         self._server = foxglove.start_server(
-            name='play_lmp_ros', host=self.params.host, port=self.params.port,
+            name='play_lmp_ros', host='127.0.0.1', port=0,
             context=self._fox_context, capabilities=[foxglove.Capability.Services],
             supported_encodings=['json'], server_listener=_ClientWatch(self._client_seen),
             services=[
@@ -339,6 +343,12 @@ class FoxgloveBridge(Node):
                               RESET_REQUEST_SCHEMA, self._reset),
                 _json_service(self.resolve_service_name(qos.REACH_GOAL_ACTION),
                               REACH_GOAL_REQUEST_SCHEMA, self._reach_goal)])
+        try:
+            self._relay = SubprotocolRelay(self.params.host, self.params.port, self._server.port)
+        except OSError as error:
+            self._server.stop()
+            raise RuntimeError(f'cannot listen on {self.params.host}:{self.params.port}: '
+                               f'{error}') from None
         markers_topic = self.resolve_topic_name(qos.MARKERS_TOPIC)
         pose_topic = self.resolve_topic_name(qos.TCP_POSE_TOPIC)
         observation_topic = self.resolve_topic_name(qos.OBSERVATION_TOPIC)
@@ -365,8 +375,8 @@ class FoxgloveBridge(Node):
 
     @property
     def port(self) -> int:
-        """Return the TCP port the server listens on."""
-        return self._server.port
+        """Return the TCP port clients connect to."""
+        return self._relay.port
 
     def wait_for_client(self, timeout_s: float) -> bool:
         """
@@ -434,7 +444,8 @@ class FoxgloveBridge(Node):
                                  profile, raw=True)
 
     def destroy_node(self) -> None:
-        """Stop the server, then destroy the node."""
+        """Stop the relay and the server, then destroy the node."""
+        self._relay.stop()
         self._server.stop()
         super().destroy_node()
 

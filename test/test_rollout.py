@@ -29,6 +29,7 @@ from play_lmp_ros.foxglove_bridge import (FoxgloveBridge, marker_array_to_scene_
 from play_lmp_ros.goal_server import GoalServer
 from play_lmp_ros.rollout import GoalSpec, load_goals, parse_goal_entry, parse_task_list
 from play_lmp_ros.sim_node import SimNode
+from play_lmp_ros.subprotocol_relay import SDK_SUBPROTOCOL, WEBSOCKET_SUBPROTOCOL
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -423,6 +424,33 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     assert schemas['/play_lmp/tcp_pose'] == ('foxglove.PoseInFrame', 'protobuf')
     assert schemas['/play_lmp/observation'][1] == 'json'
     assert schemas['/play_lmp/joint_states'] == ('sensor_msgs/msg/JointState', 'cdr')
+
+
+@pytest.mark.parametrize('subprotocol', [SDK_SUBPROTOCOL, WEBSOCKET_SUBPROTOCOL])
+def test_bridge_speaks_both_subprotocol_names(ros_domain, subprotocol):
+    """The Foxglove app's name and the older ws-protocol clients' name both connect."""
+    pytest.importorskip('foxglove')
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    bridge = FoxgloveBridge(context=context, parameter_overrides=[Parameter('port', value=0)])
+    try:
+        client = FoxgloveClient(bridge.port, subprotocol=subprotocol)
+        try:
+            assert client.upgraded, client.handshake
+            assert f'sec-websocket-protocol: {subprotocol}' in client.handshake.lower()
+            client.read_until(lambda _: '/play_lmp/observation' in client.channels)
+            assert '/play_lmp/observation' in client.channels
+        finally:
+            client.close()
+        refused = FoxgloveClient(bridge.port, subprotocol='mqtt')
+        try:
+            assert not refused.upgraded
+            assert ' 400 ' in refused.handshake.splitlines()[0], refused.handshake
+        finally:
+            refused.close()
+    finally:
+        bridge.destroy_node()
+        rclpy.try_shutdown(context=context)
 
 
 def test_bridge_services_reset_and_send_goals_and_see_clients(ros_domain):
