@@ -7,8 +7,11 @@ Run goals on the play table from one command, without ``ros2 launch``.
 
 By default the simulator, goal server and policy nodes run composed in this process (one rclpy
 context, one executor spinning in a background thread) next to a client node, ``rollout``, whose
-blocking calls wait in the main thread.  With ``--attach`` the client talks to nodes that already
-run, in this ROS domain and namespace.
+blocking calls wait in the main thread, in a namespace of their own (``/rollout_<6 hex digits>``,
+printed at the start), so that rollouts never meet another play table in the same ROS domain.
+``--namespace play_lmp`` puts them where the launch file and the rviz config expect them.  With
+``--attach`` the client talks to nodes that already run, in this ROS domain and in ``--namespace``
+(default ``play_lmp``, the launch file's).
 
 The executor is single-threaded on purpose: no callback of these nodes blocks (the goal server's
 execute callback awaits), the GIL would serialize them anyway, and stopping it is exact: once its
@@ -17,10 +20,10 @@ MultiThreadedExecutor.shutdown does not wait for callbacks already handed to its
 realtime runs then ended with callbacks running on destroyed nodes.)
 
 Two play tables in one namespace would answer each other's resets, goals and actions, so a
-composed rollout first watches the ROS graph for SECOND_TABLE_CHECK_S and refuses to start beside
-another sim_node, goal_server, policy_node or rollout (exit code 1, naming them); give it a
-namespace of its own with ``--ros-args -r __ns:=/table_b``.  An attached rollout refuses a
-namespace with two servers or a second rollout client.
+composed rollout in a namespace someone chose (``--namespace``, or ``--ros-args -r __ns:=...``)
+first watches the ROS graph for SECOND_TABLE_CHECK_S and refuses to start beside another
+sim_node, goal_server, policy_node or rollout (exit code 1, naming them).  An attached rollout
+refuses a namespace with two servers or a second rollout client.
 
 The client resets the simulator with ``--seed`` (service ``reset``), then sends each goal in turn
 through the ``reach_goal`` action, from wherever the previous goal left the table (as CALVIN's
@@ -52,6 +55,7 @@ import tempfile
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
+import uuid
 
 import numpy as np
 from play_lmp_interfaces.action import ReachGoal
@@ -72,13 +76,14 @@ from rcl_interfaces.srv import GetParameters
 import rclpy
 from rclpy.action import ActionClient
 from rclpy.client import Client
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import InvalidNamespaceException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from rclpy.utilities import remove_ros_args
+from rclpy.validate_namespace import validate_namespace
 from tqdm import tqdm
 import yaml
 
@@ -106,6 +111,8 @@ SILENCE_CHECK_S = 0.25
 # How long a composed rollout looks for another play table in its namespace before it starts
 # its own: a new process discovers the loopback's nodes in 0.0-0.1 s, once in six in about 1 s.
 SECOND_TABLE_CHECK_S = 2.5
+# Hex digits of a composed rollout's own namespace: 16.7 million of them.
+PRIVATE_NAMESPACE_DIGITS = 6
 # The nodes of a play table, and the client of another rollout: two of them in one namespace
 # would answer each other's resets, goals and actions.
 PLAY_TABLE_NODE_NAMES = ('sim_node', 'goal_server', 'policy_node', 'rollout')
@@ -380,7 +387,7 @@ class RolloutClient(Node):
                     f'another play table or rollout runs in {self.get_namespace()} '
                     f'(ROS_DOMAIN_ID {os.environ.get("ROS_DOMAIN_ID", "0")}): '
                     f'{", ".join(others)}. Use it with --attach, or give this rollout a '
-                    'namespace of its own: --ros-args -r __ns:=/table_b')
+                    'namespace of its own: --namespace table_b, or none to get a new one')
             if time.monotonic() >= deadline:
                 return
             time.sleep(0.05)
@@ -574,6 +581,8 @@ class RolloutOptions:
     :param wait_s: how long to wait for nodes to appear.
     :param json_only: stdout carries only the JSON summary (goal lines go to stderr).
     :param ros_args: arguments for rclpy.init (everything from --ros-args on).
+    :param namespace: the nodes' namespace; '' gives composed nodes a new one of their own
+        (private_namespace()) and attaches to 'play_lmp'.
     """
 
     goals: List[GoalSpec]
@@ -596,6 +605,7 @@ class RolloutOptions:
     wait_s: float = 30.0
     json_only: bool = False
     ros_args: List[str] = field(default_factory=list)
+    namespace: str = ''
 
 
 class Rollout:
@@ -621,6 +631,8 @@ class Rollout:
         self._topic_recorder: Optional[TopicRecorder] = None
         self.foxglove_port: Optional[int] = None
         self._bridge: Optional[FoxgloveBridge] = None
+        self._namespace = options.namespace or (
+            f'/{qos.NAMESPACE}' if options.attach else private_namespace())
 
     def __enter__(self) -> 'Rollout':
         """
@@ -642,10 +654,14 @@ class Rollout:
         options = self.options
         self._executor = SingleThreadedExecutor(context=self._context)
         self.client = RolloutClient(video_every=options.video_every if options.video else 0,
-                                    context=self._context)
+                                    context=self._context, namespace=self._namespace)
         self._nodes.append(self.client)
+        # Remapping (-r __ns:=...) wins over the namespace given here; a generated namespace
+        # that survived needs no look around, since no one else knows it.
+        generated = not options.namespace and self.client.get_namespace() == self._namespace
         if not options.attach:
-            self.client.check_alone(SECOND_TABLE_CHECK_S)
+            if not generated:
+                self.client.check_alone(SECOND_TABLE_CHECK_S)
             self._nodes.extend(self._compose())
         if options.foxglove:
             self._nodes.append(self._foxglove_bridge())
@@ -700,7 +716,8 @@ class Rollout:
         nodes: List[Node] = []
         for name, node_class, overrides in recipes:
             try:
-                nodes.append(node_class(context=self._context, parameter_overrides=overrides))
+                nodes.append(node_class(context=self._context, parameter_overrides=overrides,
+                                        namespace=self._namespace))
             except (ValueError, ParameterException, ImportError) as error:
                 for node in nodes:
                     node.destroy_node()
@@ -709,8 +726,9 @@ class Rollout:
 
     def _foxglove_bridge(self) -> Node:
         try:
-            bridge = FoxgloveBridge(context=self._context, parameter_overrides=[
-                Parameter('port', value=self.options.foxglove_port)])
+            port = Parameter('port', value=self.options.foxglove_port)
+            bridge = FoxgloveBridge(context=self._context, namespace=self._namespace,
+                                    parameter_overrides=[port])
         except (FoxgloveUnavailableError, ValueError, ParameterException,
                 RuntimeError) as error:
             raise RolloutError(f'cannot start the Foxglove bridge: {error}') from None
@@ -782,7 +800,7 @@ def format_line(index: int, total: int, outcome: GoalOutcome) -> str:
 
 def summarize(outcomes: List[GoalOutcome], policy: Dict[str, Any],
               options: RolloutOptions, files: Dict[str, str],
-              interrupted: bool = False) -> Dict[str, Any]:
+              interrupted: bool = False, namespace: str = '') -> Dict[str, Any]:
     """
     Build the JSON summary.
 
@@ -791,6 +809,7 @@ def summarize(outcomes: List[GoalOutcome], policy: Dict[str, Any],
     :param options: the run's options.
     :param files: written files by kind.
     :param interrupted: the run was stopped before its last goal.
+    :param namespace: the play table's namespace.
     :return: the summary.
     """
     successes = sum(outcome.success for outcome in outcomes)
@@ -803,6 +822,7 @@ def summarize(outcomes: List[GoalOutcome], policy: Dict[str, Any],
         'mode': policy.get('mode'),
         'seed': options.seed,
         'attached': options.attach,
+        'namespace': namespace,
         'interrupted': interrupted,
         'results': [asdict(outcome) for outcome in outcomes],
         'files': files,
@@ -843,6 +863,32 @@ def stdout_for_json_only() -> Iterator[TextIO]:
         os.close(saved)
 
 
+def private_namespace() -> str:
+    """
+    Make a namespace for one composed rollout, unlikely to meet any other in a ROS domain.
+
+    :return: e.g. '/rollout_3fa2c1'.
+    """
+    return f'/rollout_{uuid.uuid4().hex[:PRIVATE_NAMESPACE_DIGITS]}'
+
+
+def normalize_namespace(text: str) -> str:
+    """
+    Check a namespace given on the command line and make it absolute.
+
+    :param text: e.g. 'play_lmp', '/lab/table_b'.
+    :return: e.g. '/play_lmp'.
+    :raises ValueError: naming what ROS refuses in it.
+    """
+    namespace = '/' + text.strip().strip('/')
+    try:
+        validate_namespace(namespace)
+    except InvalidNamespaceException as error:
+        raise ValueError(f'--namespace {text!r} is not a ROS namespace: '
+                         f'{str(error).splitlines()[0].rstrip(":")}') from None
+    return namespace
+
+
 def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
     """
     Run a rollout: start or reach the nodes, reset, send every goal, write the summary.
@@ -858,9 +904,13 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
     files: Dict[str, str] = {}
     interrupted = False
     policy: Dict[str, Any] = {}
+    namespace = ''
     try:
         with Rollout(options) as rollout:
             client = rollout.client
+            namespace = client.get_namespace()
+            if not options.attach:
+                print(f'play table in {client.get_namespace()}', file=sys.stderr)
             if rollout.foxglove_port is not None:
                 print(f'Foxglove: open ws://127.0.0.1:{rollout.foxglove_port}', file=sys.stderr)
                 if options.foxglove_wait_s > 0:
@@ -894,7 +944,7 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
         files['video'] = str(path)
         print(f'video: {count} frames in {path}', file=sys.stderr)
     files['summary'] = str(options.out / SUMMARY_FILE)
-    summary = summarize(outcomes, policy, options, files, interrupted)
+    summary = summarize(outcomes, policy, options, files, interrupted, namespace)
     text = json.dumps(summary, indent=2)
     (options.out / SUMMARY_FILE).write_text(text + '\n')
     if summary_out is not None:
@@ -961,6 +1011,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per-goal timeout in s (default 0: the goal server's)")
     parser.add_argument('--attach', action='store_true',
                         help='use nodes that already run instead of composing them')
+    parser.add_argument('--namespace',
+                        help='namespace of the nodes (default: composed, a new /rollout_<hex> of '
+                             f'their own; attached, {qos.NAMESPACE})')
     parser.add_argument('--out', type=Path, default=Path('out/rollout'),
                         help='output folder (default out/rollout)')
     parser.add_argument('--record', action='store_true', help=f'write <out>/{MCAP_FILE}')
@@ -1016,6 +1069,10 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
         parser.error('--foxglove-wait needs --foxglove')
     if not 0 <= args.foxglove_port <= 65535:
         parser.error(f'--foxglove-port must be in 0..65535, got {args.foxglove_port}')
+    try:
+        namespace = '' if args.namespace is None else normalize_namespace(args.namespace)
+    except ValueError as error:
+        parser.error(str(error))
     if args.model_dir and not Path(args.model_dir).is_dir():
         parser.error(f'--model-dir {args.model_dir} is not a folder')
     try:
@@ -1039,7 +1096,7 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
         video=args.video, video_every=args.video_every, video_size=args.video_size,
         foxglove=args.foxglove, foxglove_port=args.foxglove_port,
         foxglove_wait_s=args.foxglove_wait, wait_s=args.wait,
-        json_only=args.json, ros_args=ros_args)
+        json_only=args.json, ros_args=ros_args, namespace=namespace)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

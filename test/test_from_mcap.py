@@ -17,6 +17,7 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 import numpy as np
 from play_lmp_interfaces.msg import EndEffectorAction, Observation
+from play_lmp_ros import qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility
@@ -57,7 +58,7 @@ def recording(ros_domain, tmp_path_factory, _rollouts) -> Path:
         process = subprocess.run(
             [sys.executable, '-m', 'play_lmp_ros.rollout', '--backend', 'scripted', '--mode',
              'lockstep', '--seed', str(SEED), '--tasks', ','.join(TASKS), '--record',
-             '--out', str(out)],
+             '--namespace', qos.NAMESPACE, '--out', str(out)],
             capture_output=True, text=True, cwd=REPO, timeout=240,
             env={**os.environ, 'PYTHONPATH': os.pathsep.join(
                 [str(REPO), os.environ.get('PYTHONPATH', '')])})

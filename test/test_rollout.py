@@ -121,44 +121,49 @@ def test_scripted_lockstep_rollout_records_everything(ros_domain, tmp_path):
     goal_lines = [line for line in done.stdout.splitlines() if line.startswith('[')]
     assert [line.split()[1] for line in goal_lines] == tasks
 
+    # A namespace of its own, said on stderr and in the summary.
+    namespace = summary['namespace']
+    assert namespace.startswith('/rollout_') and f'play table in {namespace}' in done.stderr
     log_times = read_mcap_log_times(out / 'rollout.mcap')
     counts = {topic: len(times) for topic, times in log_times.items()}
     steps = sum(result['steps'] for result in summary['results'])
-    assert counts['/play_lmp/observation'] >= steps
-    assert counts['/play_lmp/action'] >= steps - 3
-    assert counts['/play_lmp/goal'] >= 1
+    assert counts[f'{namespace}/observation'] >= steps
+    assert counts[f'{namespace}/action'] >= steps - 3
+    assert counts[f'{namespace}/goal'] >= 1
     # Logged on the simulator's /clock, so the file replays at real speed: the observations
     # span one control period per step, though lockstep ran them several times faster.
-    observed = log_times['/play_lmp/observation']
+    observed = log_times[f'{namespace}/observation']
     span_s = (max(observed) - min(observed)) / 1e9
-    simulated_s = (counts['/play_lmp/observation'] - 1) / layout.CONTROL_HZ
+    simulated_s = (counts[f'{namespace}/observation'] - 1) / layout.CONTROL_HZ
     assert abs(span_s - simulated_s) <= 0.1 * simulated_s, (span_s, simulated_s)
 
     video = Path(summary['files']['video'])
     assert video.parent == out and video.stat().st_size > 0
 
 
-def test_two_tables_in_one_domain_each_reach_their_goals(ros_domain, tmp_path):
-    """Two composed rollouts at once, in namespaces of their own: neither disturbs the other."""
+def test_two_rollouts_in_one_domain_each_reach_their_goals(ros_domain, tmp_path):
+    """Two composed rollouts at once, as they come: each in a namespace of its own."""
     tasks = feasible_tasks_for_seed(SEED, 4)
-    namespaces = ('table_a', 'table_b')
+    names = ('run_a', 'run_b')
     processes = [subprocess.Popen(
         [sys.executable, '-m', 'play_lmp_ros.rollout', '--backend', 'scripted', '--seed',
-         str(SEED), '--tasks', ','.join(tasks), '--out', str(tmp_path / name), '--ros-args',
-         '-r', f'__ns:=/{name}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=REPO) for name in namespaces]
+         str(SEED), '--tasks', ','.join(tasks), '--out', str(tmp_path / name)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO) for name in names]
     try:
         outputs = [process.communicate(timeout=PROCESS_TIMEOUT_S) for process in processes]
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
-    for name, process, (_, stderr) in zip(namespaces, processes, outputs):
+    summaries = []
+    for name, process, (_, stderr) in zip(names, processes, outputs):
         assert process.returncode == 0, f'{name}: {stderr[-3000:]}'
-        summary = json.loads((tmp_path / name / 'summary.json').read_text())
-        outcomes = [result['outcome'] for result in summary['results']]
+        summaries.append(json.loads((tmp_path / name / 'summary.json').read_text()))
+        outcomes = [result['outcome'] for result in summaries[-1]['results']]
         # Sharing one namespace, two such runs scored 1/4 and 0/4, one outcome empty.
         assert outcomes == ['succeeded'] * len(tasks), f'{name}: {outcomes}'
+    assert summaries[0]['namespace'] != summaries[1]['namespace']
 
 
 @pytest.mark.slow
@@ -185,8 +190,10 @@ def test_foxglove_wait_holds_the_goals_until_the_app_subscribes(ros_domain, tmp_
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     client = None
     try:
-        port = None
+        port = namespace = None
         for line in process.stderr:
+            if line.startswith('play table in '):
+                namespace = line.split()[-1]
             if line.startswith('Foxglove: open ws://127.0.0.1:'):
                 port = int(line.rsplit(':', 1)[1])
             if line.startswith('waiting up to 60 s'):
@@ -195,8 +202,8 @@ def test_foxglove_wait_holds_the_goals_until_the_app_subscribes(ros_domain, tmp_
         time.sleep(1.0)
         assert process.poll() is None and not (tmp_path / 'summary.json').exists()
         client = FoxgloveClient(port)
-        client.read_until(lambda _: '/play_lmp/observation' in client.channels)
-        client.subscribe('/play_lmp/observation')
+        client.read_until(lambda _: f'{namespace}/observation' in client.channels)
+        client.subscribe(f'{namespace}/observation')
         stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT_S)
     finally:
         if client is not None:
@@ -228,6 +235,15 @@ def test_an_unwritable_out_folder_exits_2_naming_it(tmp_path):
     assert 'Traceback' not in done.stderr
 
 
+def test_a_bad_namespace_exits_2_naming_it(tmp_path):
+    """--namespace is checked with ROS's own rules before anything starts."""
+    done = run_rollout(['--tasks', 'open_drawer', '--namespace', 'lab/2nd', '--out',
+                        str(tmp_path)], 60.0)
+    assert done.returncode == 2
+    assert "--namespace 'lab/2nd' is not a ROS namespace" in done.stderr
+    assert 'starts with a number' in done.stderr
+
+
 def test_attach_without_nodes_exits_1(ros_domain, tmp_path):
     """--attach with nothing running says what is missing."""
     done = run_rollout(['--attach', '--tasks', 'open_drawer', '--wait', '2',
@@ -244,8 +260,8 @@ def test_a_rollout_beside_a_running_table_refuses_and_runs_in_its_own_namespace(
         try:
             graph.reset(SEED)
             common = ['--backend', 'scripted', '--tasks', 'turn_on_led', '--seed', '0']
-            done = run_rollout([*common, '--out', str(tmp_path / 'refused'), '--ros-args',
-                                '-r', f'__ns:=/{graph.namespace}'], 120.0)
+            done = run_rollout([*common, '--out', str(tmp_path / 'refused'), '--namespace',
+                                graph.namespace], 120.0)
             assert done.returncode == 1, done.stderr
             assert (f'another play table or rollout runs in /{graph.namespace}' in done.stderr
                     and f'/{graph.namespace}/sim_node' in done.stderr), done.stderr
