@@ -8,13 +8,16 @@ Each node reads its installed config/<node>.yaml (or the file given by its *_par
 keyed /**/<node> so that a second table under PushRosNamespace reads it too.  The three nodes are
 required: when one exits (a bad model_dir, a crash) the whole launch shuts down rather than
 leave a simulator and a goal server accepting goals nobody runs.  rviz2 starts only where it is
-installed (a warning otherwise).  Ctrl-C ends the goal server's running goal aborted, so its
-client gets a result, then stops every node.
+installed (a warning otherwise).  Where robot_state_publisher is installed, it publishes the
+scene's URDF links on tf from sim_node's joint_states (sim_node then publishes only the TCP and
+the blocks); elsewhere sim_node publishes the links itself.  Ctrl-C ends the goal server's
+running goal aborted, so its client gets a result, then stops every node.
 The arguments model_dir, backend, replan_every, plan_mode, mode and seed override those files only
 when given: left empty they keep the file's value, so no default lives in two places.
 """
 
 import os
+from typing import Tuple
 
 from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
 from launch import LaunchDescription
@@ -22,7 +25,10 @@ from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, Shutd
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from play_lmp_ros.core.sim.robot_description import robot_description
 from play_lmp_ros.core.subgoals import PLAN_MODES
+from play_lmp_ros.sim_node import SimNodeParameters
+import yaml
 
 PACKAGE = 'play_lmp_ros'
 NAMESPACE = 'play_lmp'
@@ -74,24 +80,80 @@ def _parameters(context, node_name: str) -> list:
     return [params_file, _overrides(context, node_name)]
 
 
+def sim_frames(params_file: str) -> Tuple[str, str]:
+    """
+    Read the world frame and the frame prefix that sim_node gets from its parameter file.
+
+    :param params_file: the file given as sim_node_params.
+    :return: (frame_id, frame_prefix), SimNodeParameters' defaults where the file is silent.
+    """
+    frame_id, frame_prefix = SimNodeParameters.frame_id, SimNodeParameters.frame_prefix
+    with open(params_file) as stream:
+        document = yaml.safe_load(stream) or {}
+    for key, section in document.items():
+        if key.rstrip('/').split('/')[-1] in ('sim_node', '**') and isinstance(section, dict):
+            values = section.get('ros__parameters') or {}
+            frame_id = values.get('frame_id', frame_id)
+            frame_prefix = values.get('frame_prefix', frame_prefix)
+    return frame_id, frame_prefix
+
+
+def robot_state_publisher_choice(wanted: str, frame_prefix: str) -> Tuple[bool, str]:
+    """
+    Decide whether robot_state_publisher publishes the URDF links.
+
+    :param wanted: the robot_state_publisher argument, 'auto' or 'false'.
+    :param frame_prefix: sim_node's frame prefix.
+    :return: (start it, why not when not).
+    """
+    if wanted == 'false':
+        return False, ''
+    if frame_prefix:
+        # Its frame_prefix would rename the root link too, cutting the robot off the world frame.
+        return False, (f'frame_prefix {frame_prefix!r} is set: sim_node publishes the URDF links '
+                       'itself instead of robot_state_publisher')
+    try:
+        get_package_share_directory('robot_state_publisher')
+    except PackageNotFoundError:
+        return False, ('robot_state_publisher is not installed: sim_node publishes the URDF '
+                       'links on tf itself')
+    return True, ''
+
+
 def _play_table_nodes(context) -> list:
     """
-    Build the three play-table nodes.
+    Build the three play-table nodes, and robot_state_publisher where it is used.
 
     :param context: the launch context.
-    :return: the Node actions.
+    :return: the Node (and LogInfo) actions.
     """
     common = {
         'package': PACKAGE, 'namespace': NAMESPACE, 'output': 'screen', 'emulate_tty': True,
         'arguments': ['--ros-args', '--log-level',
                       LaunchConfiguration('log_level').perform(context)],
     }
-    return [
-        Node(executable=name, name=name, parameters=_parameters(context, name),
-             on_exit=Shutdown(reason=f'{name} exited; the play table needs all three nodes'),
-             **common)
-        for name in PLAY_TABLE_NODES
-    ]
+    frame_id, frame_prefix = sim_frames(LaunchConfiguration('sim_node_params').perform(context))
+    use_publisher, reason = robot_state_publisher_choice(
+        LaunchConfiguration('robot_state_publisher').perform(context), frame_prefix)
+    actions = []
+    for name in PLAY_TABLE_NODES:
+        parameters = _parameters(context, name)
+        if name == 'sim_node' and use_publisher:
+            parameters.append({'publish_links': False})
+        actions.append(Node(
+            executable=name, name=name, parameters=parameters,
+            on_exit=Shutdown(reason=f'{name} exited; the play table needs all three nodes'),
+            **common))
+    if use_publisher:
+        # In the namespace: it reads that table's joint_states.  It publishes the global /tf
+        # and /tf_static, and robot_description beside sim_node's identical latched one.
+        actions.append(Node(
+            package='robot_state_publisher', executable='robot_state_publisher',
+            name='robot_state_publisher', namespace=NAMESPACE, output='screen',
+            parameters=[{'robot_description': robot_description(frame_id)}]))
+    elif reason:
+        actions.append(LogInfo(msg=reason))
+    return actions
 
 
 def _rviz(context) -> list:
@@ -147,6 +209,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'rviz', default_value='true', choices=['true', 'false'],
             description='Start rviz2 with config/play_lmp.rviz (where rviz2 is installed).'),
+        DeclareLaunchArgument(
+            'robot_state_publisher', default_value='auto', choices=['auto', 'false'],
+            description="'auto': robot_state_publisher publishes the URDF links on tf from "
+                        "joint_states where it is installed; 'false': sim_node publishes "
+                        'them itself.'),
         DeclareLaunchArgument(
             'foxglove', default_value='false', choices=['true', 'false'],
             description='Start the Foxglove WebSocket bridge (port 8765; needs foxglove-sdk).'),

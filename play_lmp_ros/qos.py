@@ -23,6 +23,7 @@ REACH_GOAL_ACTION = 'reach_goal'
 # joints; /tf is global by convention and kept apart by the frames' prefix instead.
 JOINT_STATES_TOPIC = 'joint_states'
 TF_TOPIC = '/tf'
+TF_STATIC_TOPIC = '/tf_static'
 # Sim time, global like rclpy's own subscription to it.
 CLOCK_TOPIC = '/clock'
 # The URDF of the scene's robot, as robot_state_publisher names it.
@@ -49,6 +50,8 @@ VISUALIZATION_QOS = QoSProfile(
 CLOCK_QOS = LATCHED_QOS
 # Latched and published once, as robot_state_publisher does.
 ROBOT_DESCRIPTION_QOS = LATCHED_QOS
+# As tf2's StaticTransformBroadcaster: every static frame in one latched message.
+TF_STATIC_QOS = LATCHED_QOS
 # Latched so that rviz opened late still draws the scene before the next change.
 MARKERS_QOS = LATCHED_QOS
 

@@ -42,7 +42,7 @@ from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, markers, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
-from play_lmp_ros.core.sim.robot_description import robot_description
+from play_lmp_ros.core.sim.robot_description import robot_description, static_links
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import accept_live_changes, declare_parameters
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange
@@ -89,6 +89,9 @@ class SimNodeParameters:
     :param frame_id: world frame of every published pose, marker and transform.
     :param frame_prefix: put before the child frames on /tf (tcp, the blocks), so that two tables
         in one ROS graph do not share frame names (for example 'table_b/').
+    :param publish_links: publish the robot description's links on tf (the fixed ones once on
+        /tf_static, the others on /tf); off where robot_state_publisher publishes them from
+        joint_states.
     :param publish_markers: publish the scene and goal MarkerArray.
     :param marker_every: steps between two scene marker updates.
     :param action_timeout_periods: realtime only: control periods without a valid action after
@@ -102,6 +105,7 @@ class SimNodeParameters:
     backend: str = 'pybullet'
     frame_id: str = 'world'
     frame_prefix: str = ''
+    publish_links: bool = True
     publish_markers: bool = True
     marker_every: int = 3
     action_timeout_periods: float = 2.0
@@ -178,6 +182,8 @@ PARAMETER_DESCRIPTIONS = {
     'backend': "simulator backend: 'pybullet' or 'calvin_env' (needs calvin_env installed)",
     'frame_id': 'world frame of every published pose, marker and transform',
     'frame_prefix': "put before the /tf child frames (tcp, blocks), e.g. 'table_b/'",
+    'publish_links': ("publish the robot description's links on tf (fixed ones once on "
+                      '/tf_static); off where robot_state_publisher publishes them'),
     'publish_markers': 'publish the scene and goal MarkerArray',
     'marker_every': 'steps between two scene marker updates',
     'action_timeout_periods': (
@@ -341,7 +347,17 @@ class SimNode(Node):
         # The scene's robot for rviz's RobotModel and Foxglove, once, latched.
         description_pub = self.create_publisher(
             String, qos.ROBOT_DESCRIPTION_TOPIC, qos.ROBOT_DESCRIPTION_QOS)
-        description_pub.publish(String(data=robot_description(self._params.frame_id)))
+        description = robot_description(self._params.frame_id)
+        description_pub.publish(String(data=description))
+        self._static_links = frozenset(static_links(description))
+        if self._tf_pub is not None and self._params.publish_links:
+            self._tf_static_pub = self.create_publisher(
+                TFMessage, qos.TF_STATIC_TOPIC, qos.TF_STATIC_QOS)
+            self._tf_static_pub.publish(TFMessage(transforms=[
+                _transform(self._now(), self._params.frame_id, self._params.frame_prefix + name,
+                           position, quaternion)
+                for name, position, quaternion in self._link_poses()
+                if name in self._static_links]))
 
         self.create_subscription(
             EndEffectorAction, qos.ACTION_TOPIC, self._on_action, qos.CONTROL_QOS)
@@ -511,6 +527,12 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ helpers
 
+    def _moving_link_poses(self) -> List[Tuple[str, np.ndarray, np.ndarray]]:
+        """Return the poses of the links that go on /tf: none where another node publishes."""
+        if not self._params.publish_links:
+            return []
+        return [pose for pose in self._link_poses() if pose[0] not in self._static_links]
+
     def _link_poses(self) -> List[Tuple[str, np.ndarray, np.ndarray]]:
         """Return the URDF links' poses where the backend knows them (the pybullet one)."""
         link_poses = getattr(self._sim, 'link_poses', None)
@@ -584,7 +606,8 @@ class SimNode(Node):
             self._tcp_pose_pub.publish(tcp_pose(observation, stamp, frame_id))
         if self._tf_pub is not None and self._tf_pub.get_subscription_count():
             self._tf_pub.publish(TFMessage(transforms=transforms(
-                observation, stamp, frame_id, self._params.frame_prefix, self._link_poses())))
+                observation, stamp, frame_id, self._params.frame_prefix,
+                self._moving_link_poses())))
         if markers_due:
             self._publish_markers(stamp)
         return stamp

@@ -9,6 +9,7 @@ nodes from the working tree, with a rollout attached to them.
 """
 
 import ast
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -26,8 +27,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / 'launch' / 'sim_rollout.launch.py'
 RVIZ_CONFIG = REPO / 'config' / 'play_lmp.rviz'
-DOCUMENTED_ARGUMENTS = {'model_dir', 'backend', 'replan_every', 'mode', 'rviz', 'foxglove', 'seed'}
+DOCUMENTED_ARGUMENTS = {'model_dir', 'backend', 'replan_every', 'mode', 'rviz', 'foxglove', 'seed',
+                        'robot_state_publisher'}
 PLAY_TABLE_NODES = {'sim_node', 'goal_server', 'policy_node'}
+# Started where installed, from packages of their own.
+OTHER_PACKAGES = {'rviz2', 'robot_state_publisher'}
 
 
 def console_scripts() -> dict:
@@ -106,7 +110,7 @@ def test_every_executable_is_a_console_script(launch_tree):
     for call in calls(launch_tree, 'Node'):
         package = keyword(call, 'package')
         executable = keyword(call, 'executable')
-        if isinstance(package, ast.Constant) and package.value == 'rviz2':
+        if isinstance(package, ast.Constant) and package.value in OTHER_PACKAGES:
             continue
         if isinstance(executable, ast.Name):   # the loop over PLAY_TABLE_NODES
             continue
@@ -363,3 +367,48 @@ def test_the_foxglove_layout_is_the_one_its_script_writes():
     for name in (qos.MARKERS_TOPIC, qos.ROBOT_DESCRIPTION_TOPIC, qos.JOINT_STATES_TOPIC,
                  qos.RESET_SERVICE, qos.REACH_GOAL_ACTION):
         assert f'/{qos.NAMESPACE}/{name}' in text, name
+
+
+@pytest.fixture
+def launch_module():
+    """Import the launch file as a module (needs launch and launch_ros)."""
+    pytest.importorskip('launch')
+    pytest.importorskip('launch_ros')
+    spec = importlib.util.spec_from_file_location('sim_rollout_launch', LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_launch_reads_the_frames_sim_node_gets(launch_module, tmp_path):
+    """The URDF handed to robot_state_publisher is rooted where sim_node's poses are."""
+    assert launch_module.sim_frames(str(REPO / 'config' / 'sim_node.yaml')) == ('world', '')
+    custom = tmp_path / 'sim.yaml'
+    custom.write_text(yaml.safe_dump({'/table_b/sim_node': {'ros__parameters': {
+        'frame_id': 'map', 'frame_prefix': 'table_b/'}}}))
+    assert launch_module.sim_frames(str(custom)) == ('map', 'table_b/')
+    custom.write_text(yaml.safe_dump({'/**': {'ros__parameters': {'seed': 3}}}))
+    assert launch_module.sim_frames(str(custom)) == ('world', '')
+
+
+def test_robot_state_publisher_runs_only_where_the_ament_index_has_it(launch_module, tmp_path,
+                                                                      monkeypatch):
+    """Absent, prefixed frames or turned off: sim_node keeps the links, and the log says why."""
+    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    choice = launch_module.robot_state_publisher_choice
+    assert choice('false', '') == (False, '')
+    started, reason = choice('auto', 'table_b/')
+    assert not started and "frame_prefix 'table_b/' is set" in reason
+    try:
+        get_package_share_directory('robot_state_publisher')
+    except PackageNotFoundError:
+        started, reason = choice('auto', '')
+        assert not started and 'robot_state_publisher is not installed' in reason
+        # Registered in an ament prefix the way colcon installs a package: found, and used.
+        index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
+        index.mkdir(parents=True)
+        (index / 'robot_state_publisher').write_text('')
+        (tmp_path / 'share' / 'robot_state_publisher').mkdir()
+        monkeypatch.setenv('AMENT_PREFIX_PATH', os.pathsep.join(
+            [str(tmp_path), os.environ.get('AMENT_PREFIX_PATH', '')]))
+    assert choice('auto', '') == (True, '')

@@ -5,7 +5,7 @@ from urllib.parse import unquote, urlparse
 import xml.etree.ElementTree as ElementTree
 
 from play_lmp_ros.core.sim import make_sim
-from play_lmp_ros.core.sim.robot_description import link_names, robot_description
+from play_lmp_ros.core.sim.robot_description import link_names, robot_description, static_links
 from play_lmp_ros.sim_node import JOINT_NAMES
 
 
@@ -34,3 +34,9 @@ def test_every_mesh_is_an_absolute_file_that_exists():
         parsed = urlparse(uri)
         assert parsed.scheme == 'file', uri
         assert Path(unquote(parsed.path)).is_file(), uri
+
+
+def test_the_static_links_are_those_fixed_all_the_way_to_the_root():
+    """The table and Panda bases and what is bolted to the table; nothing behind a moving joint."""
+    assert static_links(robot_description()) == [
+        'base_link', 'led_link', 'light_link', 'plank_link', 'panda_link0']

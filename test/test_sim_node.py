@@ -25,7 +25,7 @@ from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos, sim_node
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import scene_geometry as geo
-from play_lmp_ros.core.sim.robot_description import link_names
+from play_lmp_ros.core.sim.robot_description import link_names, static_links
 import pybullet_data
 import pytest
 import rclpy
@@ -468,7 +468,7 @@ def test_in_process_wrong_length_actions_are_rejected(namespace):
 
 
 def test_robot_description_is_latched_and_tf_carries_every_link(probe):
-    """A late subscriber gets the URDF; /tf has a frame for each of its links, prefixed."""
+    """A late subscriber gets the URDF and the fixed links; /tf has the moving ones, prefixed."""
     pytest.importorskip('tf2_msgs')
     from tf2_msgs.msg import TFMessage
 
@@ -478,14 +478,36 @@ def test_robot_description_is_latched_and_tf_carries_every_link(probe):
         probe.spin_for(0.5)
         descriptions = probe.subscribe(String, qos.ROBOT_DESCRIPTION_TOPIC,
                                        qos.ROBOT_DESCRIPTION_QOS)
-        probe.wait_for(lambda: descriptions and frames, 'the robot description and /tf')
+        fixed = probe.subscribe(TFMessage, qos.TF_STATIC_TOPIC, qos.TF_STATIC_QOS)
+        probe.wait_for(lambda: descriptions and frames and fixed,
+                       'the robot description, /tf and /tf_static')
         links = link_names(descriptions[-1].data)
+        static = set(static_links(descriptions[-1].data))
         children = {transform.child_frame_id for transform in frames[-1].transforms}
-        # The root link is the world frame itself; every other link is a frame of its own.
+        static_children = {transform.child_frame_id for transform in fixed[-1].transforms}
+        # The root link is the world frame itself; every other link is a frame of its own,
+        # on /tf_static when it can never move, on /tf otherwise.
         assert links[0] == 'world'
-        assert {f'table_b/{link}' for link in links[1:]} <= children
+        assert static_children == {f'table_b/{link}' for link in static}
+        assert {f'table_b/{link}' for link in links[1:] if link not in static} <= children
+        assert not children & static_children
         assert {'table_b/tcp', *(f'table_b/{name}' for name in layout.BLOCK_NAMES)} <= children
         assert {transform.header.frame_id for transform in frames[-1].transforms} == {'world'}
+        assert process.poll() is None
+
+
+def test_without_links_tf_carries_the_tcp_and_blocks_only(probe):
+    """publish_links:=false leaves the URDF's links to robot_state_publisher."""
+    pytest.importorskip('tf2_msgs')
+    from tf2_msgs.msg import TFMessage
+
+    frames = probe.subscribe(TFMessage, qos.TF_TOPIC, qos.VISUALIZATION_QOS)
+    with sim_process(probe.namespace, 'mode:=realtime', 'publish_links:=false') as process:
+        probe.connect()
+        probe.wait_for(lambda: frames, '/tf')
+        children = {transform.child_frame_id for transform in frames[-1].transforms}
+        assert children == {'tcp', *layout.BLOCK_NAMES}
+        assert not probe.node.count_publishers(qos.TF_STATIC_TOPIC)
         assert process.poll() is None
 
 

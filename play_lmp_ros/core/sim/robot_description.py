@@ -9,7 +9,7 @@ which no ROS package resolves, into absolute ``file://`` URIs of pybullet_data's
 """
 
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 import xml.etree.ElementTree as ElementTree
 
 from play_lmp_ros.core.sim import scene_geometry as geo
@@ -81,3 +81,27 @@ def link_names(description: str) -> List[str]:
     :return: the link names, in file order.
     """
     return [link.get('name') for link in ElementTree.fromstring(description).findall('link')]
+
+
+def static_links(description: str) -> List[str]:
+    """
+    List the links fixed to the root: those whose every joint up to the root is fixed.
+
+    They never move, so tf gets them once on /tf_static rather than on /tf at every step.
+
+    :param description: URDF text.
+    :return: their names in file order, the root itself left out.
+    """
+    root = ElementTree.fromstring(description)
+    parent_joint: Dict[str, ElementTree.Element] = {
+        joint.find('child').get('link'): joint for joint in root.findall('joint')}
+
+    def is_static(link: str) -> bool:
+        while link in parent_joint:
+            joint = parent_joint[link]
+            if joint.get('type') != 'fixed':
+                return False
+            link = joint.find('parent').get('link')
+        return True
+
+    return [name for name in link_names(description)[1:] if is_static(name)]
