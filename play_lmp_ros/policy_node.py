@@ -59,7 +59,7 @@ from play_lmp_ros.core.policy import (
     NonFiniteOutputError, OnnxPolicy)
 from play_lmp_ros.core.skills import make_skill, Skill
 from play_lmp_ros.core.subgoals import PLAN_MODES
-from play_lmp_ros.graph_guard import foreign_publishers
+from play_lmp_ros.graph_guard import TrustedPublishers
 from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
 from play_lmp_ros.parameters import accept_live_changes, declare_parameters
@@ -400,10 +400,12 @@ class PolicyNode(Node):
         self._subgoal_pub = self.create_publisher(
             MarkerArray, qos.SUBGOAL_MARKERS_TOPIC, qos.MARKERS_QOS)
         self._drawn_subgoal: Optional[np.ndarray] = None
-        self.create_subscription(
+        observation_sub = self.create_subscription(
             Observation, qos.OBSERVATION_TOPIC, self._on_observation, qos.CONTROL_QOS)
         self._goal_sub = self.create_subscription(
             GoalState, qos.GOAL_TOPIC, self._on_goal, qos.GOAL_QOS)
+        self._trusted = {qos.OBSERVATION_TOPIC: TrustedPublishers(self, observation_sub),
+                         qos.GOAL_TOPIC: TrustedPublishers(self, self._goal_sub)}
         # On the steady clock, also on sim time: the hold when the simulator stops is what the
         # timer is for, and a stopped simulator stops the simulated clock too.
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -442,11 +444,11 @@ class PolicyNode(Node):
         """
         Name the publishers of a topic other than the trusted node, warning when there are any.
 
-        :param topic: the topic.
+        :param topic: qos.OBSERVATION_TOPIC or qos.GOAL_TOPIC.
         :param expected_node: the trusted node's name ('' trusts every publisher).
         :return: the other publishers' names.
         """
-        others = foreign_publishers(self, topic, expected_node)
+        others = self._trusted[topic].foreign(expected_node)
         if others:
             self.get_logger().warning(
                 f'{self.resolve_topic_name(topic)} has publishers other than {expected_node}: '
