@@ -54,10 +54,11 @@ from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.conversions import truncated
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.policies import HOLD_NO_SKILL, HOLD_SKILL_DONE, Policy
 from play_lmp_ros.core.policy import (
     CPU_PROVIDER, default_model_dir, InferenceError, METADATA_MAXIMA, ModelError,
     NonFiniteOutputError, OnnxPolicy)
-from play_lmp_ros.core.skills import make_skill, Skill
+from play_lmp_ros.core.scripted_policy import ScriptedPolicy
 from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.graph_guard import TrustedPublishers
 from play_lmp_ros.markers import subgoal_markers
@@ -80,8 +81,6 @@ HOLD_NO_OBSERVATION = 'no_observation'
 HOLD_STALE = 'stale_observation'
 HOLD_NON_FINITE = 'non_finite_output'
 HOLD_INFERENCE = 'inference_error'
-HOLD_NO_SKILL = 'no_skill'
-HOLD_SKILL_DONE = 'skill_done'
 HOLD_LEASE = 'goal_lease_expired'
 HOLD_DEADLINE = 'goal_deadline_passed'
 HOLD_FOREIGN = 'foreign_publisher'
@@ -206,157 +205,38 @@ class Goal(NamedTuple):
     deadline_ns: int = 0
 
 
-class _OnnxBackend:
-    """The exported model, stepped once per action."""
+def make_policy(params: PolicyNodeParams) -> Policy:
+    """
+    Build the node's policy: the exported model, or the scripted skills.
 
-    name = 'onnx'
-
-    def __init__(self, params: PolicyNodeParams):
-        """
-        Load the model.
-
-        :param params: the node parameters.
-        :raises ModelError: when the model directory is missing, corrupt or does not match.
-        """
-        model_dir = params.model_dir or default_model_dir()
-        if not params.model_dir and not os.path.isdir(model_dir):
-            raise ModelError(
-                f'no model_dir given and the bundled default model ({model_dir}) is not '
-                'installed: pass -p model_dir:=<directory with planner.onnx and actor.onnx> '
-                'or use -p backend:=scripted')
-        self.model_dir = model_dir
-        self._policy = OnnxPolicy(model_dir, params.providers, params.replan_every or None,
-                                  params.deterministic, params.seed, params.plan_mode or None)
-        self.plan_latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
-
-    @property
-    def plan_mode(self) -> str:
-        """Return the subgoal plan mode the policy runs."""
-        return self._policy.plan_mode
-
-    @property
-    def subgoal(self) -> Optional[np.ndarray]:
-        """Return the (39,) subgoal pursued now, or None."""
-        return self._policy.subgoal
-
-    @property
-    def subgoal_failures(self) -> int:
-        """Return how many replans produced a non-finite subgoal."""
-        return self._policy.subgoal_failures
-
-    @property
-    def goal_handed_over(self) -> bool:
-        """Tell whether the goal itself goes to the actor (the hand reached its contact)."""
-        return self._policy.goal_handed_over
-
-    @property
-    def providers(self) -> List[str]:
-        """Return the execution providers the model runs on."""
-        return self._policy.active_providers
-
-    @property
-    def replans(self) -> int:
-        """Return the number of replans so far."""
-        return self._policy.replans
-
-    def describe(self) -> str:
-        """
-        Describe the loaded model for the start-up log.
-
-        :return: method, replanning and the model directory.
-        """
-        policy = self._policy
-        return (f'{policy.method} model from {self.model_dir}, replanning every '
-                f'{policy.replan_every} steps, plan mode {policy.plan_mode}, '
-                f'{"deterministic" if policy.deterministic else "sampling"}')
-
-    def start(self, goal: Goal, obs: np.ndarray) -> Optional[str]:
-        """
-        Begin a goal: clear the recurrent state and the plan.
-
-        :param goal: the new goal.
-        :param obs: (39,) the observation it starts from.
-        :return: None (an ONNX policy can pursue any goal state).
-        """
-        self._policy.reset()
-        return None
-
-    def act(self, goal: Goal, obs: np.ndarray) -> Tuple[Optional[np.ndarray], str]:
-        """
-        Run one step.
-
-        :param goal: the active goal.
-        :param obs: (39,) current observation.
-        :return: the (7,) relative action and ''.
-        :raises NonFiniteOutputError: when the model produced NaN or inf.
-        """
-        replans = self._policy.replans
-        action = self._policy.step(obs, goal.state)
-        if self._policy.replans != replans and self.plan_mode != 'direct':
-            self.plan_latencies.append(self._policy.last_plan_s)
-        return action, ''
+    :param params: the node parameters.
+    :return: the policy (core.policies.Policy).
+    :raises ModelError: when the model directory is missing, corrupt or does not match.
+    """
+    if params.backend == 'scripted':
+        return ScriptedPolicy(params.seed)
+    model_dir = params.model_dir or default_model_dir()
+    if not params.model_dir and not os.path.isdir(model_dir):
+        raise ModelError(
+            f'no model_dir given and the bundled default model ({model_dir}) is not '
+            'installed: pass -p model_dir:=<directory with planner.onnx and actor.onnx> '
+            'or use -p backend:=scripted')
+    return OnnxPolicy(model_dir, params.providers, params.replan_every, params.deterministic,
+                      params.seed, params.plan_mode or None)
 
 
-class _ScriptedBackend:
-    """The scripted skill of the goal's task, rebuilt for every goal."""
+def describe_policy(policy: Policy) -> str:
+    """
+    Describe the node's policy for the start-up log.
 
-    name = 'scripted'
-    providers: List[str] = []
-    replans = 0
-    plan_mode = 'direct'
-    subgoal = None
-    subgoal_failures = 0
-    goal_handed_over = False
-    plan_latencies: Deque[float] = collections.deque()
-
-    def __init__(self, params: PolicyNodeParams):
-        """
-        Seed the skills' choices.
-
-        :param params: the node parameters.
-        """
-        self._rng = np.random.default_rng(params.seed)
-        self._skill: Optional[Skill] = None
-
-    def describe(self) -> str:
-        """
-        Describe the backend for the start-up log.
-
-        :return: a short description.
-        """
-        return 'scripted skills (no model)'
-
-    def start(self, goal: Goal, obs: np.ndarray) -> Optional[str]:
-        """
-        Build the skill of the goal's task from the current observation.
-
-        :param goal: the new goal.
-        :param obs: (39,) the observation it starts from.
-        :return: None, or why no skill could be made (the node then holds).
-        """
-        self._skill = None
-        if not goal.task:
-            return ('the scripted backend needs a task name; it holds for an explicit goal '
-                    'state')
-        try:
-            self._skill = make_skill(goal.task, obs, self._rng)
-        except ValueError as error:
-            return f'no scripted skill for {truncated(goal.task)}: {error}'
-        return None
-
-    def act(self, goal: Goal, obs: np.ndarray) -> Tuple[Optional[np.ndarray], str]:
-        """
-        Run one step of the skill.
-
-        :param goal: the active goal.
-        :param obs: (39,) current observation.
-        :return: the (7,) relative action and '', or None and the reason to hold.
-        """
-        if self._skill is None:
-            return None, HOLD_NO_SKILL
-        if self._skill.done:
-            return None, HOLD_SKILL_DONE
-        return self._skill.act(obs), ''
+    :param policy: the policy.
+    :return: one line: method, replanning, plan mode and model for a model.
+    """
+    if not isinstance(policy, OnnxPolicy):
+        return policy.describe()
+    return (f'{policy.method} model from {policy.model_dir}, replanning every '
+            f'{policy.replan_every} steps, plan mode {policy.plan_mode}, '
+            f'{"deterministic" if policy.deterministic else "sampling"}')
 
 
 class PolicyNode(Node):
@@ -375,8 +255,7 @@ class PolicyNode(Node):
         try:
             self._params = declare_parameters(self, PolicyNodeParams(), PARAMETER_DESCRIPTIONS,
                                               live=LIVE_PARAMETERS)
-            self._backend = (_OnnxBackend(self._params) if self._params.backend == 'onnx'
-                             else _ScriptedBackend(self._params))
+            self._policy = make_policy(self._params)
         except (ValueError, ParameterException):
             super().destroy_node()
             raise
@@ -389,6 +268,7 @@ class PolicyNode(Node):
         self._obs_stamp = Time()
         self._obs_acted = False
         self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._plan_latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self._holds: Dict[str, int] = dict.fromkeys(HOLD_REASONS, 0)
         self._last_hold = ''
         self._actions = 0
@@ -421,11 +301,11 @@ class PolicyNode(Node):
                              'diagnostics_hz': self._diagnostics_timer})
 
         logger = self.get_logger()
-        logger.info(f'{self._backend.name} backend: {self._backend.describe()}; mode '
+        logger.info(f'{self._params.backend} backend: {describe_policy(self._policy)}; mode '
                     f'{params.mode}' + (f' at {params.control_hz:g} Hz'
                                         if params.mode == 'realtime' else ''))
         if params.backend == 'onnx':
-            running = self._backend.providers
+            running = self._policy.providers
             logger.info(f'execution providers in use: {running}')
             unused = [name for name in params.providers if name not in running]
             if unused:
@@ -553,20 +433,24 @@ class PolicyNode(Node):
             return self._hold(HOLD_STALE)
         if not self._goal_started:
             self._goal_started = True
-            problem = self._backend.start(goal, obs)
+            problem = self._policy.reset(obs, goal.state, goal.task)
             if problem is not None:
                 self.get_logger().warning(f'goal {truncated(goal.goal_id)}: {problem}')
+        policy = self._policy
+        replans = policy.replans
         started = time.perf_counter()
         try:
-            action, reason = self._backend.act(goal, obs)
+            action = policy.act(obs, goal.state)
         except InferenceError as error:
             self.get_logger().warning(f'holding: {error}', throttle_duration_sec=5.0)
             return self._hold(HOLD_NON_FINITE if isinstance(error, NonFiniteOutputError)
                               else HOLD_INFERENCE)
         self._latencies.append(time.perf_counter() - started)
-        self._draw_subgoal(self._backend.subgoal)
-        if action is None:
-            return self._hold(reason)
+        if policy.replans != replans and policy.plan_mode != 'direct':
+            self._plan_latencies.append(policy.last_plan_s)
+        self._draw_subgoal(policy.subgoal)
+        if policy.holding:
+            return self._hold(policy.holding)
         self._last_hold = ''
         return action
 
@@ -641,26 +525,26 @@ class PolicyNode(Node):
             latency = {'inference_p50_ms': '', 'inference_p99_ms': ''}
         age = ('' if self._obs_at is None
                else f'{1000.0 * (time.monotonic() - self._obs_at):.0f}')
-        backend = self._backend
-        if backend.plan_latencies:
-            p50, p99 = np.percentile(np.array(backend.plan_latencies) * 1000.0, [50.0, 99.0])
+        policy = self._policy
+        if self._plan_latencies:
+            p50, p99 = np.percentile(np.array(self._plan_latencies) * 1000.0, [50.0, 99.0])
             planning = {'replan_p50_ms': f'{p50:.3f}', 'replan_p99_ms': f'{p99:.3f}'}
         else:
             planning = {'replan_p50_ms': '', 'replan_p99_ms': ''}
-        subgoal = backend.subgoal
+        subgoal = policy.subgoal
         values = {
-            'backend': self._backend.name,
-            'providers': ','.join(self._backend.providers),
+            'backend': self._params.backend,
+            'providers': ','.join(policy.providers),
             'mode': self._params.mode,
             'goal_id': truncated(self._goal.goal_id) if self._goal else '',
             'task': truncated(self._goal.task) if self._goal else '',
             **latency,
-            'replans': str(self._backend.replans),
-            'plan_mode': backend.plan_mode,
+            'replans': str(policy.replans),
+            'plan_mode': policy.plan_mode,
             **planning,
             'subgoal': '' if subgoal is None else ','.join(f'{value:.4f}' for value in subgoal),
-            'subgoal_failures': str(backend.subgoal_failures),
-            'goal_handed_over': str(backend.goal_handed_over).lower(),
+            'subgoal_failures': str(policy.subgoal_failures),
+            'goal_handed_over': str(policy.goal_handed_over).lower(),
             'observation_age_ms': age,
             'actions_published': str(self._actions),
             'held_steps': str(sum(self._holds.values())),

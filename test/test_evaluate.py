@@ -7,9 +7,10 @@ import numpy as np
 from onnx_fixtures import D_LATENT, HIDDEN_SIZE, MIXTURES, write_model_dir
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalJudge
+from play_lmp_ros.core.policies import HOLD_NO_SKILL, HoldPolicy, OpenGripperPolicy
 from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
-from play_lmp_ros.core.tasks import TASK_CATEGORIES
+from play_lmp_ros.core.tasks import TASK_CATEGORIES, TaskOracle
 import pytest
 from subgoal_fixtures import train_tiny_subgoal, write_planned_model_dir
 from training import baselines, evaluate
@@ -40,19 +41,36 @@ def test_mean_interval_is_the_clipped_normal_approximation():
 
 
 def test_hold_and_open_gripper_baselines_act_as_specified():
-    """Hold keeps the start state's gripper until reset; open-gripper always opens."""
+    """Hold keeps the start state's gripper until the next reset; open-gripper always opens."""
     obs = np.zeros(layout.OBS_DIM)
     obs[layout.GRIPPER_ACTION] = layout.GRIPPER_CLOSE
-    hold, open_gripper = baselines.HoldPolicy(), baselines.OpenGripperPolicy()
-    hold.reseed(3)
-    hold.reset()
-    np.testing.assert_array_equal(hold.step(obs, obs), [0, 0, 0, 0, 0, 0, -1])
     opened = obs.copy()
     opened[layout.GRIPPER_ACTION] = layout.GRIPPER_OPEN
-    assert hold.step(opened, obs)[6] == -1.0
+    hold, open_gripper = HoldPolicy(), OpenGripperPolicy()
+    hold.reseed(3)
+    assert hold.reset(obs, obs, 'open_drawer') is None
+    np.testing.assert_array_equal(hold.act(obs, obs), [0, 0, 0, 0, 0, 0, -1])
+    assert hold.act(opened, obs)[6] == -1.0
+    hold.reset(opened, obs)
+    assert hold.act(obs, obs)[6] == 1.0
     hold.reset()
-    assert hold.step(opened, obs)[6] == 1.0
-    np.testing.assert_array_equal(open_gripper.step(obs, obs), [0, 0, 0, 0, 0, 0, 1])
+    assert hold.act(opened, obs)[6] == 1.0
+    np.testing.assert_array_equal(open_gripper.act(obs, obs), [0, 0, 0, 0, 0, 0, 1])
+    assert hold.holding == open_gripper.holding == '' and hold.replans == 0
+
+
+def test_the_scripted_policy_runs_through_the_interface_and_solves_its_task():
+    """The expert row: reset builds the skill, act drives it, the oracle sees the task."""
+    with PlayTableSim(seed=0) as sim:
+        obs = sim.reset_random(0)
+        task = next(name for name in ('turn_on_led', 'turn_off_led')
+                    if evaluate.infeasibility(name, obs) is None)
+        policy = evaluate.make_policy(evaluate.PolicySpec('scripted', baselines.SCRIPTED), 0)
+        success, steps, reason = evaluate.run_episode(sim, policy, TaskOracle(), task, obs, 240)
+    assert success and 0 < steps < 240 and reason == '', reason
+    assert policy.reset(obs, obs, '') is not None
+    np.testing.assert_array_equal(policy.act(obs, obs)[:6], np.zeros(6))
+    assert policy.holding == HOLD_NO_SKILL
 
 
 def test_an_episode_a_baseline_solves_is_flagged_trivial_in_every_row():
@@ -207,7 +225,7 @@ def test_the_untrained_baseline_mirrors_the_model_architecture(tmp_path):
         'lmp', D_LATENT, HIDDEN_SIZE, MIXTURES)
     with PlayTableSim(seed=0) as sim:
         obs = sim.reset_random(0)
-    action = policy.step(obs, obs)
+    action = policy.act(obs, obs)
     assert np.all(np.abs(action[:6]) <= 1.0) and action[6] in (-1.0, 1.0)
 
 

@@ -54,7 +54,7 @@ def test_onnx_and_torch_policies_sample_the_same_actions(exported):
     for _ in range(20):  # crosses two replans (replan_every 8)
         obs = mean + std * rng.standard_normal(39)
         obs[14] = 1.0
-        np.testing.assert_allclose(onnx_policy.step(obs, goal), torch_policy.step(obs, goal),
+        np.testing.assert_allclose(onnx_policy.act(obs, goal), torch_policy.act(obs, goal),
                                    atol=1e-4)
     assert onnx_policy.replans == torch_policy.replans == 3
 
@@ -139,7 +139,7 @@ def test_the_bundled_model_meets_the_contract_and_size_limit():
     with PlayTableSim(seed=0) as sim:
         obs = sim.reset_random(0)
         far = sim.reset_random(1)
-        action = policy.step(obs, far)
+        action = policy.act(obs, far)
     assert np.all(np.abs(action[:6]) <= 1.0) and action[6] in (-1.0, 1.0)
     assert policy.subgoal is not None and np.all(np.isfinite(policy.subgoal))
     assert json.loads((model_dir / 'subgoal_parity.json').read_text())['random'] <= 1e-4

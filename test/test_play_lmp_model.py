@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip('torch')
 
 from training.play_lmp import (  # noqa: E402 (torch must be importable first)
-    dlml_log_prob, dlml_mode, dlml_sample, FEATURE_DIM, load_config, ModelConfig,
+    dlml_log_prob, FEATURE_DIM, load_config, ModelConfig,
     normalization_from_data, PlayLMP, TrainConfig)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config' / 'training'
@@ -136,47 +136,6 @@ def test_dlml_sums_to_one_over_bins():
     log_scales = torch.tensor([[[-3.0, -1.5, -4.0]]], dtype=torch.float64).expand(256, 1, 3)
     total = torch.exp(dlml_log_prob(logits, means, log_scales, centres)).sum()
     assert float(total) == pytest.approx(1.0, abs=1e-4)
-
-
-def test_dlml_sample_matches_logistic_with_dominant_component():
-    """With one dominant component the samples have its mean and logistic variance."""
-    generator = torch.Generator().manual_seed(0)
-    count, mean, log_scale = 200000, 0.1, -2.5
-    logits = torch.tensor([20.0, 0.0, 0.0]).expand(count, 1, 3)
-    means = torch.tensor([mean, -0.8, 0.8]).expand(count, 1, 3)
-    log_scales = torch.full((count, 1, 3), log_scale)
-    samples = dlml_sample(logits, means, log_scales, generator=generator)
-    assert samples.shape == (count, 1)
-    scale = math.exp(log_scale)
-    assert float(samples.mean()) == pytest.approx(mean, abs=3e-3)
-    assert float(samples.var()) == pytest.approx(scale ** 2 * math.pi ** 2 / 3, rel=0.02)
-    assert torch.equal(dlml_mode(logits[:1], means[:1]), torch.tensor([[mean]]))
-
-
-def test_dlml_sample_is_clipped():
-    """Samples of a wide component near a bound stay inside [-1, 1]."""
-    generator = torch.Generator().manual_seed(1)
-    count = 20000
-    samples = dlml_sample(torch.zeros(count, 2, 1), torch.tensor([[0.9], [-0.9]]).expand(
-        count, 2, 1), torch.zeros(count, 2, 1), generator=generator)
-    assert float(samples.min()) >= -1.0 and float(samples.max()) <= 1.0
-    assert float((samples[:, 0] == 1.0).float().mean()) > 0.3
-    assert torch.equal(dlml_mode(torch.zeros(1, 1, 1), torch.full((1, 1, 1), 3.0)),
-                       torch.ones(1, 1))
-
-
-def test_dlml_sample_respects_mixture_weights():
-    """Components are chosen in proportion to softmax(logits)."""
-    generator = torch.Generator().manual_seed(2)
-    count = 100000
-    weights = torch.tensor([0.2, 0.3, 0.5])
-    component_means = torch.tensor([-0.5, 0.0, 0.5])
-    samples = dlml_sample(torch.log(weights).expand(count, 1, 3),
-                          component_means.expand(count, 1, 3),
-                          torch.full((count, 1, 3), -5.0), generator=generator)
-    nearest = torch.argmin((samples - component_means).abs(), dim=-1)
-    frequencies = torch.bincount(nearest, minlength=3).float() / count
-    assert torch.allclose(frequencies, weights, atol=0.01)
 
 
 @pytest.mark.parametrize('method', ['lmp', 'gcbc'])

@@ -37,7 +37,7 @@ def rollout(policy: OnnxPolicy, steps: int) -> np.ndarray:
     :param steps: number of steps.
     :return: (steps, 7) actions.
     """
-    return np.array([policy.step(OBS, GOAL) for _ in range(steps)])
+    return np.array([policy.act(OBS, GOAL) for _ in range(steps)])
 
 
 @pytest.mark.parametrize('method', ['lmp', 'gcbc'])
@@ -50,7 +50,7 @@ def test_loads_and_steps_valid_actions(tmp_path, method):
     assert policy.replan_every == REPLAN_EVERY
     assert set(REQUIRED_METADATA_KEYS) <= set(policy.metadata)
     for index in range(12):
-        action = policy.step(observation(index), GOAL)
+        action = policy.act(observation(index), GOAL)
         assert action.shape == (layout.ACTION_DIM,)
         layout.check_relative_action(action)
         assert action[6] in (layout.GRIPPER_OPEN, layout.GRIPPER_CLOSE)
@@ -61,10 +61,10 @@ def test_loads_and_steps_valid_actions(tmp_path, method):
 def test_step_returns_a_new_array(tmp_path):
     """Changing a returned action changes nothing inside the policy."""
     policy = OnnxPolicy(str(write_model_dir(tmp_path)), deterministic=True)
-    first = policy.step(OBS, GOAL)
+    first = policy.act(OBS, GOAL)
     first[:] = 99.0
     policy.reset()
-    np.testing.assert_array_less(np.abs(policy.step(OBS, GOAL)), 1.0 + 1e-12)
+    np.testing.assert_array_less(np.abs(policy.act(OBS, GOAL)), 1.0 + 1e-12)
 
 
 @pytest.mark.parametrize('method', ['lmp', 'gcbc'])
@@ -75,12 +75,12 @@ def test_replans_at_steps_zero_k_2k(tmp_path, method, replan_every):
     k = replan_every or REPLAN_EVERY
     replans_after_step = []
     for _ in range(2 * k + 2):
-        policy.step(OBS, GOAL)
+        policy.act(OBS, GOAL)
         replans_after_step.append(policy.replans)
     expected = [step // k + 1 for step in range(2 * k + 2)]
     assert replans_after_step == expected
     policy.reset()
-    policy.step(OBS, GOAL)
+    policy.act(OBS, GOAL)
     assert policy.replans == expected[-1] + 1, 'reset() must make the next step replan'
     assert policy.steps == 1
 
@@ -93,7 +93,7 @@ def test_recurrent_state_resets_at_replan(tmp_path, method):
     np.testing.assert_array_equal(actions[REPLAN_EVERY], actions[0])
     assert not np.array_equal(actions[1], actions[0]), 'the LSTM state should change actions'
     policy.reset()
-    np.testing.assert_array_equal(policy.step(OBS, GOAL), actions[0])
+    np.testing.assert_array_equal(policy.act(OBS, GOAL), actions[0])
 
 
 def test_deterministic_mode_is_reproducible(tmp_path):
@@ -128,7 +128,7 @@ def test_step_binarizes_gripper_sign(tmp_path, monkeypatch, gripper_mean, expect
         return np.array([5.0, -5.0, 0.5, 0.0, 1.0, -1.0, gripper_mean], np.float32)
 
     monkeypatch.setattr(policy_module, 'sample_dlml', fake_sample)
-    action = OnnxPolicy(str(write_model_dir(tmp_path))).step(OBS, GOAL)
+    action = OnnxPolicy(str(write_model_dir(tmp_path))).act(OBS, GOAL)
     np.testing.assert_array_equal(action, [1.0, -1.0, 0.5, 0.0, 1.0, -1.0, expected])
 
 
@@ -263,10 +263,10 @@ def test_nan_output_raises_and_keeps_state(tmp_path):
     far[0] = NAN_GOAL_X + 1.0
     for _ in range(2):
         with pytest.raises(NonFiniteOutputError, match='means'):
-            policy.step(OBS, far)
+            policy.act(OBS, far)
         assert policy.steps == 0
         assert policy.replans == 0
-    assert np.all(np.isfinite(policy.step(OBS, GOAL)))
+    assert np.all(np.isfinite(policy.act(OBS, GOAL)))
 
 
 def test_damaged_models_are_refused_at_load_naming_the_file(tmp_path):
@@ -305,7 +305,7 @@ def test_bad_inputs_raise_value_error(tmp_path, obs, goal, fragment):
     """An obs or goal that is not 39 finite numbers raises ValueError naming which."""
     policy = OnnxPolicy(str(write_model_dir(tmp_path)))
     with pytest.raises(ValueError, match=fragment):
-        policy.step(obs, goal)
+        policy.act(obs, goal)
     assert policy.steps == 0
 
 
@@ -322,4 +322,4 @@ def test_unavailable_provider_falls_back_to_cpu(tmp_path, caplog):
         policy = OnnxPolicy(str(write_model_dir(tmp_path)), providers=['CUDAExecutionProvider'])
     assert policy.active_providers == ['CPUExecutionProvider']
     assert 'CUDAExecutionProvider' in caplog.text
-    layout.check_relative_action(policy.step(OBS, GOAL))
+    layout.check_relative_action(policy.act(OBS, GOAL))

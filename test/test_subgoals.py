@@ -287,13 +287,13 @@ def test_policy_plans_subgoals_in_every_mode(planned_model, mode, deterministic)
     obs, goal = rng.normal(0, 0.1, layout.OBS_DIM), rng.normal(0, 0.1, layout.OBS_DIM)
     obs[layout.GRIPPER_ACTION] = goal[layout.GRIPPER_ACTION] = 1.0
     for _ in range(10):
-        action = policy.step(obs, goal)
+        action = policy.act(obs, goal)
         assert action.shape == (7,) and np.all(np.abs(action[:6]) <= 1.0)
     assert policy.plan_mode == mode and policy.last_plan_s > 0.0
     assert policy.subgoal is not None and np.all(np.isfinite(policy.subgoal))
     repeat = OnnxPolicy(str(planned_model), plan_mode=mode, deterministic=deterministic, seed=3)
-    assert np.array_equal(repeat.step(obs, goal), OnnxPolicy(
-        str(planned_model), plan_mode=mode, deterministic=deterministic, seed=3).step(obs, goal))
+    assert np.array_equal(repeat.act(obs, goal), OnnxPolicy(
+        str(planned_model), plan_mode=mode, deterministic=deterministic, seed=3).act(obs, goal))
 
 
 def planned_subgoal(planned_model):
@@ -308,7 +308,7 @@ def planned_subgoal(planned_model):
     obs[layout.GRIPPER_ACTION] = goal[layout.GRIPPER_ACTION] = 1.0
     probe = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
                        planner_settings=PlannerSettings(handover=0.0))
-    probe.step(obs, goal)
+    probe.act(obs, goal)
     subgoal = probe.subgoal.astype(np.float64)
     return obs, goal, subgoal, tcp_distance(subgoal, obs)
 
@@ -319,12 +319,12 @@ def test_reaching_a_contact_subgoal_hands_the_goal_over_until_reset(planned_mode
     # The hand within the radius of the planned subgoal: the goal itself, kept past replans.
     on = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
                     planner_settings=PlannerSettings(handover=0.0, contact_radius_m=reach + 0.01))
-    on.step(obs, goal)
+    on.act(obs, goal)
     assert np.allclose(on.subgoal, goal, atol=1e-6)
     far = obs.copy()
     far[layout.TCP_POS] += 1.0
     for _ in range(on.replan_every + 1):
-        on.step(far, goal)
+        on.act(far, goal)
     assert np.allclose(on.subgoal, goal, atol=1e-6) and on.replans == 2
     on.reset()
     assert on.subgoal is None and not on._latched
@@ -338,18 +338,18 @@ def test_after_contact_proposer_keeps_planning_and_replans_once_per_arrival(plan
     near = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
                       planner_settings=settings)
     for _ in range(5):
-        near.step(obs, goal)
+        near.act(obs, goal)
     assert np.allclose(near.subgoal, subgoal, atol=1e-5)
     assert not near.goal_handed_over and near.replans == 1
     # Planned outside it, then the hand arrives: one replan at once.
     settings = PlannerSettings(handover=0.0, contact_radius_m=reach / 2, after_contact='proposer')
     moving = OnnxPolicy(str(planned_model), plan_mode='sample', deterministic=True,
                         planner_settings=settings)
-    moving.step(obs, goal)
+    moving.act(obs, goal)
     arrived = obs.copy()
     arrived[layout.TCP_POS] = subgoal[layout.TCP_POS]
-    moving.step(arrived, goal)
-    moving.step(arrived, goal)
+    moving.act(arrived, goal)
+    moving.act(arrived, goal)
     assert moving.replans == 2 and not moving.goal_handed_over
     assert not np.allclose(moving.subgoal, goal, atol=1e-6)
 
@@ -359,7 +359,7 @@ def test_planned_model_defaults_to_its_mode_and_old_models_run_direct(planned_mo
     old = write_model_dir(tmp_path)
     policy = OnnxPolicy(str(old))
     assert policy.plan_mode == 'direct' and policy.subgoal is None
-    policy.step(np.zeros(layout.OBS_DIM), np.zeros(layout.OBS_DIM))
+    policy.act(np.zeros(layout.OBS_DIM), np.zeros(layout.OBS_DIM))
     with pytest.raises(ModelError, match='needs subgoal.onnx'):
         OnnxPolicy(str(old), plan_mode='collocation')
     with pytest.raises(ModelError, match='plan_mode'):
@@ -423,10 +423,10 @@ def test_a_non_finite_subgoal_holds_until_the_next_replan(planned_model, tmp_pat
     obs = np.zeros(layout.OBS_DIM)
     obs[layout.GRIPPER_ACTION] = layout.GRIPPER_CLOSE
     for _ in range(policy.replan_every):
-        action = policy.step(obs, np.full(layout.OBS_DIM, 0.5))
+        action = policy.act(obs, np.full(layout.OBS_DIM, 0.5))
         assert np.array_equal(action, [0, 0, 0, 0, 0, 0, layout.GRIPPER_CLOSE])
     assert policy.subgoal_failures == 1 and policy.subgoal is None
-    policy.step(obs, np.full(layout.OBS_DIM, 0.5))  # the next period plans again
+    policy.act(obs, np.full(layout.OBS_DIM, 0.5))  # the next period plans again
     assert policy.subgoal_failures == 2
 
 

@@ -1,77 +1,34 @@
 """
-Reference policies for the evaluation: what a run scores without learning anything.
+Reference policies for the evaluation: what a run scores without learning anything, and the expert.
 
-- hold: the zero motion, the gripper kept as the start state's last gripper action.
-- open-gripper: the zero motion, the gripper opened (+1).
+- hold: the zero motion, the gripper kept as the start state's last gripper command
+  (core.policies.HoldPolicy).
+- open-gripper: the zero motion, the gripper opened (core.policies.OpenGripperPolicy).
 - untrained: a Play-LMP / Play-GCBC network of a model's architecture with random weights,
   exported like a trained one, so that it runs through OnnxPolicy as the models do.
+- scripted: the scripted skills (core.scripted_policy.ScriptedPolicy), the expert with the scene
+  built in: the ceiling of the protocol, not a learned result.
 
-The first two have the interface the evaluation steps (reset(), reseed(seed), step(obs, goal)
--> (7,) relative action); an episode either of them solves is trivial.
+All run through the policy interface of core.policies, as the policy node runs them; an episode
+that hold or open-gripper solves is trivial.
 """
 
 from pathlib import Path
 from typing import Dict, Mapping, Tuple
 
-import numpy as np
-from play_lmp_ros.core import layout
 import yaml
 
 HOLD = 'hold'
 OPEN_GRIPPER = 'open-gripper'
 UNTRAINED = 'untrained'
-BASELINES = (HOLD, OPEN_GRIPPER, UNTRAINED)
+SCRIPTED = 'scripted'
+BASELINES = (HOLD, OPEN_GRIPPER, UNTRAINED, SCRIPTED)
 
 CPU_DEFAULT_CONFIG = (Path(__file__).resolve().parents[1] / 'config' / 'training'
                       / 'cpu_default.yaml')
 # ModelConfig field -> the ONNX metadata key that carries it.
 METADATA_FIELDS = {'method': 'method', 'd_latent': 'd_latent', 'policy_hidden': 'hidden_size',
                    'mixtures': 'mixtures', 'bins': 'bins', 'replan_every': 'replan_every'}
-
-
-class HoldPolicy:
-    """Stay put: the zero motion, the gripper as the start state's last gripper action."""
-
-    def __init__(self) -> None:
-        """Start with no episode."""
-        self._gripper = None
-
-    def reseed(self, seed: int) -> None:
-        """
-        Do nothing: the policy draws no random numbers.
-
-        :param seed: ignored.
-        """
-
-    def reset(self) -> None:
-        """Forget the gripper of the last episode; the next step reads the new start state."""
-        self._gripper = None
-
-    def step(self, obs, goal) -> np.ndarray:
-        """
-        Return the zero motion with the start state's gripper.
-
-        :param obs: (39,) current state; the first one after reset() fixes the gripper.
-        :param goal: (39,) goal state, unused.
-        :return: (7,) float64 relative action.
-        """
-        if self._gripper is None:
-            self._gripper = layout.gripper_command_of(obs)
-        return layout.hold_action(self._gripper)
-
-
-class OpenGripperPolicy(HoldPolicy):
-    """Stay put with the gripper open."""
-
-    def step(self, obs, goal) -> np.ndarray:
-        """
-        Return the zero motion with the gripper open.
-
-        :param obs: (39,) current state, unused.
-        :param goal: (39,) goal state, unused.
-        :return: (7,) float64 relative action.
-        """
-        return layout.hold_action(layout.GRIPPER_OPEN)
 
 
 def untrained_architecture(metadata: Mapping[str, str]) -> Tuple[Dict[str, object],

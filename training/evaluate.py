@@ -30,7 +30,8 @@ state, judged every CHECK_EVERY (2) steps and at the last step, as the goal serv
 Rows: every --model in every --modes (``deterministic``: plan means and mixture modes, shown as
 ``<name> (det)``; ``sampled``: seeded sampling, ``<name> (sampled)``), then the baselines
 (training/baselines.py): hold (zero motion, the start state's gripper), open-gripper (zero
-motion, gripper open) and untrained (the first model's architecture with random weights).
+motion, gripper open), untrained (the first model's architecture with random weights) and, on
+request, scripted (the scripted skills through the same policy interface: the expert's ceiling).
 
 Statistics (single protocol).  An episode that hold or open-gripper solves is *trivial*: both
 always run for that check, whatever --baselines shows, and every row's episode results carry
@@ -66,8 +67,10 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.goals import GoalError, GoalJudge
+from play_lmp_ros.core.policies import HoldPolicy, OpenGripperPolicy
 from play_lmp_ros.core.policy import (
     ACTOR_FILE, InferenceError, load_metadata, ModelError, OnnxPolicy)
+from play_lmp_ros.core.scripted_policy import ScriptedPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
 from play_lmp_ros.core.subgoals import PLAN_MODES
@@ -404,19 +407,21 @@ def run_episode(sim: PlayTableSim, policy, oracle: TaskOracle, task: str, goal: 
     The oracle judges every CHECK_EVERY steps and at the last one, as the goal server does.
 
     :param sim: the simulator, already in the start state.
-    :param policy: has reset() and step(obs, goal) -> (7,) relative action.
+    :param policy: a core.policies.Policy.
     :param oracle: CALVIN's oracle.
     :param task: the task to detect.
     :param goal: (39,) goal state given to the policy.
     :param max_steps: step budget.
     :return: success, steps run, and the reason of a failure ('' on success).
     """
-    policy.reset()
     start_info = sim.scene_info()
     obs = sim.observe()
+    problem = policy.reset(obs, goal, task)
+    if problem is not None:
+        return False, 0, f'the policy cannot pursue the goal: {problem}'
     for steps in range(1, max_steps + 1):
         try:
-            action = policy.step(obs, goal)
+            action = policy.act(obs, goal)
         except InferenceError as error:
             return False, steps, f'policy step failed: {error}'
         obs = sim.step(action)
@@ -469,7 +474,7 @@ def run_chain(policy, chain: Chain, index: int, sim: PlayTableSim, judge: GoalJu
     """
     Run one chain: subtasks in order until one fails or its goal cannot be made.
 
-    :param policy: a RecurrentPolicy or a baseline.
+    :param policy: a core.policies.Policy.
     :param chain: the chain.
     :param index: its index (seeds the policy).
     :param sim: the simulator.
@@ -504,12 +509,14 @@ def make_policy(spec: PolicySpec, seed: int):
 
     :param spec: the row.
     :param seed: initial sampling seed (each episode reseeds).
-    :return: an object with reset(), reseed(seed) and step(obs, goal) -> (7,) action.
+    :return: the policy (core.policies.Policy).
     """
     if spec.kind == baselines.HOLD:
-        return baselines.HoldPolicy()
+        return HoldPolicy()
     if spec.kind == baselines.OPEN_GRIPPER:
-        return baselines.OpenGripperPolicy()
+        return OpenGripperPolicy()
+    if spec.kind == baselines.SCRIPTED:
+        return ScriptedPolicy(seed)
     options = {} if spec.plan_mode is None else {'plan_mode': spec.plan_mode}
     return OnnxPolicy(spec.model_dir, deterministic=spec.mode == DETERMINISTIC, seed=seed,
                       **options)
@@ -1079,7 +1086,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--deterministic', action='store_true',
                         help='same as --modes deterministic')
     parser.add_argument('--baselines', default=','.join(DEFAULT_BASELINES),
-                        help='comma-separated: hold, open-gripper, untrained; or none')
+                        help='comma-separated: hold, open-gripper, untrained, scripted; or none')
     parser.add_argument('--plan-mode', default=None, choices=PLAN_MODES,
                         help="subgoal plan mode of every --model (default: each model's own)")
     parser.add_argument('--workers', type=int, default=1, help='worker processes')

@@ -98,7 +98,7 @@ def oracle_episode(job: Tuple[str, str, int, int, int]) -> List[bool]:
                         subgoal[layout.ROBOT_OBS_DIM:] = obs[layout.ROBOT_OBS_DIM:]
                     elif part == 'scene':
                         subgoal[robot] = obs[robot]
-                obs = sim.step(policy.step(obs, subgoal))
+                obs = sim.step(policy.act(obs, subgoal))
                 if oracle.check(task, start_info, sim.scene_info()):
                     success = True
                     break

@@ -48,6 +48,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import onnxruntime
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.policies import Policy, replan_period
 from play_lmp_ros.core.subgoals import (
     check_subgoal_metadata, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PLANNER_METADATA_KEYS,
     PlannerSettings, SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner,
@@ -88,6 +89,9 @@ ACTION_TYPE = 'relative'
 CPU_PROVIDER = 'CPUExecutionProvider'
 FLOAT_TENSOR = 'tensor(float)'
 
+# The logistics' log-scales are clamped below at this, in the training likelihood and in the
+# sampler alike (the seed's and HULC's value; a scale of 1e-3 is far inside one action bin).
+DLML_LOG_SCALE_MIN = -7.0
 # The seed draws uniforms from this open interval so that log(u) and log(1 - u) stay finite.
 UNIFORM_LOW = 1e-5
 UNIFORM_HIGH = 1.0 - 1e-5
@@ -261,11 +265,13 @@ def sample_dlml(logits: np.ndarray, means: np.ndarray, log_scales: np.ndarray,
 
     Per action dimension, pick a component by Gumbel-max over the logits, then draw a logistic
     sample mu + exp(s) * (log u - log(1 - u)) from it, with u ~ U(1e-5, 1 - 1e-5) fresh for each
-    draw.  No clipping here.
+    draw.  The only mixture sampler of the package: the ONNX and the torch policy both run it.
+    No clipping here.
 
     :param logits: (A, K) unnormalised component log-weights, A action dims (7), K components.
     :param means: (A, K) component locations.
-    :param log_scales: (A, K) component log-scales (not clamped, as in the seed).
+    :param log_scales: (A, K) component log-scales, clamped below at DLML_LOG_SCALE_MIN as the
+        training likelihood clamps them.
     :param rng: the generator to draw from; untouched in deterministic mode.
     :param deterministic: return the mean of the most likely component of each dim instead.
     :return: (A,) float32 action.
@@ -283,12 +289,12 @@ def sample_dlml(logits: np.ndarray, means: np.ndarray, log_scales: np.ndarray,
     gumbel = -np.log(-np.log(rng.uniform(UNIFORM_LOW, UNIFORM_HIGH, size=logits.shape)))
     component = np.argmax(logits + gumbel, axis=1)
     u = rng.uniform(UNIFORM_LOW, UNIFORM_HIGH, size=logits.shape[0])
-    scale = np.exp(log_scales[dims, component].astype(np.float64))
+    scale = np.exp(np.maximum(log_scales[dims, component], DLML_LOG_SCALE_MIN).astype(np.float64))
     sample = means[dims, component] + scale * (np.log(u) - np.log1p(-u))
     return sample.astype(np.float32)
 
 
-class RecurrentPolicy:
+class RecurrentPolicy(Policy):
     """
     The rollout loop shared by every backend: replanning, recurrent state, seeded sampling.
 
@@ -306,7 +312,8 @@ class RecurrentPolicy:
         :param method: 'lmp' (plans from the planner) or 'gcbc' (no plan).
         :param d_latent: plan size D (0 for 'gcbc').
         :param hidden_size: actor LSTM size H.
-        :param replan_every: steps between replans.
+        :param replan_every: steps between replans (a positive integer; `replan_period` turns
+            "the model's" into one).
         :param deterministic: use plan means and the mean of the most likely mixture component
             instead of sampling.
         :param seed: seed of the sampling generator (reset() does not reseed it).
@@ -316,8 +323,7 @@ class RecurrentPolicy:
         :raises ValueError: if replan_every is not a positive integer, or plan_mode is unknown
             or needs a planner that is missing.
         """
-        if isinstance(replan_every, bool) or int(replan_every) < 1:
-            raise ValueError(f'replan_every must be a positive integer, got {replan_every!r}')
+        replan_every = replan_period(replan_every, 0)
         if plan_mode is None:
             plan_mode = 'direct' if subgoal_planner is None else subgoal_planner.default_mode
         if plan_mode not in PLAN_MODES:
@@ -404,8 +410,16 @@ class RecurrentPolicy:
         """
         self._rng = np.random.default_rng(seed)
 
-    def reset(self) -> None:
-        """Clear the recurrent state, the plan and the step counter; call it on each new goal."""
+    def reset(self, observation: Optional[np.ndarray] = None,
+              goal: Optional[np.ndarray] = None, task: str = '') -> Optional[str]:
+        """
+        Clear the recurrent state, the plan and the step counter; call it on each new goal.
+
+        :param observation: unused: the first step reads the state.
+        :param goal: unused: every step takes the goal.
+        :param task: unused: a learned policy pursues any goal state.
+        :return: None.
+        """
         self._steps = 0
         self._h = np.zeros((1, self.hidden_size), dtype=np.float32)
         self._c = np.zeros((1, self.hidden_size), dtype=np.float32)
@@ -413,8 +427,9 @@ class RecurrentPolicy:
         self._subgoal = None
         self._latched = False
         self._contact_armed = False
+        return None
 
-    def step(self, obs, goal) -> np.ndarray:
+    def act(self, obs, goal) -> np.ndarray:
         """
         Produce the next relative action for the current observation and goal.
 
@@ -553,7 +568,8 @@ class OnnxPolicy(RecurrentPolicy):
         :param model_dir: directory with actor.onnx (and planner.onnx for LMP).
         :param providers: onnxruntime execution providers in order of preference; unavailable
             ones are dropped with a warning and CPU is always the fallback.
-        :param replan_every: steps between replans; default: the model's metadata.
+        :param replan_every: steps between replans; None or 0 takes the model's metadata
+            (core.policies.replan_period).
         :param deterministic: use plan means and the mean of the most likely mixture component
             instead of sampling.
         :param seed: seed of the sampling generator (reset() does not reseed it).
@@ -576,11 +592,12 @@ class OnnxPolicy(RecurrentPolicy):
         try:
             super().__init__(self.metadata['method'], int(self.metadata['d_latent']),
                              int(self.metadata['hidden_size']),
-                             self.metadata['replan_every'] if replan_every is None
-                             else replan_every, deterministic, seed, subgoal_planner, plan_mode)
+                             replan_period(replan_every, self.metadata['replan_every']),
+                             deterministic, seed, subgoal_planner, plan_mode)
         except ValueError as error:
             raise ModelError(f'{model_dir}: {error}') from None
         self.mixtures = int(self.metadata['mixtures'])
+        self.model_dir = model_dir
 
         obs_dims = {'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,)}
         state_dims = {'h': (self.hidden_size,), 'c': (self.hidden_size,)}
@@ -733,6 +750,11 @@ class OnnxPolicy(RecurrentPolicy):
     def active_providers(self) -> List[str]:
         """Return the execution providers the actor session actually runs on."""
         return list(self._actor.get_providers())
+
+    @property
+    def providers(self) -> List[str]:
+        """Return the execution providers the actor session actually runs on."""
+        return self.active_providers
 
     def _run_planner(self, obs_batch: np.ndarray,
                      goal_batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

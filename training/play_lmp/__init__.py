@@ -3,14 +3,14 @@
 from training.play_lmp.configuration import (
     ACTION_HIGH, ACTION_LOW, ExperimentConfig, from_dict, load_config, ModelConfig, to_dict,
     TrainConfig)
-from training.play_lmp.distributions import dlml_log_prob, dlml_mode, dlml_sample
+from training.play_lmp.distributions import dlml_log_prob
 from training.play_lmp.modeling import (
     ACTIONS_KEY, batch_to_torch, FEATURE_DIM, GOAL_KEY, LENGTHS_KEY, MASK_KEY,
     normalization_from_data, OBS_KEY, PlayLMP)
 
 __all__ = [
-    'ACTION_HIGH', 'ACTION_LOW', 'ACTIONS_KEY', 'batch_to_torch', 'dlml_log_prob', 'dlml_mode',
-    'dlml_sample', 'ExperimentConfig', 'FEATURE_DIM', 'from_dict', 'GOAL_KEY', 'LENGTHS_KEY',
+    'ACTION_HIGH', 'ACTION_LOW', 'ACTIONS_KEY', 'batch_to_torch', 'dlml_log_prob',
+    'ExperimentConfig', 'FEATURE_DIM', 'from_dict', 'GOAL_KEY', 'LENGTHS_KEY',
     'load_config', 'MASK_KEY', 'ModelConfig', 'normalization_from_data', 'OBS_KEY', 'PlayLMP',
     'to_dict', 'TrainConfig',
 ]

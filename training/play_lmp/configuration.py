@@ -12,11 +12,12 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from play_lmp_ros.core.policy import DLML_LOG_SCALE_MIN
+from training.calvin_dataset.windows import ACTION_KEYS
 from training.optim import LR_SCHEDULES, PRECISIONS
 import yaml
 
 METHODS = ('lmp', 'gcbc')
-ACTION_KEYS = ('rel_actions', 'actions')
 
 # The action head models actions normalized to [-1, 1] in every dimension, as the seed does.
 ACTION_LOW = -1.0
@@ -78,7 +79,7 @@ class ModelConfig:
     policy_hidden: int = 512
     mixtures: int = 10
     bins: int = 256
-    log_scale_min: float = -7.0
+    log_scale_min: float = DLML_LOG_SCALE_MIN
     replan_every: int = 32
     relative_features: bool = False
 

@@ -4,11 +4,14 @@ Discretized logistic mixture (DLML) over actions, factorized over the action dim
 Each action dimension has its own mixture of K logistics, quantized to ``bins`` equally spaced
 values over [low, high] (the PixelCNN++ likelihood, as in lukashermann/hulc and the seed).  All
 parameter tensors have shape (B..., D, K): D action dimensions, K components.
+
+This is the training side (the likelihood); actions are drawn by the one sampler that every
+policy runs, play_lmp_ros.core.policy.sample_dlml, with the same log-scale clamp.
 """
 
 import math
-from typing import Optional
 
+from play_lmp_ros.core.policy import DLML_LOG_SCALE_MIN
 import torch
 import torch.nn.functional as F
 
@@ -16,13 +19,11 @@ import torch.nn.functional as F
 EDGE_TOLERANCE = 1e-3
 # Below this bin probability the difference of sigmoids loses precision; use the density.
 MIN_BIN_PROBABILITY = 1e-5
-# Uniform noise is kept this far from 0 and 1 so that its logs stay finite (the seed's value).
-NOISE_MARGIN = 1e-5
 
 
 def dlml_log_prob(logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
                   target: torch.Tensor, bins: int = 256, low: float = -1.0, high: float = 1.0,
-                  log_scale_min: float = -7.0) -> torch.Tensor:
+                  log_scale_min: float = DLML_LOG_SCALE_MIN) -> torch.Tensor:
     """
     Compute the log-probability of target actions, summed over the action dimensions.
 
@@ -63,61 +64,3 @@ def dlml_log_prob(logits: torch.Tensor, means: torch.Tensor, log_scales: torch.T
         torch.where(target_k > high - EDGE_TOLERANCE, right_tail, interior))
     mixed = torch.logsumexp(component_log_prob + F.log_softmax(logits, dim=-1), dim=-1)
     return mixed.sum(dim=-1)
-
-
-def _uniform(shape: torch.Size, like: torch.Tensor,
-             generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Draw U(NOISE_MARGIN, 1 - NOISE_MARGIN) noise of the given shape, dtype and device."""
-    noise = torch.rand(shape, generator=generator, dtype=like.dtype, device=like.device)
-    return noise * (1.0 - 2.0 * NOISE_MARGIN) + NOISE_MARGIN
-
-
-def dlml_sample(logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
-                generator: Optional[torch.Generator] = None,
-                component_noise: Optional[torch.Tensor] = None,
-                logistic_noise: Optional[torch.Tensor] = None, low: float = -1.0,
-                high: float = 1.0, log_scale_min: float = -7.0) -> torch.Tensor:
-    """
-    Draw actions: a Gumbel-max component choice, then a logistic sample, clipped to the bounds.
-
-    Unlike the seed, the sample is clipped to [low, high] (an unclipped sample would reach the
-    environment out of range) and the log-scale takes the same clamp as in the likelihood.
-
-    :param logits: (B..., D, K) unnormalized mixture log-weights.
-    :param means: (B..., D, K) component locations.
-    :param log_scales: (B..., D, K) component log-scales.
-    :param generator: torch generator used when noise is not given.
-    :param component_noise: optional (B..., D, K) uniform noise in (0, 1) for the Gumbel-max.
-    :param logistic_noise: optional (B..., D) uniform noise in (0, 1) for the logistic sample.
-    :param low: lower bound of every action dimension.
-    :param high: upper bound of every action dimension.
-    :param log_scale_min: lower clamp of log_scales.
-    :return: (B..., D) actions in [low, high].
-    """
-    if component_noise is None:
-        component_noise = _uniform(logits.shape, logits, generator)
-    if logistic_noise is None:
-        logistic_noise = _uniform(logits.shape[:-1], logits, generator)
-    gumbel = -torch.log(-torch.log(component_noise))
-    component = torch.argmax(logits + gumbel, dim=-1, keepdim=True)
-    mean = torch.gather(means, -1, component).squeeze(-1)
-    log_scale = torch.gather(torch.clamp(log_scales, min=log_scale_min), -1,
-                             component).squeeze(-1)
-    sample = mean + torch.exp(log_scale) * (
-        torch.log(logistic_noise) - torch.log1p(-logistic_noise))
-    return torch.clamp(sample, low, high)
-
-
-def dlml_mode(logits: torch.Tensor, means: torch.Tensor, low: float = -1.0,
-              high: float = 1.0) -> torch.Tensor:
-    """
-    Return the deterministic action: the mean of each dimension's most likely component.
-
-    :param logits: (B..., D, K) unnormalized mixture log-weights.
-    :param means: (B..., D, K) component locations.
-    :param low: lower bound of every action dimension.
-    :param high: upper bound of every action dimension.
-    :return: (B..., D) actions in [low, high].
-    """
-    component = torch.argmax(logits, dim=-1, keepdim=True)
-    return torch.clamp(torch.gather(means, -1, component).squeeze(-1), low, high)

@@ -1,8 +1,9 @@
 """The torch model behind the same rollout loop as the ONNX policy (for in-training checks)."""
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from play_lmp_ros.core.policies import replan_period
 from play_lmp_ros.core.policy import RecurrentPolicy
 import torch
 from training.play_lmp.modeling import PlayLMP
@@ -11,20 +12,22 @@ from training.play_lmp.modeling import PlayLMP
 class TorchPolicy(RecurrentPolicy):
     """Step a PlayLMP module exactly as OnnxPolicy steps the exported graphs."""
 
-    def __init__(self, model: PlayLMP, replan_every: int = 0, deterministic: bool = False,
+    def __init__(self, model: PlayLMP, replan_every: Optional[int] = None,
+                 deterministic: bool = False,
                  seed: int = 0):
         """
         Wrap a model.
 
         :param model: the torch model (put in eval mode here).
-        :param replan_every: steps between replans; 0 takes the model config's.
+        :param replan_every: steps between replans; 0 or None takes the model config's
+            (core.policies.replan_period).
         :param deterministic: plan means and mixture modes instead of sampling.
         :param seed: seed of the sampling generator.
         """
         self.model = model.eval()
         config = model.config
         super().__init__(config.method, config.d_latent if config.uses_plan else 0,
-                         config.policy_hidden, replan_every or config.replan_every,
+                         config.policy_hidden, replan_period(replan_every, config.replan_every),
                          deterministic, seed)
 
     @torch.no_grad()
