@@ -434,7 +434,7 @@ class SimNode(Node):
                 goal = conversions.goal_state_to_array(msg)
             except ValueError as error:
                 reason = conversions.truncated(str(error), conversions.MAX_REASON_CHARS)
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f'ignored a goal that cannot be drawn: {reason}', throttle_duration_sec=1.0)
                 return
         stamp = self._now()
@@ -469,7 +469,7 @@ class SimNode(Node):
         except ValueError as error:
             message = 'reset refused: ' + conversions.truncated(
                 str(error), conversions.MAX_REASON_CHARS)
-            self.get_logger().warn(message, throttle_duration_sec=1.0)
+            self.get_logger().warning(message, throttle_duration_sec=1.0)
             response.success = False
             response.message = message
             response.observation = conversions.array_to_observation(
@@ -558,7 +558,7 @@ class SimNode(Node):
         reason = conversions.truncated(reason, conversions.MAX_REASON_CHARS)
         self._stats.rejected_actions += 1
         self._stats.last_rejection = reason
-        self.get_logger().warn(
+        self.get_logger().warning(
             f'rejected an action, holding: {reason}', throttle_duration_sec=1.0)
         if self._params.mode == 'lockstep':
             # The robot holds: no step, and the client gets the unchanged observation back.

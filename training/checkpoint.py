@@ -10,14 +10,12 @@ leaves either the old or the new checkpoint, never a torn one.
 """
 
 import json
-import os
 from pathlib import Path
-import tempfile
 from typing import Any, Callable, Dict, Union
 
 from play_lmp_ros.core import layout
 import torch
-from training.calvin_dataset.files import atomic_write_text
+from training.calvin_dataset.files import atomic_write, atomic_write_text
 from training.play_lmp.configuration import ExperimentConfig, from_dict, to_dict
 from training.play_lmp.modeling import PlayLMP
 
@@ -42,17 +40,7 @@ def save_checkpoint(path: Union[str, Path], state: Dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(state, format=CHECKPOINT_FORMAT, layout_hash=layout.layout_hash())
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    atomic_write(path, lambda stream: torch.save(state, stream), durable=True)
 
 
 def load_checkpoint(path: Union[str, Path],

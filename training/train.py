@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 from training import checkpoint as ckpt, optim
 from training.calvin_dataset import iterate_validation_windows, load_split, WindowSampler
+from training.calvin_dataset.windows import GOAL_KEY
 from training.evaluate import Episode, run_single, SINGLE_MAX_STEPS, validation_episodes
 from training.latent_plot import latent_projection_figure
 from training.play_lmp.configuration import ExperimentConfig, load_config, to_dict
@@ -220,7 +221,7 @@ class Trainer:
         for index, batch in enumerate(windows):
             if train.val_batches and index >= train.val_batches:
                 break
-            size = len(batch['goal'])
+            size = len(batch[GOAL_KEY])
             for key, value in self.model.validation_metrics(batch_to_torch(batch),
                                                             train.beta).items():
                 totals[key] = totals.get(key, 0.0) + float(value) * size

@@ -22,6 +22,14 @@ from training.calvin_dataset.reader import PlaySplit
 
 METHODS = ('lmp', 'gcbc')
 ACTION_KEYS = ('rel_actions', 'actions')
+# Keys of a window batch (the model reads them under the same names, as torch tensors).
+OBS_KEY = 'obs'
+ACTIONS_KEY = 'actions'
+MASK_KEY = 'mask'
+GOAL_KEY = 'goal'
+LENGTHS_KEY = 'lengths'
+EPISODES_KEY = 'episodes'
+START_ROWS_KEY = 'start_rows'
 
 Batch = Dict[str, np.ndarray]
 
@@ -67,8 +75,8 @@ def gather_windows(split: PlaySplit, episodes: np.ndarray, starts: np.ndarray,
     else:
         goal = np.asarray(split.obs[start_rows + np.asarray(goal_offsets, dtype=np.int64)],
                           dtype=np.float32)
-    return {'obs': obs, 'actions': actions, 'mask': mask, 'goal': goal, 'lengths': lengths,
-            'episodes': episodes, 'start_rows': start_rows}
+    return {OBS_KEY: obs, ACTIONS_KEY: actions, MASK_KEY: mask, GOAL_KEY: goal,
+            LENGTHS_KEY: lengths, EPISODES_KEY: episodes, START_ROWS_KEY: start_rows}
 
 
 class WindowSampler:

@@ -1,12 +1,13 @@
 """Play-LMP / Play-GCBC model, action distribution and configuration (PyTorch)."""
 
+from training.calvin_dataset.windows import (ACTIONS_KEY, GOAL_KEY, LENGTHS_KEY, MASK_KEY,
+                                             OBS_KEY)
 from training.play_lmp.configuration import (
     ACTION_HIGH, ACTION_LOW, ExperimentConfig, from_dict, load_config, ModelConfig, to_dict,
     TrainConfig)
 from training.play_lmp.distributions import dlml_log_prob
-from training.play_lmp.modeling import (
-    ACTIONS_KEY, batch_to_torch, FEATURE_DIM, GOAL_KEY, LENGTHS_KEY, MASK_KEY,
-    normalization_from_data, OBS_KEY, PlayLMP)
+from training.play_lmp.modeling import (batch_to_torch, FEATURE_DIM, normalization_from_data,
+                                        PlayLMP)
 
 __all__ = [
     'ACTION_HIGH', 'ACTION_LOW', 'ACTIONS_KEY', 'batch_to_torch', 'dlml_log_prob',

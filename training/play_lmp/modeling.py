@@ -17,15 +17,11 @@ from torch import nn
 from torch.distributions import kl_divergence, Normal
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from training.calvin_dataset.windows import ACTIONS_KEY, GOAL_KEY, MASK_KEY, OBS_KEY
 from training.play_lmp.configuration import ACTION_HIGH, ACTION_LOW, ModelConfig
 from training.play_lmp.distributions import dlml_log_prob
 
-# Keys of the batch dict of training.calvin_dataset.windows (as torch tensors).
-OBS_KEY = 'obs'
-ACTIONS_KEY = 'actions'
-MASK_KEY = 'mask'
-GOAL_KEY = 'goal'
-LENGTHS_KEY = 'lengths'
+# The window batch's keys the model reads (training.calvin_dataset.windows owns them).
 MODEL_KEYS = (OBS_KEY, ACTIONS_KEY, MASK_KEY, GOAL_KEY)
 
 ANGLE_DIMS = tuple(layout.ANGLE_DIMS)
