@@ -38,8 +38,10 @@ demo: build
 	$(ROS_ENV) && rollout --backend $(DEMO_BACKEND) --tasks $(DEMO_TASKS) --seed $(DEMO_SEED) \
 		--video --record --out out/demo --ros-args --log-level warn
 
+# The simulator's speed (play-lmp-sim bench, installed), then the runtime figures of the README
+# (benchmarks/bench_runtime.py, run from this checkout).
 bench: build
-	$(ROS_ENV) && play-lmp-sim bench --steps 5000
+	$(ROS_ENV) && play-lmp-sim bench --steps 5000 && python -m benchmarks.bench_runtime --seconds 20
 
 clean:
 	rm -rf build install log

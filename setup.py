@@ -10,7 +10,10 @@ setup(
     name=PACKAGE_NAME,
     version='0.1.0',
     packages=find_packages(include=[PACKAGE_NAME, f'{PACKAGE_NAME}.*']),
-    package_data={PACKAGE_NAME: ['core/sim/assets/*.urdf', 'models/*/*']},
+    # The bundled model's graphs and its card. The export's parity reports (*parity.json) stay in
+    # the source tree: nothing reads them at run time.
+    package_data={PACKAGE_NAME: ['core/sim/assets/*.urdf', 'models/*/*.onnx',
+                                 'models/*/README.md']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE_NAME}']),
         (f'share/{PACKAGE_NAME}', ['package.xml']),

@@ -4,6 +4,7 @@ Helpers for the node tests: nodes composed in one process, or started as separat
 Both talk over real DDS in the test's own ROS domain (the ros_domain fixture sets it in the
 environment, which rclpy.init and child processes read).  Other suites may draw the same domain,
 so every graph also runs in a namespace of its own, with /diagnostics moved into it.
+NodeProcess also starts the nodes of the runtime benchmark (benchmarks/bench_runtime.py).
 """
 
 from pathlib import Path
@@ -397,7 +398,7 @@ def parameter_argument(name: str, value) -> str:
 
 
 class NodeProcess:
-    """One of the package's nodes run as `python -m play_lmp_ros.<module>`."""
+    """One of the package's nodes run as `python -m play_lmp_ros.<module>` from this checkout."""
 
     def __init__(self, module: str, log_dir: Path, namespace: str, **parameters):
         """
@@ -417,8 +418,8 @@ class NodeProcess:
         index = len(list(log_dir.glob(f'{module}*.log')))
         self.log_path = log_dir / f'{module}{index}.log'
         self._log = open(self.log_path, 'w')
-        self.process = subprocess.Popen(arguments, cwd=REPO_ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(arguments, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
         """

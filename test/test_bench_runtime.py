@@ -9,9 +9,9 @@ import sys
 import time
 from typing import List
 
-from onnx_fixtures import write_model_dir
-from play_lmp_ros.bench_runtime import (
+from benchmarks.bench_runtime import (
     Arrival, counter_changes, FIXTURE_SOURCE, period_stats, stream_figures, summary_ms)
+from onnx_fixtures import write_model_dir
 import pytest
 from ros_harness import REPO_ROOT
 
@@ -94,7 +94,7 @@ def group_members(group: int) -> List[int]:
 
 
 class Bench:
-    """`python -m play_lmp_ros.bench_runtime` run in a process group of its own."""
+    """`python -m benchmarks.bench_runtime` run in a process group of its own."""
 
     def __init__(self, *arguments: str):
         """
@@ -103,7 +103,7 @@ class Bench:
         :param arguments: command-line arguments.
         """
         self.process = subprocess.Popen(
-            [sys.executable, '-m', 'play_lmp_ros.bench_runtime', *arguments], cwd=REPO_ROOT,
+            [sys.executable, '-m', 'benchmarks.bench_runtime', *arguments], cwd=REPO_ROOT,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     def finish(self, timeout: float = RUN_TIMEOUT_S):

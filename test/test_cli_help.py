@@ -8,7 +8,7 @@ from play_lmp_ros.core.cli_help import HelpFormatter
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = sorted(path for folder in ('play_lmp_ros', 'training', 'tools')
+SOURCES = sorted(path for folder in ('play_lmp_ros', 'training', 'tools', 'benchmarks')
                  for path in (REPO / folder).rglob('*.py'))
 
 

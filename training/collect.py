@@ -34,7 +34,7 @@ import numpy as np
 from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import PlayTableSim
-from play_lmp_ros.core.sim.cli import stdout_to_stderr
+from play_lmp_ros.core.stdout_redirect import stdout_to_stderr
 from tqdm import tqdm
 from training.calvin_dataset import CalvinWriter, DatasetError
 from training.calvin_dataset import files

@@ -25,9 +25,9 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import OnnxPolicy
-from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility, run_skill
+from play_lmp_ros.core.stdout_redirect import stdout_to_stderr
 from play_lmp_ros.core.subgoals import tcp_distance
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
 from training.calvin_dataset.events import scene_moving

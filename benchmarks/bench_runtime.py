@@ -1,28 +1,29 @@
 """
 Measure the runtime figures: policy step, observation-to-action latency, 30 Hz jitter.
 
-    python -m play_lmp_ros.bench_runtime                         # onnx backend
-    python -m play_lmp_ros.bench_runtime --model-dir <model dir> --seconds 20 --json
-    python -m play_lmp_ros.bench_runtime --backend scripted
+    python -m benchmarks.bench_runtime                         # onnx backend
+    python -m benchmarks.bench_runtime --model-dir <model dir> --seconds 20 --json
+    python -m benchmarks.bench_runtime --backend scripted
+
+Run from the repository root (the nodes are started from the same checkout).
 
 Three figures, plus the load average of the machine before and after:
 
-1. Policy step: p50 / p99 / max of ``OnnxPolicy.step`` on the CPU, in this process, over
+1. Policy step: p50 / p99 / max of ``OnnxPolicy.act`` on the CPU, in this process, over
    ``--steps`` steps on observations of a PlayTableSim run (random smooth motions), with replanning
-   steps also reported apart.  The model is ``--model-dir``, else the bundled default, else (from
-   a source checkout with onnx installed) the tiny test model of test/onnx_fixtures.py; the output
-   says which.
+   steps also reported apart.  The model is ``--model-dir``, else the bundled default, else (with
+   onnx installed) the tiny test model of test/onnx_fixtures.py; the output says which.
 2. Observation-to-action latency across processes: sim_node (realtime, 30 Hz) and policy_node run
-   as processes of their own (``python -m``) in a private namespace, and a probe node here
-   publishes a long-lived goal (the state GoalJudge.imagine_goal makes for a task feasible from
-   the seeded scene) and subscribes to ``observation`` and ``action``.  policy_node stamps each
-   action with the stamp of the observation it answers, so the latency is the probe's receive
-   time of the action minus that stamp (one host clock: the sim stamps with its node clock, which
-   is system time).  ``latency_at_receipt`` takes Fast DDS's receive timestamp instead of the
-   probe's callback, leaving out the probe's own executor.  With the scripted backend, whose
-   skill stops when done, the probe alternates the task and its reverse (open_drawer,
-   close_drawer, ...) after a few holds, so that a skill runs most of the time; hold actions are
-   counted either way.
+   as processes of their own (``python -m``, started by test/ros_harness.py's NodeProcess) in a
+   private namespace, and a probe node here publishes a long-lived goal (the state
+   GoalJudge.imagine_goal makes for a task feasible from the seeded scene) and subscribes to
+   ``observation`` and ``action``.  policy_node stamps each action with the stamp of the
+   observation it answers, so the latency is the probe's receive time of the action minus that
+   stamp (one host clock: the sim stamps with its node clock, which is system time).
+   ``latency_at_receipt`` takes Fast DDS's receive timestamp instead of the probe's callback,
+   leaving out the probe's own executor.  With the scripted backend, whose skill stops when done,
+   the probe alternates the task and its reverse (open_drawer, close_drawer, ...) after a few
+   holds, so that a skill runs most of the time; hold actions are counted either way.
 3. Jitter of the 30 Hz action stream: the inter-arrival times of ``action`` at the probe (mean,
    std, p99 and max of |period - 1/30 s|), and the same on the publisher's DDS source timestamps;
    the observation stream (the sim's timer) is reported the same way for comparison.
@@ -36,19 +37,17 @@ observation at once too, the sim still on its timer.  Either way the latency is 
 
 Exit codes: 0, 1 when a node could not be started or the model cannot be used (stderr says why,
 with the tail of the node's log), 2 for bad arguments, 130 on Ctrl-C.  The node processes are
-stopped on every exit (SIGINT, then SIGKILL if one lingers).
+stopped on every exit (SIGTERM, then SIGKILL if one lingers).
 """
 
 import argparse
 import contextlib
 import functools
-import importlib.util
 import json
 import math
 import os
 from pathlib import Path
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -66,18 +65,17 @@ from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.goals import GoalError, GoalJudge
 from play_lmp_ros.core.policy import CPU_PROVIDER, default_model_dir, ModelError, OnnxPolicy
 from play_lmp_ros.core.sim import PlayTableSim
-from play_lmp_ros.core.sim.cli import stdout_to_stderr
 from play_lmp_ros.core.skills import feasible_tasks
+from play_lmp_ros.core.stdout_redirect import stdout_to_stderr
 from play_lmp_ros.policy_node import HOLD_REASONS
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
+from ros_harness import diagnostics_topic, NodeProcess
 
 BACKENDS = ('onnx', 'scripted')
 POLICY_MODES = ('realtime', 'lockstep')
-PACKAGE_PARENT = Path(__file__).resolve().parents[1]
-FIXTURE_MODULE = PACKAGE_PARENT / 'test' / 'onnx_fixtures.py'
 # Tasks whose skills move the arm for a few seconds, tried in this order; any feasible one does.
 PREFERRED_TASKS = ('open_drawer', 'close_drawer', 'move_slider_left', 'move_slider_right',
                    'turn_on_lightbulb', 'turn_off_lightbulb', 'turn_on_led', 'turn_off_led')
@@ -234,26 +232,20 @@ def resolve_model(model_dir: Optional[str], scratch: Path) -> Tuple[str, str]:
     :param scratch: a directory that outlives the benchmark's use of the model.
     :return: the model directory and where it comes from: 'given', 'bundled default' or
         FIXTURE_SOURCE.
-    :raises BenchError: when no model is given, none is bundled and the test fixture is not
-        usable (installed package, or onnx missing).
+    :raises BenchError: when no model is given, none is bundled and the tiny test model cannot
+        be built (onnx missing).
     """
     if model_dir:
         return model_dir, 'given'
     bundled = default_model_dir()
     if os.path.isdir(bundled):
         return bundled, 'bundled default'
-    if not FIXTURE_MODULE.is_file():
-        raise BenchError(
-            f'no --model-dir given, no bundled default model ({bundled}), and no test/ '
-            'directory to build the tiny test model from: pass --model-dir')
-    spec = importlib.util.spec_from_file_location('onnx_fixtures', FIXTURE_MODULE)
-    fixtures = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(fixtures)
+        from onnx_fixtures import write_model_dir
     except ImportError as error:
         raise BenchError(f'no --model-dir given and no bundled default model ({bundled}); '
                          f'the tiny test model needs {error.name}: pass --model-dir') from None
-    return str(fixtures.write_model_dir(scratch)), FIXTURE_SOURCE
+    return str(write_model_dir(scratch)), FIXTURE_SOURCE
 
 
 def simulator_observations(count: int, seed: int) -> np.ndarray:
@@ -280,7 +272,7 @@ def simulator_observations(count: int, seed: int) -> np.ndarray:
 
 def bench_policy_step(model_dir: str, steps: int, seed: int) -> Dict[str, Any]:
     """
-    Time OnnxPolicy.step on the CPU, one step at a time, as policy_node runs it.
+    Time OnnxPolicy.act on the CPU, one step at a time, as policy_node runs it.
 
     :param model_dir: the model directory.
     :param steps: timed steps (after WARMUP_STEPS untimed ones).
@@ -293,7 +285,7 @@ def bench_policy_step(model_dir: str, steps: int, seed: int) -> Dict[str, Any]:
     observations = simulator_observations(min(steps, MAX_DISTINCT_OBSERVATIONS), seed)
     goal = observations[-1]
     for index in range(WARMUP_STEPS):
-        policy.step(observations[index % len(observations)], goal)
+        policy.act(observations[index % len(observations)], goal)
     policy.reset()
     times_ms = np.empty(steps)
     replanned = np.zeros(steps, dtype=bool)
@@ -301,7 +293,7 @@ def bench_policy_step(model_dir: str, steps: int, seed: int) -> Dict[str, Any]:
         obs = observations[index % len(observations)]
         replans = policy.replans
         started = time.perf_counter_ns()
-        policy.step(obs, goal)
+        policy.act(obs, goal)
         times_ms[index] = (time.perf_counter_ns() - started) / NS_PER_MS
         replanned[index] = policy.replans > replans
     return {
@@ -317,56 +309,16 @@ def bench_policy_step(model_dir: str, steps: int, seed: int) -> Dict[str, Any]:
 # ---------------------------------------------------------------------------- processes
 
 
-class NodeProcess:
-    """One of the package's nodes run as ``python -m play_lmp_ros.<module>``, logged to a file."""
+def check_alive(process: NodeProcess) -> None:
+    """
+    Fail if a node process has exited.
 
-    def __init__(self, module: str, namespace: str, log_dir: Path, **parameters: Any):
-        """
-        Start the process in the namespace, with /diagnostics moved into it.
-
-        :param module: 'sim_node' or 'policy_node'.
-        :param namespace: the graph's namespace, without a leading slash.
-        :param log_dir: folder of the log file.
-        :param parameters: parameters given with -p (str, bool, int, float).
-        """
-        self.module = module
-        arguments = [sys.executable, '-m', f'play_lmp_ros.{module}', '--ros-args',
-                     '-r', f'__ns:=/{namespace}',
-                     '-r', f'{qos.DIAGNOSTICS_TOPIC}:=/{namespace}{qos.DIAGNOSTICS_TOPIC}']
-        for name, value in parameters.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            arguments += ['-p', f'{name}:={text}']
-        # The children import the same play_lmp_ros as this process, installed or from source.
-        env = dict(os.environ)
-        env['PYTHONPATH'] = os.pathsep.join(
-            filter(None, [str(PACKAGE_PARENT), env.get('PYTHONPATH', '')]))
-        self.log_path = log_dir / f'{module}_{len(list(log_dir.iterdir()))}.log'
-        self._log = open(self.log_path, 'w')
-        self.process = subprocess.Popen(arguments, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def check_alive(self) -> None:
-        """
-        Fail if the process has exited.
-
-        :raises BenchError: with its exit code and the tail of its log.
-        """
-        code = self.process.poll()
-        if code is not None:
-            self._log.flush()
-            tail = self.log_path.read_text()[-LOG_TAIL_CHARS:]
-            raise BenchError(f'{self.module} exited with code {code}:\n{tail}')
-
-    def stop(self) -> None:
-        """End the process: SIGINT (as Ctrl-C), then SIGKILL if it lingers; close its log."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-        self._log.close()
+    :param process: the node process.
+    :raises BenchError: with its exit code and the tail of its log.
+    """
+    if not process.alive():
+        raise BenchError(f'{process.module} exited with code {process.process.returncode}:\n'
+                         f'{process.output()[-LOG_TAIL_CHARS:]}')
 
 
 def _with_message_info(callback):
@@ -421,7 +373,7 @@ class Probe:
                                       _with_message_info(self._on_observation), qos.CONTROL_QOS)
         self.node.create_subscription(EndEffectorAction, qos.ACTION_TOPIC,
                                       _with_message_info(self._on_action), qos.CONTROL_QOS)
-        self.node.create_subscription(DiagnosticArray, f'/{namespace}{qos.DIAGNOSTICS_TOPIC}',
+        self.node.create_subscription(DiagnosticArray, diagnostics_topic(namespace),
                                       self._on_diagnostics, qos.DIAGNOSTICS_QOS)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
@@ -565,7 +517,7 @@ def wait_for(condition, timeout: float, what: str, processes: Sequence[NodeProce
     deadline = time.monotonic() + timeout
     while not condition():
         for process in processes:
-            process.check_alive()
+            check_alive(process)
         if time.monotonic() > deadline:
             raise BenchError(f'{what}: not within {timeout:g} s')
         time.sleep(0.05)
@@ -624,7 +576,7 @@ def measure_mode(probe: Probe, sim: NodeProcess, policy: NodeProcess, seconds: f
     elapsed = time.monotonic() - started
     goals_sent = probe.goals_in_window
     for process in (sim, policy):
-        process.check_alive()
+        check_alive(process)
     figures = {'seconds': elapsed, 'goals_sent': goals_sent,
                **stream_figures(observations, actions, period_s)}
     for key, status, counters in (('policy_diagnostics', policy_status, POLICY_COUNTERS),
@@ -686,7 +638,7 @@ class NodeProcesses:
         :return: the process.
         """
         with sigint_deferred():
-            process = NodeProcess(module, self._namespace, self._log_dir, **parameters)
+            process = NodeProcess(module, self._log_dir, self._namespace, **parameters)
             self.running.append(process)
         return process
 
@@ -847,7 +799,7 @@ def format_report(report: Dict[str, Any]) -> str:
         lines.append(f'1. policy step: skipped ({step["skipped"]})')
     else:
         lines += [
-            f'1. policy step: OnnxPolicy.step on {",".join(step["providers"])}, '
+            f'1. policy step: OnnxPolicy.act on {",".join(step["providers"])}, '
             f'{step["steps"]["n"]} steps; model: {step["model_source"]}, {step["method"]}, '
             f'replanning every {step["replan_every"]} steps',
             f'   {"":26}p50 / p99 / max (ms)']
@@ -910,7 +862,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     :return: the options.
     """
     parser = argparse.ArgumentParser(
-        prog='python -m play_lmp_ros.bench_runtime',
+        prog='python -m benchmarks.bench_runtime',
         description='Policy step latency, observation-to-action latency across processes and '
                     'the jitter of the 30 Hz action stream.')
     parser.formatter_class = HelpFormatter
