@@ -27,7 +27,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from play_lmp_ros.core.sim.robot_description import robot_description
 from play_lmp_ros.core.subgoals import PLAN_MODES
-from play_lmp_ros.sim_node import SimNodeParameters
+from play_lmp_ros.sim_node import SimNodeParams
 import yaml
 
 PACKAGE = 'play_lmp_ros'
@@ -85,9 +85,9 @@ def sim_frames(params_file: str) -> Tuple[str, str]:
     Read the world frame and the frame prefix that sim_node gets from its parameter file.
 
     :param params_file: the file given as sim_node_params.
-    :return: (frame_id, frame_prefix), SimNodeParameters' defaults where the file is silent.
+    :return: (frame_id, frame_prefix), SimNodeParams' defaults where the file is silent.
     """
-    frame_id, frame_prefix = SimNodeParameters.frame_id, SimNodeParameters.frame_prefix
+    frame_id, frame_prefix = SimNodeParams.frame_id, SimNodeParams.frame_prefix
     with open(params_file) as stream:
         document = yaml.safe_load(stream) or {}
     for key, section in document.items():

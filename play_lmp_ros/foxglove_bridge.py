@@ -37,9 +37,9 @@ from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.node_main import run_node
+from play_lmp_ros.parameters import check, declare_parameters, parameter
 from play_lmp_ros.recording import message_definition
 from play_lmp_ros.subprotocol_relay import SubprotocolRelay
-from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -84,19 +84,23 @@ class FoxgloveBridgeParams:
     """
     Validated parameters of the bridge.
 
-    :param host: address the WebSocket server binds to.
-    :param port: its TCP port; 0 picks a free one.
+    Each field is one parameter, with its description and range (see parameters.parameter);
+    tools/node_parameter_docs.py writes the README table from them.
     """
 
-    host: str = '127.0.0.1'
-    port: int = 8765
+    host: str = parameter(
+        '127.0.0.1', 'address the WebSocket server binds to (`0.0.0.0`: every interface)')
+    port: int = parameter(
+        8765, 'TCP port of the WebSocket server; 0 picks a free one', 0, 65535)
 
     def __post_init__(self) -> None:
-        """Check the values; a bad one raises ValueError naming the parameter."""
-        if not self.host:
-            raise ValueError('parameter host must not be empty')
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f'parameter port must be in 0..65535, got {self.port}')
+        """
+        Check every value.
+
+        :raises ValueError: naming the first bad parameter.
+        """
+        check('host', self.host, bool(self.host), 'not be empty')
+        check('port', self.port, 0 <= self.port <= 65535, 'be in 0..65535')
 
 
 def require_foxglove() -> None:
@@ -302,7 +306,7 @@ class FoxgloveBridge(Node):
     """
     Forward markers, TCP pose, observations and joint states to a Foxglove WebSocket server.
 
-    Parameters: host ('127.0.0.1'), port (8765; 0 picks a free port, see `port`).
+    Parameters: FoxgloveBridgeParams (the bound port, when 0 picks one, is `port`).
     Subscribes (relative to the namespace): markers, tcp_pose, observation and joint_states.
     """
 
@@ -318,14 +322,7 @@ class FoxgloveBridge(Node):
         """
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('foxglove_bridge', **kwargs)
-        host = self.declare_parameter('host', FoxgloveBridgeParams.host, ParameterDescriptor(
-            description='Address the Foxglove WebSocket server binds to (0.0.0.0: every '
-                        'interface).', read_only=True)).value
-        port = self.declare_parameter('port', FoxgloveBridgeParams.port, ParameterDescriptor(
-            description='TCP port of the Foxglove WebSocket server; 0 picks a free one.',
-            read_only=True, integer_range=[IntegerRange(from_value=0, to_value=65535, step=1)],
-        )).value
-        self.params = FoxgloveBridgeParams(host=host, port=port)
+        self.params = declare_parameters(self, FoxgloveBridgeParams())
         require_foxglove()
         self._reset_client = self.create_client(ResetSim, qos.RESET_SERVICE)
         self._goal_client = ActionClient(self, ReachGoal, qos.REACH_GOAL_ACTION,

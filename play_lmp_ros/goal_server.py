@@ -50,8 +50,8 @@ from play_lmp_ros.core.goals import (
 from play_lmp_ros.core.scene_info import SceneInfo
 from play_lmp_ros.graph_guard import foreign_publishers
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import accept_live_changes, declare_parameters
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange
+from play_lmp_ros.parameters import (accept_live_changes, check, check_at_least,
+                                     check_positive, declare_parameters, parameter)
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.clock import Clock, ClockType
@@ -95,26 +95,34 @@ class GoalServerParams:
     """
     Validated goal_server parameters.
 
-    :param feedback_hz: feedback rate while a goal runs (>= 5); also the rate at which timeouts,
-        cancel requests and observation loss are noticed.
-    :param check_every: judge success every this many observations.
-    :param default_timeout_s: wall-clock limit of a goal whose timeout_s is 0.
-    :param max_steps: observation budget of a goal; past it the goal ends 'timeout'.
-    :param observation_timeout_s: abort a goal when no observation arrived for this long.
-    :param diagnostics_hz: rate of the /diagnostics status.
-    :param seed: seeds the scripted skills' choices when a goal state is made.
-    :param observation_publisher: the only node (in this namespace) whose observations are
-        judged; '': any.
+    Each field is one parameter, with its description, range and live status (see
+    parameters.parameter); tools/node_parameter_docs.py writes the README table and
+    config/goal_server.yaml from them.  seed is read-only: the judge's scratch simulator is
+    seeded once.
     """
 
-    feedback_hz: float = 10.0
-    check_every: int = 2
-    default_timeout_s: float = 30.0
-    max_steps: int = DEFAULT_MAX_STEPS
-    observation_timeout_s: float = 3.0
-    diagnostics_hz: float = 1.0
-    seed: int = 0
-    observation_publisher: str = 'sim_node'
+    feedback_hz: float = parameter(
+        10.0, 'ReachGoal feedback rate while a goal runs (Hz); timeouts, cancel requests and a '
+        'silent simulator are noticed at this rate too', MIN_FEEDBACK_HZ, MAX_RATE_HZ, live=True)
+    check_every: int = parameter(
+        2, 'judge success (the oracle for a task, the state distance for an explicit goal) '
+        'every this many observations', 1, 1000, live=True)
+    default_timeout_s: float = parameter(
+        30.0, 'wall-clock limit of a goal sent with `timeout_s` 0 (s)', live=True)
+    max_steps: int = parameter(
+        DEFAULT_MAX_STEPS, 'observation budget of a goal; past it the outcome is `timeout`', 1,
+        1_000_000, live=True)
+    observation_timeout_s: float = parameter(
+        3.0, 'abort the goal after this long without an observation (s): the simulator or the '
+        'policy is down', live=True)
+    diagnostics_hz: float = parameter(
+        1.0, 'rate of `/diagnostics` (Hz); a rejected goal is also reported at once', live=True)
+    seed: int = parameter(
+        0, "seed of the scripted skills that make a task's goal state in the scratch simulator")
+    observation_publisher: str = parameter(
+        'sim_node', 'the only node (in the namespace) whose observations are judged; while '
+        'another node publishes observations, goals are rejected and the running one ends '
+        "aborted; `''` judges any publisher's", live=True)
 
     def __post_init__(self):
         """
@@ -122,39 +130,12 @@ class GoalServerParams:
 
         :raises ValueError: naming the parameter and its bad value.
         """
-        if not MIN_FEEDBACK_HZ <= self.feedback_hz <= MAX_RATE_HZ:
-            raise ValueError(f'feedback_hz must be in [{MIN_FEEDBACK_HZ}, {MAX_RATE_HZ}], '
-                             f'got {self.feedback_hz}')
-        for name in ('check_every', 'max_steps'):
-            if getattr(self, name) < 1:
-                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
-        for name in ('default_timeout_s', 'observation_timeout_s', 'diagnostics_hz'):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise ValueError(f'{name} must be a positive number, got {value}')
-        if self.seed < 0:
-            raise ValueError(f'seed must be >= 0, got {self.seed}')
-
-
-PARAMETER_DESCRIPTIONS = {
-    'feedback_hz': 'ReachGoal feedback rate (Hz, >= 5)',
-    'check_every': 'judge success every this many observations',
-    'default_timeout_s': 'wall-clock limit of a goal whose timeout_s is 0 (s)',
-    'max_steps': 'observation budget of a goal, then outcome timeout',
-    'observation_timeout_s': 'abort the goal after this long without an observation (s)',
-    'diagnostics_hz': 'rate of the /diagnostics status (Hz)',
-    'seed': 'seed of the scripted skills that make goal states',
-    'observation_publisher': "the only node whose observations are judged; '' = any",
-}
-# The parameters that may change at run time (ros2 param set); seed is read-only (the judge's
-# scratch simulator is seeded once).
-LIVE_PARAMETERS = ('feedback_hz', 'check_every', 'default_timeout_s', 'max_steps',
-                   'observation_timeout_s', 'diagnostics_hz', 'observation_publisher')
-PARAMETER_RANGES = {
-    'feedback_hz': FloatingPointRange(from_value=MIN_FEEDBACK_HZ, to_value=MAX_RATE_HZ),
-    'check_every': IntegerRange(from_value=1, to_value=1000),
-    'max_steps': IntegerRange(from_value=1, to_value=1_000_000),
-}
+        check('feedback_hz', self.feedback_hz,
+              MIN_FEEDBACK_HZ <= self.feedback_hz <= MAX_RATE_HZ,
+              f'be in [{MIN_FEEDBACK_HZ}, {MAX_RATE_HZ}]')
+        check_at_least(self, 1, 'check_every', 'max_steps')
+        check_positive(self, 'default_timeout_s', 'observation_timeout_s', 'diagnostics_hz')
+        check_at_least(self, 0, 'seed')
 
 
 class _GoalRun:
@@ -211,8 +192,7 @@ class GoalServer(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('goal_server', **kwargs)
         try:
-            self._params = declare_parameters(self, GoalServerParams(), PARAMETER_DESCRIPTIONS,
-                                              PARAMETER_RANGES, live=LIVE_PARAMETERS)
+            self._params = declare_parameters(self, GoalServerParams())
         except (ValueError, ParameterException):
             super().destroy_node()
             raise

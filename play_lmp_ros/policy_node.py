@@ -63,7 +63,9 @@ from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.graph_guard import TrustedPublishers
 from play_lmp_ros.markers import subgoal_markers
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import accept_live_changes, declare_parameters
+from play_lmp_ros.parameters import (accept_live_changes, check, check_at_least,
+                                     check_one_of, check_positive, declare_parameters,
+                                     parameter)
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -96,41 +98,53 @@ class PolicyNodeParams:
     """
     Validated policy_node parameters.
 
-    :param backend: 'onnx' (exported model) or 'scripted' (the scripted skills).
-    :param model_dir: directory with planner.onnx and actor.onnx; '' is the bundled default.
-    :param providers: onnxruntime execution providers in order of preference; unavailable ones
-        are dropped and CPU is always the fallback.
-    :param replan_every: control steps between replans; 0 takes the model's metadata.
-    :param plan_mode: how each replan picks the actor's goal (core.subgoals.PLAN_MODES); ''
-        takes the model directory's default ('direct' for a model without subgoal graphs).
-    :param deterministic: plan means and the most likely mixture component instead of sampling.
-    :param seed: seeds action sampling (onnx) or the skills' choices (scripted).
-    :param mode: 'realtime' (act on a timer) or 'lockstep' (act once per observation).
-    :param control_hz: action rate in realtime mode (Hz).
-    :param stale_periods: in realtime mode, hold when the observation is older than this many
-        control periods.
-    :param diagnostics_hz: rate of the /diagnostics status (Hz).
-    :param goal_lease_s: drop the goal (and hold) when its GoalState was not heard for this long
-        (the goal server republishes the active goal at its feedback rate); 0: never.
-    :param goal_publisher: the only node (in this namespace) whose goals are taken; '': any.
-    :param observation_publisher: the only node (in this namespace) whose observations are
-        taken; '': any.
+    Each field is one parameter, with its description, range and live status (see
+    parameters.parameter); tools/node_parameter_docs.py writes the README table and
+    config/policy_node.yaml from them.  The model, its sampling and the mode are fixed at
+    start-up and read-only.
     """
 
-    backend: str = 'onnx'
-    model_dir: str = ''
-    providers: Tuple[str, ...] = (CPU_PROVIDER,)
-    replan_every: int = 0
-    plan_mode: str = ''
-    deterministic: bool = True
-    seed: int = 0
-    mode: str = 'realtime'
-    control_hz: float = float(layout.CONTROL_HZ)
-    stale_periods: float = 2.0
-    diagnostics_hz: float = 1.0
-    goal_lease_s: float = 1.0
-    goal_publisher: str = 'goal_server'
-    observation_publisher: str = 'sim_node'
+    backend: str = parameter(
+        'onnx', '`onnx` (an exported Play-LMP or Play-GCBC model) or `scripted` (the scripted '
+        'skills)')
+    model_dir: str = parameter(
+        '', "folder with `planner.onnx` and `actor.onnx`; `''` is the bundled model")
+    providers: Tuple[str, ...] = parameter(
+        (CPU_PROVIDER,), 'execution providers of onnxruntime in order of preference, e.g. '
+        '`[TensorrtExecutionProvider, CUDAExecutionProvider, CPUExecutionProvider]`; '
+        'unavailable ones are dropped with a warning, and CPU is always the fallback')
+    replan_every: int = parameter(
+        0, "control steps between replans; 0 takes the model's metadata")
+    plan_mode: str = parameter(
+        '', 'subgoal planning at each replan: `direct` (the goal as it is), `sample`, '
+        '`best_of_n` or `collocation` (models with `subgoal.onnx` and `kstep.onnx`, see the '
+        "ONNX contract); `''` takes the model's default")
+    deterministic: bool = parameter(
+        True, 'plan means and the most likely mixture component instead of sampling')
+    seed: int = parameter(
+        0, "seed of action sampling (onnx) or of the skills' choices (scripted)")
+    mode: str = parameter(
+        'realtime', '`realtime`: one action per period from the latest observation; '
+        '`lockstep`: one action per observation while a goal is active')
+    control_hz: float = parameter(
+        float(layout.CONTROL_HZ), f'action rate in realtime mode (Hz, at most {MAX_RATE_HZ:g})',
+        live=True)
+    stale_periods: float = parameter(
+        2.0, 'realtime: hold when the observation is older than this many control periods',
+        live=True)
+    diagnostics_hz: float = parameter(
+        1.0, 'rate of `/diagnostics` (Hz)', live=True)
+    goal_lease_s: float = parameter(
+        1.0, 'drop the goal and hold when its `GoalState` was not heard for this long (s; the '
+        'goal server renews the active goal at `feedback_hz`); 0 never drops it (a tool that '
+        'publishes a goal once)', live=True)
+    goal_publisher: str = parameter(
+        'goal_server', 'the only node (in the namespace) whose goals are taken; while another '
+        "node publishes goals the policy holds (`foreign_publisher`); `''` takes any "
+        "publisher's", live=True)
+    observation_publisher: str = parameter(
+        'sim_node', 'the only node (in the namespace) whose observations are taken; '
+        "`''` takes any publisher's", live=True)
 
     def __post_init__(self):
         """
@@ -138,55 +152,23 @@ class PolicyNodeParams:
 
         :raises ValueError: naming the parameter and its bad value.
         """
-        if self.backend not in BACKENDS:
-            raise ValueError(f'backend must be one of {list(BACKENDS)}, got {self.backend!r}')
-        if self.mode not in MODES:
-            raise ValueError(f'mode must be one of {list(MODES)}, got {self.mode!r}')
-        if self.plan_mode not in ('',) + PLAN_MODES:
-            raise ValueError(f"plan_mode must be '' (the model's default) or one of "
-                             f'{list(PLAN_MODES)}, got {self.plan_mode!r}')
-        if not self.providers or not all(isinstance(name, str) and name
-                                         for name in self.providers):
-            raise ValueError(f'providers must be a non-empty list of execution provider names, '
-                             f'got {list(self.providers)}')
-        for name in ('replan_every', 'seed'):
-            if getattr(self, name) < 0:
-                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
-        if self.replan_every > METADATA_MAXIMA['replan_every']:
-            raise ValueError(f'replan_every must be at most {METADATA_MAXIMA["replan_every"]}, '
-                             f'got {self.replan_every}')
-        if not (math.isfinite(self.goal_lease_s) and self.goal_lease_s >= 0.0):
-            raise ValueError(f'goal_lease_s must be a finite number >= 0, got '
-                             f'{self.goal_lease_s}')
-        for name in ('control_hz', 'stale_periods', 'diagnostics_hz'):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise ValueError(f'{name} must be a positive number, got {value}')
-        if self.control_hz > MAX_RATE_HZ:
-            raise ValueError(f'control_hz must be at most {MAX_RATE_HZ}, got {self.control_hz}')
-
-
-# The parameters that may change at run time (ros2 param set); the model, its sampling and the
-# mode are fixed at start-up and read-only.
-LIVE_PARAMETERS = ('control_hz', 'stale_periods', 'diagnostics_hz', 'goal_lease_s',
-                   'goal_publisher', 'observation_publisher')
-PARAMETER_DESCRIPTIONS = {
-    'backend': "'onnx' (exported model) or 'scripted' (scripted skills)",
-    'model_dir': "directory with planner.onnx and actor.onnx; '' = bundled default",
-    'providers': 'onnxruntime execution providers in order of preference',
-    'replan_every': 'control steps between replans; 0 = from the model metadata',
-    'plan_mode': f"subgoal planning at each replan, one of {', '.join(PLAN_MODES)}; '' = the "
-                 "model's default",
-    'deterministic': 'plan means and most likely mixture component, no sampling',
-    'seed': 'seed of action sampling (onnx) or skill choices (scripted)',
-    'mode': "'realtime' (act on a timer) or 'lockstep' (one action per observation)",
-    'control_hz': 'action rate in realtime mode (Hz)',
-    'stale_periods': 'hold when the observation is older than this many periods',
-    'diagnostics_hz': 'rate of the /diagnostics status (Hz)',
-    'goal_lease_s': 'drop the goal when its GoalState was not heard for this long (s); 0 = never',
-    'goal_publisher': "the only node whose goals are taken; '' = any",
-    'observation_publisher': "the only node whose observations are taken; '' = any",
-}
+        check_one_of(self, 'backend', BACKENDS)
+        check_one_of(self, 'mode', MODES)
+        check('plan_mode', self.plan_mode, self.plan_mode in ('',) + PLAN_MODES,
+              f"be '' (the model's default) or one of {list(PLAN_MODES)}")
+        check('providers', self.providers, bool(self.providers) and all(
+            isinstance(name, str) and name for name in self.providers),
+            'be a non-empty list of execution provider names')
+        check_at_least(self, 0, 'replan_every', 'seed')
+        check('replan_every', self.replan_every,
+              self.replan_every <= METADATA_MAXIMA['replan_every'],
+              f'be at most {METADATA_MAXIMA["replan_every"]}')
+        check('goal_lease_s', self.goal_lease_s,
+              math.isfinite(self.goal_lease_s) and self.goal_lease_s >= 0.0,
+              'be a finite number >= 0')
+        check_positive(self, 'control_hz', 'stale_periods', 'diagnostics_hz')
+        check('control_hz', self.control_hz, self.control_hz <= MAX_RATE_HZ,
+              f'be at most {MAX_RATE_HZ}')
 
 
 class Goal(NamedTuple):
@@ -253,8 +235,7 @@ class PolicyNode(Node):
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__('policy_node', **kwargs)
         try:
-            self._params = declare_parameters(self, PolicyNodeParams(), PARAMETER_DESCRIPTIONS,
-                                              live=LIVE_PARAMETERS)
+            self._params = declare_parameters(self, PolicyNodeParams())
             self._policy = make_policy(self._params)
         except (ValueError, ParameterException):
             super().destroy_node()

@@ -28,7 +28,6 @@ only where tf2_msgs is importable (it is not on PyPI).
 
 from dataclasses import dataclass, replace
 import functools
-import math
 import sys
 import time
 from typing import List, Optional, Sequence, Tuple
@@ -44,8 +43,8 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim import BACKENDS, make_sim
 from play_lmp_ros.core.sim.robot_description import robot_description, static_links
 from play_lmp_ros.node_main import run_node
-from play_lmp_ros.parameters import accept_live_changes, declare_parameters
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange
+from play_lmp_ros.parameters import (accept_live_changes, check, check_at_least, check_one_of,
+                                     check_positive, declare_parameters, parameter)
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.time import Time as RosTime
@@ -78,38 +77,45 @@ BLOCK_FRAMES = layout.BLOCK_NAMES
 
 
 @dataclass(frozen=True)
-class SimNodeParameters:
+class SimNodeParams:
     """
     The simulator node's parameters, validated.
 
-    :param mode: 'realtime' (steps on a timer) or 'lockstep' (one step per received action).
-    :param control_hz: control rate of the realtime timer (Hz).
-    :param seed: seed of the initial random scene (the same scene as a reset with this seed).
-    :param backend: simulator backend, 'pybullet' or 'calvin_env' (needs calvin_env installed).
-    :param frame_id: world frame of every published pose, marker and transform.
-    :param frame_prefix: put before the child frames on /tf (tcp, the blocks), so that two tables
-        in one ROS graph do not share frame names (for example 'table_b/').
-    :param publish_links: publish the robot description's links on tf (the fixed ones once on
-        /tf_static, the others on /tf); off where robot_state_publisher publishes them from
-        joint_states.
-    :param publish_markers: publish the scene and goal MarkerArray.
-    :param marker_every: steps between two scene marker updates.
-    :param action_timeout_periods: realtime only: control periods without a valid action after
-        which the node reports that it is holding.
-    :param diagnostics_hz: rate of /diagnostics (Hz).
+    Each field is one parameter, with its description, range and live status (see
+    parameters.parameter); tools/node_parameter_docs.py writes the README table and
+    config/sim_node.yaml from them.
     """
 
-    mode: str = 'realtime'
-    control_hz: float = float(layout.CONTROL_HZ)
-    seed: int = 0
-    backend: str = 'pybullet'
-    frame_id: str = 'world'
-    frame_prefix: str = ''
-    publish_links: bool = True
-    publish_markers: bool = True
-    marker_every: int = 3
-    action_timeout_periods: float = 2.0
-    diagnostics_hz: float = 1.0
+    mode: str = parameter(
+        'realtime', '`realtime`: step on a timer at `control_hz` with the latest valid action; '
+        '`lockstep`: step exactly once per received action (deterministic, fast evaluation)')
+    control_hz: float = parameter(
+        float(layout.CONTROL_HZ), 'control rate of the realtime timer (Hz)', 0.1, 1000.0,
+        live=True)
+    seed: int = parameter(
+        0, 'seed of the first random scene (the scene of a reset with this seed)', 0)
+    backend: str = parameter(
+        'pybullet', "simulator backend: `pybullet` (the project's play table) or `calvin_env` "
+        '(needs `calvin_env` installed)')
+    frame_id: str = parameter(
+        'world', 'world frame of every published pose, marker and transform')
+    frame_prefix: str = parameter(
+        '', 'put before the `/tf` child frames (`tcp`, the blocks), so that two tables in one '
+        'graph do not share frame names (`table_b/`)')
+    publish_links: bool = parameter(
+        True, "publish the robot description's links on tf: the fixed ones (table base, Panda "
+        'base, lamps, plank) once on `/tf_static`, the moving ones on `/tf` at every step; '
+        '`false` where `robot_state_publisher` publishes them from `joint_states` (the launch '
+        'file does that where it is installed)')
+    publish_markers: bool = parameter(
+        True, 'publish the scene and goal `MarkerArray` on `markers`')
+    marker_every: int = parameter(
+        3, 'steps between two scene marker updates', 1, 100000, live=True)
+    action_timeout_periods: float = parameter(
+        2.0, 'realtime: control periods without a valid action after which the robot is '
+        'holding (reported on `/diagnostics`)', 0.1, 100000.0, live=True)
+    diagnostics_hz: float = parameter(
+        1.0, 'rate of `/diagnostics` (Hz)', 0.01, 100.0, live=True)
 
     def __post_init__(self):
         """
@@ -117,25 +123,17 @@ class SimNodeParameters:
 
         :raises ValueError: naming the first bad parameter.
         """
-        if self.mode not in MODES:
-            raise ValueError(f'parameter mode must be one of {MODES}, got {self.mode!r}')
-        for name in ('control_hz', 'action_timeout_periods', 'diagnostics_hz'):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise ValueError(f'parameter {name} must be a positive number, got {value}')
-        if self.seed < 0:
-            raise ValueError(f'parameter seed must be >= 0, got {self.seed}')
-        if self.backend not in BACKENDS:
-            raise ValueError(f'parameter backend must be one of {BACKENDS}, got {self.backend!r}')
-        if not self.frame_id:
-            raise ValueError('parameter frame_id must not be empty')
+        check_one_of(self, 'mode', MODES)
+        check_positive(self, 'control_hz', 'action_timeout_periods', 'diagnostics_hz')
+        check_at_least(self, 0, 'seed')
+        check_one_of(self, 'backend', BACKENDS)
+        check('frame_id', self.frame_id, bool(self.frame_id), 'not be empty')
         for name in ('frame_id', 'frame_prefix'):
             value = getattr(self, name)
-            if value.startswith('/') or any(char.isspace() for char in value):
-                raise ValueError(f'parameter {name} must not start with / or hold white space '
-                                 f'(tf2 frame names), got {value!r}')
-        if self.marker_every < 1:
-            raise ValueError(f'parameter marker_every must be >= 1, got {self.marker_every}')
+            check(name, value, not value.startswith('/')
+                  and not any(char.isspace() for char in value),
+                  'not start with / or hold white space (tf2 frame names)')
+        check_at_least(self, 1, 'marker_every')
 
     @property
     def control_period_s(self) -> float:
@@ -173,32 +171,6 @@ class SimStatistics:
     replaced_actions: int = 0
     holding: bool = False
     sim_error: str = ''
-
-
-PARAMETER_DESCRIPTIONS = {
-    'mode': "'realtime': step on a timer at control_hz; 'lockstep': one step per action",
-    'control_hz': 'control rate of the realtime timer (Hz)',
-    'seed': 'seed of the initial random scene (the scene of a reset with this seed)',
-    'backend': "simulator backend: 'pybullet' or 'calvin_env' (needs calvin_env installed)",
-    'frame_id': 'world frame of every published pose, marker and transform',
-    'frame_prefix': "put before the /tf child frames (tcp, blocks), e.g. 'table_b/'",
-    'publish_links': ("publish the robot description's links on tf (fixed ones once on "
-                      '/tf_static); off where robot_state_publisher publishes them'),
-    'publish_markers': 'publish the scene and goal MarkerArray',
-    'marker_every': 'steps between two scene marker updates',
-    'action_timeout_periods': (
-        'realtime: control periods without a valid action after which the robot is holding'),
-    'diagnostics_hz': 'rate of /diagnostics (Hz)',
-}
-# The parameters that may change at run time (ros2 param set); the others are read-only.
-LIVE_PARAMETERS = ('control_hz', 'marker_every', 'action_timeout_periods', 'diagnostics_hz')
-PARAMETER_RANGES = {
-    'control_hz': FloatingPointRange(from_value=0.1, to_value=1000.0),
-    'seed': IntegerRange(from_value=0, to_value=2 ** 63 - 1, step=1),
-    'marker_every': IntegerRange(from_value=1, to_value=100000, step=1),
-    'action_timeout_periods': FloatingPointRange(from_value=0.1, to_value=100000.0),
-    'diagnostics_hz': FloatingPointRange(from_value=0.01, to_value=100.0),
-}
 
 
 def joint_state(observation: np.ndarray, stamp: Time) -> JointState:
@@ -299,8 +271,7 @@ class SimNode(Node):
         """
         kwargs.setdefault('namespace', qos.NAMESPACE)
         super().__init__(NODE_NAME, **kwargs)
-        self._params = declare_parameters(self, SimNodeParameters(), PARAMETER_DESCRIPTIONS,
-                                          PARAMETER_RANGES, live=LIVE_PARAMETERS)
+        self._params = declare_parameters(self, SimNodeParams())
         self._sim = make_sim(self._params.backend, seed=self._params.seed)
         self._clock_epoch_ns = time.time_ns()
         self._use_sim_time = bool(self.get_parameter('use_sim_time').value)
@@ -442,7 +413,7 @@ class SimNode(Node):
         self._publish_markers(stamp)
 
     @property
-    def params(self) -> SimNodeParameters:
+    def params(self) -> SimNodeParams:
         """
         Return the node's parameters.
 

@@ -139,7 +139,7 @@ def test_bad_parameter_exits_with_code_1(ros_domain, capsys):
     assert main(['policy_node', '--ros-args', '-p', 'backend:=scripted',
                  '-p', 'mode:=sometimes']) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith('policy_node: mode must be one of') and '\n' not in err
+    assert err.startswith('policy_node: parameter mode must be one of') and '\n' not in err
 
 
 def model_problems(tmp_path):

@@ -441,7 +441,7 @@ def test_in_process_wrong_length_actions_are_rejected(namespace):
         Observation, qos.OBSERVATION_TOPIC, received.append, qos.CONTROL_QOS)
     try:
         assert node.get_namespace() == f'/{namespace}' and node.get_name() == 'sim_node'
-        assert node.params == sim_node.SimNodeParameters(
+        assert node.params == sim_node.SimNodeParams(
             mode='lockstep', seed=5, publish_markers=False)
         action_sub = next(sub for sub in node.subscriptions
                           if sub.topic_name == f'/{namespace}/{qos.ACTION_TOPIC}')
@@ -526,7 +526,7 @@ def test_without_links_tf_carries_the_tcp_and_blocks_only(probe):
 def test_bad_parameters_raise_value_error_naming_them(ros_domain, overrides, named):
     """Every bad value is refused with a ValueError that names its parameter."""
     with pytest.raises(ValueError, match=named):
-        sim_node.SimNodeParameters(**overrides)
+        sim_node.SimNodeParams(**overrides)
 
 
 def test_start_up_error_exits_1_with_a_message(ros_domain):
@@ -541,8 +541,8 @@ def test_start_up_error_exits_1_with_a_message(ros_domain):
 def test_config_file_lists_every_parameter_with_its_default(ros_domain):
     """config/sim_node.yaml holds every parameter, each at its default."""
     values = node_config('sim_node')
-    assert sim_node.SimNodeParameters(**values) == sim_node.SimNodeParameters()
-    assert set(values) == set(sim_node.PARAMETER_DESCRIPTIONS)
+    assert sim_node.SimNodeParams(**values) == sim_node.SimNodeParams()
+    assert set(values) == set(sim_node.SimNodeParams.__dataclass_fields__)
 
 
 def test_joint_names_match_the_urdfs_and_messages_match_the_observation(ros_domain):
