@@ -124,11 +124,12 @@ class PolicyNodeParams:
     seed: int = parameter(
         0, "seed of action sampling (onnx) or of the skills' choices (scripted)")
     mode: str = parameter(
-        'realtime', '`realtime`: one action per period from the latest observation; '
-        '`lockstep`: one action per observation while a goal is active')
+        'realtime', '`realtime`: one action for each observation as it arrives, and a hold on '
+        'the `control_hz` watchdog while none comes; `lockstep`: one action per observation '
+        'while a goal is active')
     control_hz: float = parameter(
-        float(layout.CONTROL_HZ), f'action rate in realtime mode (Hz, at most {MAX_RATE_HZ:g})',
-        live=True)
+        float(layout.CONTROL_HZ), 'realtime: rate of the watchdog that holds while no fresh '
+        f'observation comes (Hz, at most {MAX_RATE_HZ:g})', live=True)
     stale_periods: float = parameter(
         2.0, 'realtime: hold when the observation is older than this many control periods',
         live=True)
