@@ -34,7 +34,7 @@ setup(
             'sim_node = play_lmp_ros.sim_node:main',
             'goal_server = play_lmp_ros.goal_server:main',
             'policy_node = play_lmp_ros.policy_node:main',
-            'rollout = play_lmp_ros.rollout:main',
+            'rollout = play_lmp_ros.rollout.cli:main',
             'foxglove_bridge = play_lmp_ros.foxglove_bridge:main',
         ],
     },

@@ -10,10 +10,19 @@ from play_lmp_ros.core.goals import GoalJudge
 from play_lmp_ros.core.policies import HOLD_NO_SKILL, HoldPolicy, OpenGripperPolicy
 from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
+from play_lmp_ros.core.skills import infeasibility
 from play_lmp_ros.core.tasks import TASK_CATEGORIES, TaskOracle
 import pytest
 from subgoal_fixtures import train_tiny_subgoal, write_planned_model_dir
 from training import baselines, evaluate
+from training.evaluation.episodes import (
+    CHAIN_LENGTH, choose_validation, make_chain, make_chains, single_episodes,
+    validation_episodes)
+from training.evaluation.reports import chain_markdown, single_markdown
+from training.evaluation.rollouts import make_policy, PolicySpec, run_episode
+from training.evaluation.summaries import (
+    bin_labels, distance_bin, mark_trivial, mean_interval, summarize_chain, summarize_single,
+    trivial_flags, wilson_interval)
 
 
 def _result(task, success, trivial=False, source='imagined', index=0, distance=10):
@@ -24,20 +33,20 @@ def _result(task, success, trivial=False, source='imagined', index=0, distance=1
 
 def test_wilson_interval_matches_known_values():
     """0/10, 5/10 and 10/10 give the textbook Wilson 95% intervals; bad counts raise."""
-    assert evaluate.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
-    assert evaluate.wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    assert evaluate.wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
-    assert evaluate.wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
     with pytest.raises(ValueError):
-        evaluate.wilson_interval(3, 2)
+        wilson_interval(3, 2)
 
 
 def test_mean_interval_is_the_clipped_normal_approximation():
     """Rates 0.5 (n=10) and 1.0 (n=10): 0.75 +- 1.96 sqrt(0.025 / 4); all-success clips at 1."""
     half = 1.96 * np.sqrt(0.5 * 0.5 / 10 / 4)
     expected = (0.75 - half, 0.75 + half)
-    assert evaluate.mean_interval([(5, 10), (10, 10)]) == pytest.approx(expected)
-    assert evaluate.mean_interval([(10, 10), (4, 4)]) == (1.0, 1.0)
+    assert mean_interval([(5, 10), (10, 10)]) == pytest.approx(expected)
+    assert mean_interval([(10, 10), (4, 4)]) == (1.0, 1.0)
 
 
 def test_hold_and_open_gripper_baselines_act_as_specified():
@@ -64,9 +73,9 @@ def test_the_scripted_policy_runs_through_the_interface_and_solves_its_task():
     with PlayTableSim(seed=0) as sim:
         obs = sim.reset_random(0)
         task = next(name for name in ('turn_on_led', 'turn_off_led')
-                    if evaluate.infeasibility(name, obs) is None)
-        policy = evaluate.make_policy(evaluate.PolicySpec('scripted', baselines.SCRIPTED), 0)
-        success, steps, reason = evaluate.run_episode(sim, policy, TaskOracle(), task, obs, 240)
+                    if infeasibility(name, obs) is None)
+        policy = make_policy(PolicySpec('scripted', baselines.SCRIPTED), 0)
+        success, steps, reason = run_episode(sim, policy, TaskOracle(), task, obs, 240)
     assert success and 0 < steps < 240 and reason == '', reason
     assert policy.reset(obs, obs, '') is not None
     np.testing.assert_array_equal(policy.act(obs, obs)[:6], np.zeros(6))
@@ -80,10 +89,10 @@ def test_an_episode_a_baseline_solves_is_flagged_trivial_in_every_row():
     open_gripper = [_result('open_drawer', False, index=0),
                     _result('open_drawer', False, index=1),
                     _result('open_drawer', True, source='validation', index=0)]
-    flags = evaluate.trivial_flags(hold, open_gripper)
+    flags = trivial_flags(hold, open_gripper)
     assert flags == {('imagined', 0): False, ('imagined', 1): True, ('validation', 0): True}
     model = [_result('open_drawer', True, index=index) for index in (0, 1)]
-    assert [r['trivial'] for r in evaluate.mark_trivial(model, flags)] == [False, True]
+    assert [r['trivial'] for r in mark_trivial(model, flags)] == [False, True]
 
 
 def test_headline_figures_leave_trivial_episodes_out():
@@ -91,8 +100,8 @@ def test_headline_figures_leave_trivial_episodes_out():
     results = [_result('open_drawer', True, trivial=True), _result('open_drawer', False),
                _result('close_drawer', True), _result('close_drawer', True),
                _result('turn_on_led', True, trivial=True)]
-    summary = evaluate.summarize_single(results, ['open_drawer', 'close_drawer',
-                                                  'turn_on_led', 'turn_off_led'])
+    summary = summarize_single(results, ['open_drawer', 'close_drawer',
+                                         'turn_on_led', 'turn_off_led'])
     assert summary['mean_success'] == pytest.approx(0.5)  # (0/1 + 2/2) / 2 tasks
     assert summary['pooled_success'] == pytest.approx(2 / 3)
     assert summary['tasks_in_mean'] == 2 and summary['trivial_episodes'] == 2
@@ -102,47 +111,47 @@ def test_headline_figures_leave_trivial_episodes_out():
     everything = summary['all_episodes']
     assert everything['mean_success'] == pytest.approx((0.5 + 1 + 1) / 3)
     assert everything['pooled_success'] == pytest.approx(4 / 5)
-    assert summary['pooled_interval'] == pytest.approx(list(evaluate.wilson_interval(2, 3)))
+    assert summary['pooled_interval'] == pytest.approx(list(wilson_interval(2, 3)))
 
 
 def test_success_is_binned_by_goal_distance():
     """Bin edges 31/32, 127/128; per-bin success on non-trivial episodes."""
-    assert [evaluate.distance_bin(d) for d in (0, 31, 32, 95, 96, 127, 128, 900)] == [
+    assert [distance_bin(d) for d in (0, 31, 32, 95, 96, 127, 128, 900)] == [
         '0-31', '0-31', '32-63', '64-95', '96-127', '96-127', '128+', '128+']
     results = [_result('open_drawer', True, distance=20),
                _result('open_drawer', False, distance=40),
                _result('open_drawer', True, distance=45),
                _result('open_drawer', True, distance=200, trivial=True)]
-    summary = evaluate.summarize_single(results, ['open_drawer'])
+    summary = summarize_single(results, ['open_drawer'])
     bins = summary['per_distance']
-    assert list(bins) == evaluate.bin_labels()
+    assert list(bins) == bin_labels()
     assert (bins['0-31']['episodes'], bins['0-31']['success_rate']) == (1, 1.0)
     assert (bins['32-63']['episodes'], bins['32-63']['success_rate']) == (2, 0.5)
     assert bins['128+']['episodes'] == 0 and bins['128+']['success_rate'] is None
     assert summary['per_distance_all']['128+']['episodes'] == 1
-    table = evaluate.single_markdown(['m (det)'], [summary])
+    table = single_markdown(['m (det)'], [summary])
     assert '| 32-63 | 2 | 50% [' in table and '| 128+ | 0 | n/a |' in table
 
 
 def test_chains_have_five_distinct_categories_and_depend_only_on_their_index():
     """Three chains of five tasks from five categories; chain 2 alone is the same chain 2."""
-    chains = evaluate.make_chains(3, seed=0, progress=False)
+    chains = make_chains(3, seed=0, progress=False)
     assert len(chains) == 3
     for chain in chains:
-        assert len(chain.tasks) == evaluate.CHAIN_LENGTH
-        assert len({TASK_CATEGORIES[task] for task in chain.tasks}) == evaluate.CHAIN_LENGTH
-    again = evaluate.make_chain(2, 0)
+        assert len(chain.tasks) == CHAIN_LENGTH
+        assert len({TASK_CATEGORIES[task] for task in chain.tasks}) == CHAIN_LENGTH
+    again = make_chain(2, 0)
     assert again.tasks == chains[2].tasks
     np.testing.assert_array_equal(again.start, chains[2].start)
 
 
 def test_chain_summary_counts_goal_and_policy_failures_apart():
     """One chain lost its goal, one the policy failed, one completed."""
-    summary = evaluate.summarize_chain([
+    summary = summarize_chain([
         {'completed': 1, 'goal_failure': True}, {'completed': 3, 'goal_failure': False},
         {'completed': 5, 'goal_failure': False}])
     assert (summary['goal_failures'], summary['policy_failures']) == (1, 1)
-    assert 'goal failures' in evaluate.chain_markdown(['m (det)'], [summary])
+    assert 'goal failures' in chain_markdown(['m (det)'], [summary])
 
 
 def test_imagined_goals_report_the_skill_steps_and_change_with_the_seed():
@@ -156,10 +165,10 @@ def test_imagined_goals_report_the_skill_steps_and_change_with_the_seed():
                                     else 'turn_off_led', start)
     np.testing.assert_array_equal(goal, plain)
     assert steps > 0
-    seed_zero = evaluate.single_episodes('imagined', 1, 0, ['open_drawer', 'close_drawer'],
-                                         progress=False)
-    seed_one = evaluate.single_episodes('imagined', 1, 1, ['open_drawer', 'close_drawer'],
-                                        progress=False)
+    seed_zero = single_episodes('imagined', 1, 0, ['open_drawer', 'close_drawer'],
+                                progress=False)
+    seed_one = single_episodes('imagined', 1, 1, ['open_drawer', 'close_drawer'],
+                               progress=False)
     assert [episode.task for episode in seed_zero] == ['open_drawer', 'close_drawer']
     assert all(episode.source == 'imagined' and episode.distance > 0 for episode in seed_zero)
     assert not np.array_equal(seed_zero[0].start, seed_one[0].start)
@@ -168,7 +177,7 @@ def test_imagined_goals_report_the_skill_steps_and_change_with_the_seed():
 def test_validation_episodes_are_a_seeded_draw_from_all_matching_windows(tiny_play):
     """Each seed repeats; seeds differ; every draw is among the matching windows, no top-up."""
     with GoalJudge(0) as judge:
-        held_out = evaluate.validation_episodes(Path(tiny_play) / 'training', judge)
+        held_out = validation_episodes(Path(tiny_play) / 'training', judge)
     # The tiny split holds about one matching window per task: pool them under one task, so
     # that the draw has several to choose from.
     windows = [window for task in sorted(held_out) for window in held_out[task]]
@@ -179,13 +188,13 @@ def test_validation_episodes_are_a_seeded_draw_from_all_matching_windows(tiny_pl
 
     def draw(seed):
         return [identities[id(episode)]
-                for episode in evaluate.choose_validation(pooled, ['open_drawer'], 2, seed)]
+                for episode in choose_validation(pooled, ['open_drawer'], 2, seed)]
 
     draws = [draw(seed) for seed in range(6)]
     assert draw(0) == draws[0] and len(draws[0]) == 2 == len(set(draws[0]))
     assert len({tuple(chosen) for chosen in draws}) > 1
     assert any(max(chosen) >= 2 for chosen in draws), 'not just the first windows'
-    everything = evaluate.choose_validation(pooled, ['open_drawer', 'close_drawer'], 1000, 0)
+    everything = choose_validation(pooled, ['open_drawer', 'close_drawer'], 1000, 0)
     assert sorted(identities[id(episode)] for episode in everything) == list(
         range(len(windows)))
 

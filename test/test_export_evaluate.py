@@ -10,6 +10,8 @@ from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 import pytest
 from training import checkpoint as ckpt
 from training import evaluate, export, train
+from training.evaluation.episodes import CHAIN_LENGTH, validation_episodes
+from training.evaluation.summaries import summarize_chain
 from training.play_lmp.torch_policy import TorchPolicy
 from training_fixtures import tiny_arguments
 
@@ -73,7 +75,7 @@ def test_export_refuses_a_bad_checkpoint(tmp_path, capsys):
 def test_single_protocol_end_to_end(exported, tiny_play, tmp_path):
     """Both goal sources as separate reports, no imagined top-up, the same with two workers."""
     _, _, model_dir = exported
-    held_out = evaluate.validation_episodes(Path(tiny_play) / 'validation', GoalJudge())
+    held_out = validation_episodes(Path(tiny_play) / 'validation', GoalJudge())
     assert held_out, 'the tiny validation split should hold an annotated window'
     held_task = sorted(held_out)[0]
     other_task = 'open_drawer' if held_task != 'open_drawer' else 'turn_on_led'
@@ -109,7 +111,7 @@ def test_chain_protocol_end_to_end(exported, tmp_path):
     summaries = json.loads((tmp_path / 'chain.json').read_text())
     assert [summary['kind'] for summary in summaries] == ['model', 'hold', 'open-gripper']
     summary = summaries[0]
-    assert len(summary['success_rates']) == evaluate.CHAIN_LENGTH
+    assert len(summary['success_rates']) == CHAIN_LENGTH
     assert summary['chains'] == 1 and 0 <= summary['average_length'] <= 5
     assert summary['goal_failures'] + summary['policy_failures'] <= 1
 
@@ -122,7 +124,7 @@ def test_evaluate_refuses_unknown_tasks_and_models(tmp_path, capsys):
 
 def test_chain_summary_counts_tasks_in_a_row():
     """Completed counts 0, 2, 5 give SR(1) 2/3, SR(3) 1/3 and an average length of 7/3."""
-    summary = evaluate.summarize_chain([{'completed': 0}, {'completed': 2}, {'completed': 5}])
+    summary = summarize_chain([{'completed': 0}, {'completed': 2}, {'completed': 5}])
     assert summary['success_rates'] == pytest.approx([2 / 3, 2 / 3, 1 / 3, 1 / 3, 1 / 3])
     assert summary['average_length'] == pytest.approx(7 / 3)
 

@@ -27,7 +27,7 @@ from play_lmp_ros.core.tasks import TASK_NAMES
 from play_lmp_ros.foxglove_bridge import (FoxgloveBridge, marker_array_to_scene_update,
                                           observation_to_json)
 from play_lmp_ros.goal_server import GoalServer
-from play_lmp_ros.rollout import GoalSpec, load_goals, parse_goal_entry, parse_task_list
+from play_lmp_ros.rollout.goals import GoalSpec, load_goals, parse_goal_entry, parse_task_list
 from play_lmp_ros.sim_node import SimNode
 from play_lmp_ros.subprotocol_relay import SDK_SUBPROTOCOL, WEBSOCKET_SUBPROTOCOL
 import pytest

@@ -31,7 +31,8 @@ from play_lmp_ros.core.stdout_redirect import stdout_to_stderr
 from play_lmp_ros.core.subgoals import tcp_distance
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
 from training.calvin_dataset.events import scene_moving
-from training.evaluate import derived_seed, SINGLE_MAX_STEPS
+from training.evaluation.episodes import derived_seed
+from training.evaluation.rollouts import SINGLE_MAX_STEPS
 
 TRIES_PER_EPISODE = 40
 # Which part of the skill's state a subgoal takes; the rest comes from the goal or the state.

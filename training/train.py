@@ -32,7 +32,8 @@ from tqdm import tqdm
 from training import checkpoint as ckpt, optim
 from training.calvin_dataset import iterate_validation_windows, load_split, WindowSampler
 from training.calvin_dataset.windows import GOAL_KEY
-from training.evaluate import Episode, run_single, SINGLE_MAX_STEPS, validation_episodes
+from training.evaluation.episodes import Episode, validation_episodes
+from training.evaluation.rollouts import run_single, SINGLE_MAX_STEPS
 from training.latent_plot import latent_projection_figure
 from training.play_lmp.configuration import ExperimentConfig, load_config, to_dict
 from training.play_lmp.modeling import batch_to_torch, normalization_from_data, PlayLMP
