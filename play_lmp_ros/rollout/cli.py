@@ -126,6 +126,7 @@ def run(options: RolloutOptions, summary_out: Optional[TextIO] = None) -> int:
             policy = describe_policy(client)
             client.reset(options.seed, options.wait_s)
             for index, spec in enumerate(options.goals, start=1):
+                rollout.check_one_table()
                 try:
                     outcome = _run_one(client, spec, options, index)
                 except GoalInterrupted as stop:

@@ -215,7 +215,11 @@ class RolloutClient(Node):
 
     def check_one_server(self) -> None:
         """
-        Make sure an attached rollout talks to exactly one play table and is its only client.
+        Make sure the rollout talks to exactly one play table and is its only client.
+
+        Composed, its own nodes are among those counted: a second table shows as names seen
+        twice.  Discovery of another process's nodes can take seconds on a loaded machine, so
+        this runs again before each goal.
 
         :raises RolloutError: naming the duplicated nodes.
         """
@@ -224,8 +228,10 @@ class RolloutClient(Node):
                             | {name for name in others if name.endswith('/rollout')})
         if duplicated:
             raise RolloutError(
-                f'{", ".join(duplicated)} run more than once in {self.get_namespace()}: the '
-                'goals, resets and results of two tables or two rollouts would mix')
+                f'another play table or rollout runs in {self.get_namespace()} '
+                f'(ROS_DOMAIN_ID {os.environ.get("ROS_DOMAIN_ID", "0")}): '
+                f'{", ".join(duplicated)} run more than once, so the goals, resets and results '
+                'of two tables or two rollouts would mix')
 
     def wait_for_nodes(self, timeout_s: float) -> None:
         """

@@ -58,6 +58,8 @@ class Rollout:
         self._bridge: Optional[FoxgloveBridge] = None
         self._namespace = options.namespace or (
             f'/{qos.NAMESPACE}' if options.attach else private_namespace())
+        # Whether someone else may know the namespace (decided once the client exists).
+        self._shared_namespace = True
 
     def __enter__(self) -> 'Rollout':
         """
@@ -84,6 +86,7 @@ class Rollout:
         # Remapping (-r __ns:=...) wins over the namespace given here; a generated namespace
         # that survived needs no look around, since no one else knows it.
         generated = not options.namespace and self.client.get_namespace() == self._namespace
+        self._shared_namespace = options.attach or not generated
         if not options.attach:
             if not generated:
                 self.client.check_alone(SECOND_TABLE_CHECK_S)
@@ -100,8 +103,7 @@ class Rollout:
         self._thread = threading.Thread(target=self._spin, name='rollout-executor', daemon=True)
         self._thread.start()
         self.client.wait_for_nodes(options.wait_s)
-        if options.attach:
-            self.client.check_one_server()
+        self.check_one_table()
         if self._topic_recorder is not None:
             control_topics = [self.client.resolve_topic_name(qos.OBSERVATION_TOPIC),
                               self.client.resolve_topic_name(qos.ACTION_TOPIC)]
@@ -160,6 +162,17 @@ class Rollout:
         self.foxglove_port = bridge.port
         self._bridge = bridge
         return bridge
+
+    def check_one_table(self) -> None:
+        """
+        Make sure no second play table or rollout shares this rollout's namespace.
+
+        A namespace of the rollout's own (generated) needs no check.
+
+        :raises RolloutError: naming the nodes seen twice.
+        """
+        if self._shared_namespace:
+            self.client.check_one_server()
 
     def wait_for_foxglove(self, timeout_s: float) -> bool:
         """
