@@ -32,10 +32,10 @@ setup(
         'console_scripts': [
             'play-lmp-sim = play_lmp_ros.core.sim.cli:main',
             'sim_node = play_lmp_ros.sim_node:main',
-            'goal_server = play_lmp_ros.goal_server:main',
+            'goal_server = play_lmp_ros.goal_server_node:main',
             'policy_node = play_lmp_ros.policy_node:main',
             'rollout = play_lmp_ros.rollout.cli:main',
-            'foxglove_bridge = play_lmp_ros.foxglove_bridge:main',
+            'foxglove_bridge = play_lmp_ros.foxglove_bridge_node:main',
         ],
     },
 )

@@ -317,7 +317,7 @@ def check_alive(process: NodeProcess) -> None:
     :raises BenchError: with its exit code and the tail of its log.
     """
     if not process.alive():
-        raise BenchError(f'{process.module} exited with code {process.process.returncode}:\n'
+        raise BenchError(f'{process.executable} exited with code {process.process.returncode}:\n'
                          f'{process.output()[-LOG_TAIL_CHARS:]}')
 
 

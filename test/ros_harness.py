@@ -7,6 +7,7 @@ so every graph also runs in a namespace of its own, with /diagnostics moved into
 NodeProcess also starts the nodes of the runtime benchmark (benchmarks/bench_runtime.py).
 """
 
+import ast
 from pathlib import Path
 import signal
 import subprocess
@@ -169,7 +170,7 @@ class Graph:
         """
         Create one of the package's nodes in this graph.
 
-        :param node_class: SimNode, GoalServer or PolicyNode.
+        :param node_class: SimNode, GoalServerNode or PolicyNode.
         :param parameters: parameter overrides.
         :return: the node.
         """
@@ -397,26 +398,45 @@ def parameter_argument(name: str, value) -> str:
     return f'{name}:={text}'
 
 
-class NodeProcess:
-    """One of the package's nodes run as `python -m play_lmp_ros.<module>` from this checkout."""
+def console_scripts() -> dict:
+    """
+    Read setup.py's console scripts without running it.
 
-    def __init__(self, module: str, log_dir: Path, namespace: str, **parameters):
+    :return: script name -> 'module:function'.
+    """
+    tree = ast.parse((REPO_ROOT / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == 'console_scripts':
+                    entries = ast.literal_eval(value)
+                    return dict(tuple(part.strip() for part in entry.split('=', 1))
+                                for entry in entries)
+    raise AssertionError('setup.py declares no console_scripts')
+
+
+class NodeProcess:
+    """One of the package's nodes run as `python -m <its console script's module>`, from here."""
+
+    def __init__(self, executable: str, log_dir: Path, namespace: str, **parameters):
         """
         Start the process; its output goes to a log file.
 
-        :param module: 'sim_node', 'goal_server' or 'policy_node'.
+        :param executable: the node's console script: 'sim_node', 'goal_server', 'policy_node'
+            or 'foxglove_bridge'.
         :param log_dir: folder of the log file.
         :param namespace: the graph's namespace (/diagnostics is moved into it too).
         :param parameters: parameters given with -p.
         """
-        self.module = module
-        arguments = [sys.executable, '-m', f'play_lmp_ros.{module}', '--ros-args',
+        self.executable = executable
+        module = console_scripts()[executable].split(':')[0]
+        arguments = [sys.executable, '-m', module, '--ros-args',
                      '-r', f'__ns:=/{namespace}',
                      '-r', f'{qos.DIAGNOSTICS_TOPIC}:={diagnostics_topic(namespace)}']
         for name, value in parameters.items():
             arguments += ['-p', parameter_argument(name, value)]
-        index = len(list(log_dir.glob(f'{module}*.log')))
-        self.log_path = log_dir / f'{module}{index}.log'
+        index = len(list(log_dir.glob(f'{executable}*.log')))
+        self.log_path = log_dir / f'{executable}{index}.log'
         self._log = open(self.log_path, 'w')
         self.process = subprocess.Popen(arguments, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                         stdout=self._log, stderr=subprocess.STDOUT)

@@ -14,8 +14,8 @@ from play_lmp_ros import conversions, qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.goals import GoalJudge, state_reached
 from play_lmp_ros.core.skills import feasible_tasks, make_skill
-from play_lmp_ros.goal_server import (
-    GoalServer, GoalServerParams, main, OUTCOME_PREEMPTED, OUTCOME_REJECTED, OUTCOME_SHUTDOWN)
+from play_lmp_ros.goal_server_node import (
+    GoalServerNode, GoalServerParams, main, OUTCOME_PREEMPTED, OUTCOME_REJECTED, OUTCOME_SHUTDOWN)
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
@@ -48,7 +48,7 @@ def test_config_file_lists_every_parameter_with_its_default(ros_domain):
     """config/goal_server.yaml sets exactly the declared parameters, to their defaults."""
     listed = node_config('goal_server')
     with Graph() as graph:
-        server = graph.start(GoalServer)
+        server = graph.start(GoalServerNode)
         declared = {name: server.get_parameter(name).value
                     for name in GoalServerParams.__dataclass_fields__}
     assert listed == declared
@@ -64,7 +64,7 @@ def test_bad_parameters_are_refused_by_name(ros_domain, name, value, message):
     """A bad parameter value stops the node with an error naming the parameter."""
     with Graph() as graph:
         with pytest.raises((ValueError, ParameterException), match=message):
-            graph.start(GoalServer, **{name: value})
+            graph.start(GoalServerNode, **{name: value})
 
 
 def test_bad_parameter_exits_with_code_1(ros_domain, capsys):
@@ -154,7 +154,7 @@ def test_explicit_goal_state_is_reached(ros_domain):
     """A 39-D goal imagined from the current state succeeds once the robot gets there."""
     with Graph() as graph:
         graph.start(SimNode, mode='lockstep')
-        graph.start(GoalServer)
+        graph.start(GoalServerNode)
         driver = SkillDriver(graph)
         obs = graph.reset(SEED)
         task = task_kinds(feasible_tasks(obs))[0]
@@ -180,7 +180,7 @@ BURST_GOALS = 200
 def test_a_burst_of_goals_is_answered_in_full(ros_domain):
     """200 goals sent at once, every other one malformed: all answered, the malformed ones why."""
     with Graph() as graph:
-        graph.start(GoalServer)
+        graph.start(GoalServerNode)
         client = ActionClient(graph.client, ReachGoal, qos.REACH_GOAL_ACTION,
                               **qos.ACTION_SERVICE_PROFILES)
         assert client.wait_for_server(timeout_sec=10.0)
@@ -234,7 +234,7 @@ def test_malformed_goals_end_rejected_with_the_reason(ros_domain, fields, reason
     the goal already running goes on.  The reason is on /diagnostics too.
     """
     with Graph() as graph:
-        graph.start(GoalServer, observation_timeout_s=60.0)
+        graph.start(GoalServerNode, observation_timeout_s=60.0)
         running = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)
         run = graph.send_goal(**fields)
         response = run.result(10.0)
@@ -257,7 +257,7 @@ def realtime_graph(graph: Graph, **server_parameters) -> np.ndarray:
     :return: (39,) the observation after the reset.
     """
     graph.start(SimNode, mode='realtime')
-    graph.start(GoalServer, **server_parameters)
+    graph.start(GoalServerNode, **server_parameters)
     graph.start(PolicyNode, backend='scripted', mode='realtime')
     return graph.reset(SEED)
 
@@ -327,7 +327,7 @@ def test_timeout(ros_domain, goal_timeout_s, server_parameters):
     """A goal that runs out of time or steps ends 'timeout', aborted, once."""
     with Graph() as graph:
         graph.start(SimNode, mode='realtime')
-        graph.start(GoalServer, **server_parameters)
+        graph.start(GoalServerNode, **server_parameters)
         task = task_kinds(feasible_tasks(graph.reset(SEED)))[0]
         run = graph.send_goal(task=task, timeout_s=goal_timeout_s)
         response = run.result(RESULT_TIMEOUT_S)
@@ -342,7 +342,7 @@ def test_timeout(ros_domain, goal_timeout_s, server_parameters):
 def test_goals_that_cannot_be_made_end_aborted_with_the_reason(ros_domain):
     """No observation, or a task infeasible from the scene: accepted, then aborted with why."""
     with Graph() as graph:
-        graph.start(GoalServer, observation_timeout_s=0.5)
+        graph.start(GoalServerNode, observation_timeout_s=0.5)
         run = graph.send_goal(task='open_drawer')
         assert run.handle.accepted
         response = run.result(RESULT_TIMEOUT_S)
@@ -397,7 +397,7 @@ def test_policy_killed_mid_goal_times_out_and_the_sim_holds(ros_domain, tmp_path
 def test_a_running_goal_is_renewed_with_its_deadline(ros_domain):
     """The active GoalState is republished while the goal runs, each with the goal's deadline."""
     with Graph() as graph:
-        graph.start(GoalServer, feedback_hz=10.0)
+        graph.start(GoalServerNode, feedback_hz=10.0)
         run = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM, timeout_s=1.5)
         assert run.handle.accepted
         # No simulator: the goal waits for an observation and publishes nothing.
@@ -419,7 +419,7 @@ def test_a_running_goal_is_renewed_with_its_deadline(ros_domain):
 def test_observations_from_another_node_are_not_judged(ros_domain):
     """While a node other than sim_node publishes observations, goals are refused and aborted."""
     with Graph() as graph:
-        graph.start(GoalServer)
+        graph.start(GoalServerNode)
         graph.start(SimNode, mode='realtime')
         graph.reset(SEED)
         run = graph.send_goal(goal_state=[0.1] * layout.OBS_DIM)

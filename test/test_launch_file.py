@@ -16,12 +16,12 @@ from pathlib import Path
 import sys
 
 from play_lmp_ros import qos
-from play_lmp_ros.goal_server import GoalServer
+from play_lmp_ros.goal_server_node import GoalServerNode
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
 import rclpy
-from ros_harness import node_config
+from ros_harness import console_scripts, node_config
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,23 +32,6 @@ DOCUMENTED_ARGUMENTS = {'model_dir', 'backend', 'replan_every', 'mode', 'rviz', 
 PLAY_TABLE_NODES = {'sim_node', 'goal_server', 'policy_node'}
 # Started where installed, from packages of their own.
 OTHER_PACKAGES = {'rviz2', 'robot_state_publisher'}
-
-
-def console_scripts() -> dict:
-    """
-    Read setup.py's console scripts without running it.
-
-    :return: script name -> 'module:function'.
-    """
-    tree = ast.parse((REPO / 'setup.py').read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                if isinstance(key, ast.Constant) and key.value == 'console_scripts':
-                    entries = ast.literal_eval(value)
-                    return dict(tuple(part.strip() for part in entry.split('=', 1))
-                                for entry in entries)
-    raise AssertionError('setup.py declares no console_scripts')
 
 
 def keyword(call: ast.Call, name: str):
@@ -173,7 +156,7 @@ def test_a_parameter_file_applies_in_any_namespace(ros_domain, tmp_path, node_na
                                                          parameter: value}}}
     params_file = tmp_path / f'{node_name}.yaml'
     params_file.write_text(yaml.safe_dump(document))
-    node_class = {'sim_node': SimNode, 'goal_server': GoalServer, 'policy_node': PolicyNode}
+    node_class = {'sim_node': SimNode, 'goal_server': GoalServerNode, 'policy_node': PolicyNode}
     context = rclpy.Context()
     rclpy.init(args=['--ros-args', '--params-file', str(params_file)], context=context)
     try:

@@ -7,7 +7,7 @@ parameter is read-only, so a set never says "successful" and changes nothing.
 
 from play_lmp_interfaces.msg import Observation
 from play_lmp_ros import conversions, qos
-from play_lmp_ros.goal_server import GoalServer
+from play_lmp_ros.goal_server_node import GoalServerNode
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.sim_node import SimNode
 import pytest
@@ -38,7 +38,7 @@ def set_parameter(graph: Graph, node_name: str, name: str, value):
 @pytest.mark.parametrize('node_class, extra, live, value, read_only, bad, reason', [
     (SimNode, {}, 'marker_every', 5, ('mode', 'lockstep'), ('diagnostics_hz', 0.0),
      'diagnostics_hz'),
-    (GoalServer, {}, 'max_steps', 90, ('seed', 3), ('feedback_hz', 1.0), 'feedback_hz'),
+    (GoalServerNode, {}, 'max_steps', 90, ('seed', 3), ('feedback_hz', 1.0), 'feedback_hz'),
     (PolicyNode, {'backend': 'scripted'}, 'goal_lease_s', 2.5, ('model_dir', '/elsewhere'),
      ('stale_periods', -1.0), 'stale_periods'),
 ])

@@ -24,9 +24,9 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility
 from play_lmp_ros.core.tasks import TASK_NAMES
-from play_lmp_ros.foxglove_bridge import (FoxgloveBridge, marker_array_to_scene_update,
-                                          observation_to_json)
-from play_lmp_ros.goal_server import GoalServer
+from play_lmp_ros.foxglove_bridge_node import (FoxgloveBridgeNode, marker_array_to_scene_update,
+                                               observation_to_json)
+from play_lmp_ros.goal_server_node import GoalServerNode
 from play_lmp_ros.rollout.goals import GoalSpec, load_goals, parse_goal_entry, parse_task_list
 from play_lmp_ros.sim_node import SimNode
 from play_lmp_ros.subprotocol_relay import SDK_SUBPROTOCOL, WEBSOCKET_SUBPROTOCOL
@@ -387,7 +387,7 @@ def test_bridge_serves_and_forwards(ros_domain, tmp_path):
     context = rclpy.Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
-    bridge = FoxgloveBridge(context=context, parameter_overrides=[Parameter('port', value=0)])
+    bridge = FoxgloveBridgeNode(context=context, parameter_overrides=[Parameter('port', value=0)])
     talker = Node('talker', namespace=qos.NAMESPACE, context=context)
     sink_path = tmp_path / 'bridge.mcap'
     sink = foxglove.open_mcap(sink_path, context=bridge.foxglove_context)
@@ -448,7 +448,7 @@ def test_bridge_speaks_both_subprotocol_names(ros_domain, subprotocol):
     pytest.importorskip('foxglove')
     context = rclpy.Context()
     rclpy.init(context=context)
-    bridge = FoxgloveBridge(context=context, parameter_overrides=[Parameter('port', value=0)])
+    bridge = FoxgloveBridgeNode(context=context, parameter_overrides=[Parameter('port', value=0)])
     try:
         client = FoxgloveClient(bridge.port, subprotocol=subprotocol)
         try:
@@ -474,8 +474,8 @@ def test_bridge_services_reset_and_send_goals_and_see_clients(ros_domain):
     pytest.importorskip('foxglove')
     with Graph() as graph:
         graph.start(SimNode, mode='lockstep')
-        graph.start(GoalServer)
-        bridge = graph.start(FoxgloveBridge, port=0)
+        graph.start(GoalServerNode)
+        bridge = graph.start(FoxgloveBridgeNode, port=0)
         client = FoxgloveClient(bridge.port)
         try:
             assert client.upgraded, client.handshake

@@ -23,8 +23,8 @@ import textwrap
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from play_lmp_ros.core.cli_help import HelpFormatter
-from play_lmp_ros.foxglove_bridge import FoxgloveBridgeParams
-from play_lmp_ros.goal_server import GoalServerParams
+from play_lmp_ros.foxglove_bridge_node import FoxgloveBridgeParams
+from play_lmp_ros.goal_server_node import GoalServerParams
 from play_lmp_ros.parameters import INT64_MAX, parameter_specs, ParameterRange, ParameterSpec
 from play_lmp_ros.policy_node import PolicyNodeParams
 from play_lmp_ros.sim_node import SimNodeParams

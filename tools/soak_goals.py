@@ -19,7 +19,7 @@ import numpy as np
 from play_lmp_interfaces.action import ReachGoal
 from play_lmp_ros import qos
 from play_lmp_ros.core.cli_help import HelpFormatter
-from play_lmp_ros.goal_server import GoalServer
+from play_lmp_ros.goal_server_node import GoalServerNode
 from play_lmp_ros.sim_node import SimNode
 import rclpy
 from rclpy.action import ActionClient
@@ -58,7 +58,7 @@ def soak(goals: int, every: int) -> List[float]:
     """
     rclpy.init()
     executor = MultiThreadedExecutor(num_threads=2)
-    nodes = [GoalServer(namespace=NAMESPACE), SimNode(namespace=NAMESPACE),
+    nodes = [GoalServerNode(namespace=NAMESPACE), SimNode(namespace=NAMESPACE),
              rclpy.create_node('soak_client', namespace=NAMESPACE)]
     for node in nodes:
         executor.add_node(node)

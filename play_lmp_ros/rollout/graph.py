@@ -12,8 +12,8 @@ from typing import List, Optional
 import uuid
 
 from play_lmp_ros import qos
-from play_lmp_ros.foxglove_bridge import FoxgloveBridge, FoxgloveUnavailableError
-from play_lmp_ros.goal_server import GoalServer
+from play_lmp_ros.foxglove_bridge_node import FoxgloveBridgeNode, FoxgloveUnavailableError
+from play_lmp_ros.goal_server_node import GoalServerNode
 from play_lmp_ros.policy_node import PolicyNode
 from play_lmp_ros.recording import McapRecorder, TopicRecorder
 from play_lmp_ros.rollout.client import RolloutClient, RolloutError
@@ -55,7 +55,7 @@ class Rollout:
         self._mcap: Optional[McapRecorder] = None
         self._topic_recorder: Optional[TopicRecorder] = None
         self.foxglove_port: Optional[int] = None
-        self._bridge: Optional[FoxgloveBridge] = None
+        self._bridge: Optional[FoxgloveBridgeNode] = None
         self._namespace = options.namespace or (
             f'/{qos.NAMESPACE}' if options.attach else private_namespace())
         # Whether someone else may know the namespace (decided once the client exists).
@@ -137,7 +137,7 @@ class Rollout:
         recipes = (
             ('sim_node', SimNode, [Parameter('mode', value=options.mode),
                                    Parameter('seed', value=options.seed)]),
-            ('goal_server', GoalServer, [Parameter('seed', value=options.seed)]),
+            ('goal_server', GoalServerNode, [Parameter('seed', value=options.seed)]),
             ('policy_node', PolicyNode, policy),
         )
         nodes: List[Node] = []
@@ -154,8 +154,8 @@ class Rollout:
     def _foxglove_bridge(self) -> Node:
         try:
             port = Parameter('port', value=self.options.foxglove_port)
-            bridge = FoxgloveBridge(context=self._context, namespace=self._namespace,
-                                    parameter_overrides=[port])
+            bridge = FoxgloveBridgeNode(context=self._context, namespace=self._namespace,
+                                        parameter_overrides=[port])
         except (FoxgloveUnavailableError, ValueError, ParameterException,
                 RuntimeError) as error:
             raise RolloutError(f'cannot start the Foxglove bridge: {error}') from None

@@ -179,7 +179,7 @@ class _GoalRun:
         return f'goal {self.goal_id} ({truncated(self.task) or "explicit state"})'
 
 
-class GoalServer(Node):
+class GoalServerNode(Node):
     """The ReachGoal action server of the play table."""
 
     def __init__(self, **kwargs):
@@ -635,7 +635,7 @@ def main(args=None) -> int:
     :param args: command-line arguments for rclpy (sys.argv when None).
     :return: the exit code: 0, or 1 on a start-up error (printed to stderr).
     """
-    return run_node(GoalServer, 'goal_server', args=args)
+    return run_node(GoalServerNode, 'goal_server', args=args)
 
 
 if __name__ == '__main__':

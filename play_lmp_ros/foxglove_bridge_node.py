@@ -302,7 +302,7 @@ def _log_time_ns(header) -> Optional[int]:
     return stamp if stamp > 0 else None
 
 
-class FoxgloveBridge(Node):
+class FoxgloveBridgeNode(Node):
     """
     Forward markers, TCP pose, observations and joint states to a Foxglove WebSocket server.
 
@@ -486,7 +486,7 @@ def main(args=None) -> int:
     :param args: command line arguments for rclpy (None: sys.argv).
     :return: 0, or 1 after a start-up error (no foxglove-sdk, bad parameter, port taken).
     """
-    return run_node(FoxgloveBridge, 'foxglove_bridge: cannot start',
+    return run_node(FoxgloveBridgeNode, 'foxglove_bridge: cannot start',
                     (FoxgloveUnavailableError, RuntimeError), args=args)
 
 
