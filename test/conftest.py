@@ -29,7 +29,7 @@ def tiny_play(tmp_path_factory):
 
     :return: the dataset root.
     """
-    from training.collect import generate, PlayConfig
+    from play_lmp_training.collect import generate, PlayConfig
 
     root = tmp_path_factory.mktemp('tiny_play') / 'play'
     generate(root, 10 * TINY_EPISODE_FRAMES, seed=3, workers=1,

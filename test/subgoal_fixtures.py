@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from onnx_fixtures import write_model_dir
-from training import checkpoint as ckpt
-from training.subgoal import export as subgoal_export, train as subgoal_train
+from play_lmp_training import checkpoint as ckpt
+from play_lmp_training.subgoal import export as subgoal_export, train as subgoal_train
 
 TINY_SUBGOAL_OVERRIDES = [
     'model.horizon=8', 'model.max_goal_distance=40', 'model.width=32', 'model.depth=2',

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_training.calvin_dataset import (CalvinWriter, DatasetError, DatasetExistsError,
+                                              iterate_validation_windows, load_split,
+                                              WindowSampler)
+from play_lmp_training.calvin_dataset import files
+from play_lmp_training.calvin_dataset.summary import main as summary_main
 import pytest
-from training.calvin_dataset import (
-    CalvinWriter, DatasetError, DatasetExistsError, iterate_validation_windows, load_split,
-    WindowSampler)
-from training.calvin_dataset import files
-from training.calvin_dataset.summary import main as summary_main
 import yaml
 
 

@@ -14,9 +14,9 @@ import time
 import numpy as np
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.tasks import TASK_NAMES
+from play_lmp_training import collect
+from play_lmp_training.calvin_dataset import DatasetExistsError, load_split
 import pytest
-from training import collect
-from training.calvin_dataset import DatasetExistsError, load_split
 
 EPISODE_FRAMES = 64
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_the_dataset_does_not_depend_on_the_worker_count(tiny_play, tmp_path):
 def test_a_killed_run_resumes_without_damage(tmp_path):
     """SIGKILL the generator mid-run, run it again: committed episodes stay byte-identical."""
     out = tmp_path / 'play'
-    command = [sys.executable, '-m', 'training.collect', '--out', str(out),
+    command = [sys.executable, '-m', 'play_lmp_training.collect', '--out', str(out),
                '--frames', str(12 * EPISODE_FRAMES), '--episode-frames', str(EPISODE_FRAMES),
                '--no-progress']
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(

@@ -12,17 +12,18 @@ from play_lmp_ros.core.policy import OnnxPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility
 from play_lmp_ros.core.tasks import TASK_CATEGORIES, TaskOracle
+from play_lmp_training import baselines, evaluate
+from play_lmp_training.evaluation.episodes import (CHAIN_LENGTH, choose_validation, make_chain,
+                                                   make_chains, single_episodes,
+                                                   validation_episodes)
+from play_lmp_training.evaluation.reports import chain_markdown, single_markdown
+from play_lmp_training.evaluation.rollouts import make_policy, PolicySpec, run_episode
+from play_lmp_training.evaluation.summaries import (bin_labels, distance_bin, mark_trivial,
+                                                    mean_interval, summarize_chain,
+                                                    summarize_single, trivial_flags,
+                                                    wilson_interval)
 import pytest
 from subgoal_fixtures import train_tiny_subgoal, write_planned_model_dir
-from training import baselines, evaluate
-from training.evaluation.episodes import (
-    CHAIN_LENGTH, choose_validation, make_chain, make_chains, single_episodes,
-    validation_episodes)
-from training.evaluation.reports import chain_markdown, single_markdown
-from training.evaluation.rollouts import make_policy, PolicySpec, run_episode
-from training.evaluation.summaries import (
-    bin_labels, distance_bin, mark_trivial, mean_interval, summarize_chain, summarize_single,
-    trivial_flags, wilson_interval)
 
 
 def _result(task, success, trivial=False, source='imagined', index=0, distance=10):

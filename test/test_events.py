@@ -2,11 +2,11 @@
 
 import numpy as np
 from play_lmp_ros.core import layout
+from play_lmp_training.calvin_dataset import load_split, read_language
+from play_lmp_training.calvin_dataset.events import (event_end_rows, event_rows,
+                                                     segment_event_ends, segment_events)
+from play_lmp_training.subgoal.data import EVENT_SETTLE_STEPS, PairSampler
 import pytest
-from training.calvin_dataset import load_split, read_language
-from training.calvin_dataset.events import (
-    event_end_rows, event_rows, segment_event_ends, segment_events)
-from training.subgoal.data import EVENT_SETTLE_STEPS, PairSampler
 
 DRAWER = layout.ROBOT_OBS_DIM + layout.DRAWER
 RED_X = layout.ROBOT_OBS_DIM + layout.block_slice(0).start

@@ -7,12 +7,12 @@ import numpy as np
 from play_lmp_ros.core.goals import GoalJudge
 from play_lmp_ros.core.policy import default_model_dir, OnnxPolicy, PLANNER_FILE
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
+from play_lmp_training import checkpoint as ckpt
+from play_lmp_training import evaluate, export, train
+from play_lmp_training.evaluation.episodes import CHAIN_LENGTH, validation_episodes
+from play_lmp_training.evaluation.summaries import summarize_chain
+from play_lmp_training.play_lmp.torch_policy import TorchPolicy
 import pytest
-from training import checkpoint as ckpt
-from training import evaluate, export, train
-from training.evaluation.episodes import CHAIN_LENGTH, validation_episodes
-from training.evaluation.summaries import summarize_chain
-from training.play_lmp.torch_policy import TorchPolicy
 from training_fixtures import tiny_arguments
 
 

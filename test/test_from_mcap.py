@@ -1,5 +1,5 @@
 """
-MCAP recordings to CALVIN datasets (training.from_mcap), on a real lockstep rollout.
+MCAP recordings to CALVIN datasets (play_lmp_training.from_mcap), on a real lockstep rollout.
 
 The recording is made the real way, once per module: ``python -m play_lmp_ros.rollout`` with the
 scripted backend in lockstep mode and ``--record``.  Broken recordings are copies of it written
@@ -22,10 +22,10 @@ from play_lmp_ros.core import layout
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills import infeasibility
 from play_lmp_ros.recording import McapRecorder
+from play_lmp_training import from_mcap, train
+from play_lmp_training.calvin_dataset import files, load_split, WindowSampler
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
-from training import from_mcap, train
-from training.calvin_dataset import files, load_split, WindowSampler
 from training_fixtures import tiny_arguments
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,10 +2,10 @@
 
 import math
 
+from play_lmp_training import checkpoint as ckpt, optim, train
+from play_lmp_training.play_lmp.configuration import load_config
 import pytest
 import torch
-from training import checkpoint as ckpt, optim, train
-from training.play_lmp.configuration import load_config
 from training_fixtures import CPU_DEFAULT, tiny_arguments
 
 

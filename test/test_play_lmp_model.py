@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from training.play_lmp import (  # noqa: E402 (torch must be importable first)
+from play_lmp_training.play_lmp import (  # noqa: E402, I100 (torch first)
     dlml_log_prob, FEATURE_DIM, load_config, ModelConfig,
     normalization_from_data, PlayLMP, TrainConfig)
 

@@ -4,8 +4,8 @@ import numpy as np
 from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.tasks import TASK_NAMES
+from play_lmp_training.evaluate_skills import prepare_start
 import pytest
-from training.evaluate_skills import prepare_start
 
 START_STATES_PER_TASK = 2
 QUIET_BLOCKS = ((0.0, -0.13, 1.5), (0.13, -0.15, 0.3), (-0.25, 0.09, 1.2))

@@ -13,16 +13,16 @@ from play_lmp_ros.core.policy import ModelError, OnnxPolicy
 from play_lmp_ros.core.subgoals import (
     collocate, gaussian_log_prob, KSTEP_FILE, PlannerSettings, SUBGOAL_FILE, tcp_distance,
     tidy_states)
+from play_lmp_training import bench_subgoals, checkpoint as ckpt, oracle_subgoals, proposer_error
+from play_lmp_training.calvin_dataset import load_split
+from play_lmp_training.subgoal import train as subgoal_train
+from play_lmp_training.subgoal.configuration import load_config, SubgoalModelConfig
+from play_lmp_training.subgoal.data import PairSampler
+from play_lmp_training.subgoal.modeling import SubgoalModels
 import pytest
 from subgoal_fixtures import (
     TINY_SUBGOAL_OVERRIDES, train_tiny_subgoal, write_planned_model_dir)
 import torch
-from training import bench_subgoals, checkpoint as ckpt, oracle_subgoals, proposer_error
-from training.calvin_dataset import load_split
-from training.subgoal import train as subgoal_train
-from training.subgoal.configuration import load_config, SubgoalModelConfig
-from training.subgoal.data import PairSampler
-from training.subgoal.modeling import SubgoalModels
 
 
 def tiny_models(mixtures: int, seed: int, **config) -> SubgoalModels:

@@ -9,10 +9,10 @@ import sys
 import time
 from typing import List, Tuple
 
+from play_lmp_training import checkpoint as ckpt
+from play_lmp_training import train
 import pytest
 import torch
-from training import checkpoint as ckpt
-from training import train
 from training_fixtures import REPO_ROOT, tiny_arguments
 
 
@@ -71,7 +71,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny_play, tmp_path):
     killed = tmp_path / 'killed'
     # Validation every step, so that the killed run logs past its last checkpoint.
     extra = ['train.checkpoint_every=3', 'train.eval_every=1']
-    command = [sys.executable, '-m', 'training.train',
+    command = [sys.executable, '-m', 'play_lmp_training.train',
                *tiny_arguments(tiny_play, killed, steps=100000, extra=extra)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO_ROOT)] + os.environ.get('PYTHONPATH', '').split(os.pathsep)))
@@ -176,7 +176,7 @@ def test_ddp_with_two_cpu_processes(tiny_play, tmp_path):
         [str(REPO_ROOT)] + os.environ.get('PYTHONPATH', '').split(os.pathsep)))
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-         '-m', 'training.train', *tiny_arguments(tiny_play, run, steps=4)],
+         '-m', 'play_lmp_training.train', *tiny_arguments(tiny_play, run, steps=4)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     state = _state(run)

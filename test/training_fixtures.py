@@ -26,7 +26,7 @@ def tiny_arguments(data: Path, output: Path, method: str = 'lmp', steps: int = 6
     :param method: 'lmp' or 'gcbc'.
     :param steps: optimizer steps.
     :param extra: more key=value overrides (applied last).
-    :return: argv for training.train.main.
+    :return: argv for play_lmp_training.train.main.
     """
     return ['--config', CPU_DEFAULT, '--no-progress', *TINY_OVERRIDES,
             f'model.method={method}', f'train.steps={steps}', f'data_path={data}',

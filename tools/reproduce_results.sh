@@ -9,13 +9,13 @@ PY=${PYTHON:-.venv/bin/python}
 WORKERS=${WORKERS:-2}
 
 [ -d data/play2/validation ] || \
-  $PY -m training.collect --out data/play2 --frames 300000 --workers "$WORKERS" --seed 0
+  $PY -m play_lmp_training.collect --out data/play2 --frames 300000 --workers "$WORKERS" --seed 0
 # The bundled proposer (contact subgoals, the configuration's recipe) and the one that predicts
 # the whole state 32 steps ahead (the earlier recipe, for comparison).
 [ -f runs/subgoal/summary.json ] || \
-  $PY -m training.subgoal.train --config config/training/subgoal.yaml output_dir=runs/subgoal
+  $PY -m play_lmp_training.subgoal.train --config config/training/subgoal.yaml output_dir=runs/subgoal
 [ -f runs/subgoal_horizon/summary.json ] || \
-  $PY -m training.subgoal.train --config config/training/subgoal.yaml \
+  $PY -m play_lmp_training.subgoal.train --config config/training/subgoal.yaml \
     output_dir=runs/subgoal_horizon model.subgoal_part=full train.subgoal_target=horizon \
     train.steps=20000
 
@@ -23,34 +23,34 @@ WORKERS=${WORKERS:-2}
 mkdir -p runs/export/direct && cp play_lmp_ros/models/default/{actor,planner}.onnx runs/export/direct/
 rm -rf runs/export/contact runs/export/horizon
 cp -r runs/export/direct runs/export/contact && cp -r runs/export/direct runs/export/horizon
-$PY -m training.subgoal.export --checkpoint runs/subgoal/last.pt --model-dir runs/export/contact \
+$PY -m play_lmp_training.subgoal.export --checkpoint runs/subgoal/last.pt --model-dir runs/export/contact \
   --data data/play2 --plan-mode sample --contact-radius 0.03
-$PY -m training.subgoal.export --checkpoint runs/subgoal_horizon/last.pt \
+$PY -m play_lmp_training.subgoal.export --checkpoint runs/subgoal_horizon/last.pt \
   --model-dir runs/export/horizon --data data/play2 --plan-mode collocation
 # Plan modes, on the tuning seed (100).
 for mode in sample best_of_n; do
-  $PY -m training.evaluate --model runs/export/contact --name "contact-$mode" --plan-mode "$mode" \
+  $PY -m play_lmp_training.evaluate --model runs/export/contact --name "contact-$mode" --plan-mode "$mode" \
     --protocol single --goal-source imagined --episodes 10 --seed 100 --workers "$WORKERS" \
     --modes deterministic,sampled --baselines none --out "out/results/plan_modes_contact_$mode"
 done
 # The headline, on a held-out seed (1): imagined goals, 30 per task, beside the baselines.
-$PY -m training.evaluate --model runs/export/direct --model runs/export/horizon \
+$PY -m play_lmp_training.evaluate --model runs/export/direct --model runs/export/horizon \
   --model runs/export/contact --name direct --name horizon-subgoals --name contact-subgoals \
   --protocol single --goal-source imagined --episodes 30 --seed 1 \
   --modes deterministic,sampled --baselines hold,open-gripper,untrained \
   --workers "$WORKERS" --out out/results/imagined
-$PY -m training.evaluate --model runs/export/direct --model runs/export/contact \
+$PY -m play_lmp_training.evaluate --model runs/export/direct --model runs/export/contact \
   --name direct --name contact-subgoals --protocol single --goal-source validation \
   --data data/play2 --episodes 30 --seed 1 --modes deterministic,sampled --workers "$WORKERS" \
   --out out/results/validation
-$PY -m training.evaluate --model runs/export/direct --model runs/export/contact \
+$PY -m play_lmp_training.evaluate --model runs/export/direct --model runs/export/contact \
   --name direct --name contact-subgoals --protocol chain --episodes 100 --seed 1 \
   --baselines none --modes deterministic,sampled --workers "$WORKERS" --out out/results/chain
 # What perfect subgoals would give this actor: the skill's own states 32 steps ahead (whole,
 # robot part only, scene part only) and the skill's state where the interaction starts.
 for part in full robot scene contact; do
-  $PY -m training.oracle_subgoals --model runs/export/direct --episodes 10 --seed 100 \
+  $PY -m play_lmp_training.oracle_subgoals --model runs/export/direct --episodes 10 --seed 100 \
     --lookahead 32 --part "$part" --workers "$WORKERS" > "out/results/oracle_subgoals_$part.json"
 done
-$PY -m training.bench_subgoals --model play_lmp_ros/models/default --data data/play2 \
+$PY -m play_lmp_training.bench_subgoals --model play_lmp_ros/models/default --data data/play2 \
   --pairs 300 --deterministic > out/results/replan_latency.json

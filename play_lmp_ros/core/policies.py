@@ -15,10 +15,10 @@ caller does not): it clears its recurrent state and draws a new plan (and, with 
 new subgoal).  Policies that do not replan report zero replans.
 
 Implementations: `play_lmp_ros.core.policy.OnnxPolicy` (an exported model),
-``training.play_lmp.torch_policy.TorchPolicy`` (the torch model, for checks during training),
-``play_lmp_ros.core.scripted_policy.ScriptedPolicy`` (the scripted skills: an expert, not a
-learned policy; a module of its own, so that a learned policy's users do not load the skills and
-the simulator's geometry), and the evaluation's baselines `HoldPolicy` and `OpenGripperPolicy`.
+``play_lmp_training.play_lmp.torch_policy.TorchPolicy`` (the torch model, for checks during
+training), ``play_lmp_ros.core.scripted_policy.ScriptedPolicy`` (the scripted skills: an expert,
+not a learned policy; a module of its own, so that a learned policy's users do not load the skills
+and the simulator's geometry), and the evaluation's baselines `HoldPolicy` and `OpenGripperPolicy`.
 """
 
 from typing import List, Optional
