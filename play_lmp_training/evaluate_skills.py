@@ -29,7 +29,7 @@ from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim import scene_geometry as geo
-from play_lmp_ros.core.tasks import TASK_NAMES
+from play_lmp_ros.core.tasks import TASK_NAMES, TASKS
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def prepare_start(sim: PlayTableSim, task: str, rng: np.random.Generator) -> boo
     for _ in range(MAX_SCENE_TRIES):
         obs = sim.reset_random(int(rng.integers(2 ** 31)))
         if task.startswith('lift_') and task.endswith('_drawer'):
-            obs = _block_into_drawer(sim, rng, skills.BLOCK_COLORS[task.split('_')[1]])
+            obs = _block_into_drawer(sim, rng, layout.BLOCK_NAMES.index(TASKS[task].block))
         elif task in ('push_into_drawer', 'place_in_drawer'):
             obs = _with_drawer_open(sim, rng, skills.DRAWER_OPEN_FOR_BLOCKS)
         elif task == 'unstack_block':
