@@ -9,6 +9,7 @@ from onnx_fixtures import (
     D_LATENT, default_metadata, HIDDEN_SIZE, make_actor, NAN_GOAL_X, REPLAN_EVERY,
     write_model_dir)
 from play_lmp_ros.core import layout
+from play_lmp_ros.core.policies import replan_period
 import play_lmp_ros.core.policy as policy_module
 from play_lmp_ros.core.policy import (
     ModelError, NonFiniteOutputError, OnnxPolicy, REQUIRED_METADATA_KEYS, sample_dlml)
@@ -309,11 +310,20 @@ def test_bad_inputs_raise_value_error(tmp_path, obs, goal, fragment):
     assert policy.steps == 0
 
 
-@pytest.mark.parametrize('replan_every', [0, -2])
+@pytest.mark.parametrize('replan_every', [-2, 2.5, True])
 def test_bad_replan_every_raises_value_error(tmp_path, replan_every):
-    """A replan interval below 1 is refused."""
+    """A replan interval that is not a positive integer is refused."""
     with pytest.raises(ValueError, match='replan_every'):
         OnnxPolicy(str(write_model_dir(tmp_path)), replan_every=replan_every)
+
+
+def test_none_and_zero_replan_every_take_the_model_s(tmp_path):
+    """One rule for "the model's period" (core.policies.replan_period): None and 0 alike."""
+    model_dir = str(write_model_dir(tmp_path))
+    period = int(OnnxPolicy(model_dir).metadata['replan_every'])
+    assert [OnnxPolicy(model_dir, replan_every=value).replan_every
+            for value in (None, 0, 3)] == [period, period, 3]
+    assert replan_period(None, '7') == replan_period(0, 7) == 7
 
 
 def test_unavailable_provider_falls_back_to_cpu(tmp_path, caplog):
