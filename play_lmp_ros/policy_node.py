@@ -208,20 +208,6 @@ def make_policy(params: PolicyNodeParams) -> Policy:
                       params.seed, params.plan_mode or None)
 
 
-def describe_policy(policy: Policy) -> str:
-    """
-    Describe the node's policy for the start-up log.
-
-    :param policy: the policy.
-    :return: one line: method, replanning, plan mode and model for a model.
-    """
-    if not isinstance(policy, OnnxPolicy):
-        return policy.describe()
-    return (f'{policy.method} model from {policy.model_dir}, replanning every '
-            f'{policy.replan_every} steps, plan mode {policy.plan_mode}, '
-            f'{"deterministic" if policy.deterministic else "sampling"}')
-
-
 class PolicyNode(Node):
     """Publish the policy's actions for the active goal, or hold."""
 
@@ -283,7 +269,7 @@ class PolicyNode(Node):
                              'diagnostics_hz': self._diagnostics_timer})
 
         logger = self.get_logger()
-        logger.info(f'{self._params.backend} backend: {describe_policy(self._policy)}; mode '
+        logger.info(f'{self._params.backend} backend: {self._policy.describe()}; mode '
                     f'{params.mode}' + (f' at {params.control_hz:g} Hz'
                                         if params.mode == 'realtime' else ''))
         if params.backend == 'onnx':

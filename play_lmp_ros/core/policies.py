@@ -40,9 +40,19 @@ def replan_period(requested: Optional[int], model_default: int) -> int:
     :return: the period, a positive integer.
     :raises ValueError: when the result is not a positive integer.
     """
-    period = model_default if requested in (None, 0) else requested
+    return positive_period(model_default if requested in (None, 0) else requested)
+
+
+def positive_period(period) -> int:
+    """
+    Check a replanning period.
+
+    :param period: a positive integer, or its text (model metadata carries it as text).
+    :return: the period as an int.
+    :raises ValueError: when it is not a positive integer.
+    """
     try:
-        value = int(period)   # metadata carries it as text
+        value = int(period)
     except (TypeError, ValueError):
         value = 0
     if isinstance(period, bool) or (isinstance(period, float) and period != value) or value < 1:

@@ -48,7 +48,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import onnxruntime
 from play_lmp_ros.core import layout
-from play_lmp_ros.core.policies import Policy, replan_period
+from play_lmp_ros.core.policies import Policy, positive_period, replan_period
 from play_lmp_ros.core.subgoals import (
     check_subgoal_metadata, KSTEP_FILE, KSTEP_OUTPUTS, PLAN_MODES, PLANNER_METADATA_KEYS,
     PlannerSettings, SUBGOAL_FILE, subgoal_files_present, SUBGOAL_OUTPUTS, SubgoalPlanner,
@@ -323,7 +323,7 @@ class RecurrentPolicy(Policy):
         :raises ValueError: if replan_every is not a positive integer, or plan_mode is unknown
             or needs a planner that is missing.
         """
-        replan_every = replan_period(replan_every, 0)
+        replan_every = positive_period(replan_every)
         if plan_mode is None:
             plan_mode = 'direct' if subgoal_planner is None else subgoal_planner.default_mode
         if plan_mode not in PLAN_MODES:
@@ -755,6 +755,16 @@ class OnnxPolicy(RecurrentPolicy):
     def providers(self) -> List[str]:
         """Return the execution providers the actor session actually runs on."""
         return self.active_providers
+
+    def describe(self) -> str:
+        """
+        Describe the loaded model for a start-up log.
+
+        :return: method, model directory, replanning, plan mode and action mode.
+        """
+        return (f'{self.method} model from {self.model_dir}, replanning every '
+                f'{self.replan_every} steps, plan mode {self.plan_mode}, '
+                f'{"deterministic" if self.deterministic else "sampling"}')
 
     def _run_planner(self, obs_batch: np.ndarray,
                      goal_batch: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
