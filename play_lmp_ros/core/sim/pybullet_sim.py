@@ -1,10 +1,11 @@
 """
 The play table simulator: CALVIN scene D semantics on an authored PyBullet scene.
 
-A Franka Panda (pybullet_data) in front of a table with a sliding door, a drawer, a push button
-driving a green LED, a slide switch driving a lightbulb, and three blocks.  Control and
-observations follow layout.py exactly: 30 Hz control with 8 physics substeps at 240 Hz, IK on the
-TCP with null space, and an internal target pose that relative actions accumulate into.
+A Franka Panda with CALVIN's gripper (panda.py) in front of CALVIN's scene D desk, authored from
+primitives (assets/play_table.urdf): a sliding door, a drawer, a push button driving a green LED,
+a slide switch driving a lightbulb, and three blocks.  Control and observations follow layout.py
+exactly: 30 Hz control with 8 physics substeps at 240 Hz, IK on CALVIN's TCP with null space, and
+an internal target pose that relative actions accumulate into.
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.scene_info import BlockInfo, ROBOT, SceneInfo, TABLE, TABLE_LINKS
-from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim import panda, scene_geometry as geo
 from play_lmp_ros.core.sim.bullet import connect, pybullet, pybullet_data
 from play_lmp_ros.core.sim.closable import ClosableSimulator
 
@@ -97,8 +98,8 @@ class PlayTableSim(ClosableSimulator):
             self._table, geo.BUTTON_JOINT, pybullet.POSITION_CONTROL, targetPosition=0.0,
             force=geo.BUTTON_SPRING_FORCE_N)
 
-        self._robot = client.loadURDF(
-            geo.ROBOT_URDF, geo.ROBOT_BASE_POSITION, useFixedBase=True)
+        with panda.urdf_file() as robot_urdf:
+            self._robot = client.loadURDF(robot_urdf, geo.ROBOT_BASE_POSITION, useFixedBase=True)
         # Couple the fingers like the real gripper (and calvin_env): mirror-image motion.
         gear = client.createConstraint(
             self._robot, geo.FINGER_JOINT_IDS[0], self._robot, geo.FINGER_JOINT_IDS[1],
@@ -149,15 +150,27 @@ class PlayTableSim(ClosableSimulator):
         :return: (39,) observation.
         :raises ValueError: if a given state has the wrong size, non-finite values, a gripper
             action other than +-1, lights other than 0 / 1 or a value outside its physical
-            range (layout.check_robot_state, layout.check_scene_state); the simulator is left
-            unchanged.
+            range (layout.check_robot_state, layout.check_scene_state), or a block that
+            reaches more than scene_geometry.PENETRATION_LIMIT_M into the table or another block
+            (a state made for other geometry); the simulator is left unchanged.
         """
         robot_state = None if robot_obs is None else layout.check_robot_state(robot_obs)
         scene_state = None if scene_obs is None else layout.check_scene_state(scene_obs)
+        before = None
         if scene_state is None:
             scene_state = self._sample_scene()
+        else:
+            before = self.save_state()
         self._reset_scene(scene_state)
         self._reset_robot(robot_state)
+        self._client.performCollisionDetection()
+        if before is not None:
+            overlap = self._interpenetration()
+            if overlap is not None:
+                self.restore_state(before)
+                self.remove_state(before)
+                raise ValueError(f'scene_obs puts {overlap}; a state from another scene?')
+            self.remove_state(before)
         return self.observe()
 
     def reset_random(self, seed: Optional[int] = None) -> np.ndarray:
@@ -255,8 +268,9 @@ class PlayTableSim(ClosableSimulator):
         """
         Describe the scene for the task oracle; computed only when called.
 
-        Contacts are pairs of bodies closer than 1 mm, found with distance queries that leave
-        the simulation untouched.
+        Contacts are CALVIN's: pybullet's contact points of the last physics step (after a
+        reset or a restore, of a collision pass over the new poses), so a block's contacts mean
+        what calvin_env's scene info means.
 
         :return: the SceneInfo snapshot.
         """
@@ -266,13 +280,11 @@ class PlayTableSim(ClosableSimulator):
         for name, block in zip(layout.BLOCK_NAMES, self._blocks):
             position, orientation = client.getBasePositionAndOrientation(block)
             linear, angular = client.getBaseVelocity(block)
-            others = [self._table, self._plane, self._robot]
-            others += [other for other in self._blocks if other != block]
             blocks[name] = BlockInfo(
                 position=np.array(position), orientation=np.array(orientation),
                 linear_velocity=np.array(linear), angular_velocity=np.array(angular),
-                contacts=self._contacts(block, others))
-        robot_contacts = self._contacts(self._robot, [self._table, self._plane, *self._blocks])
+                contacts=self._contacts(block))
+        robot_contacts = self._contacts(self._robot)
         return SceneInfo(
             doors={'base__slide': float(slide), 'base__drawer': float(drawer)},
             lights={'lightbulb': self._lightbulb, 'led': self._led},
@@ -301,6 +313,7 @@ class PlayTableSim(ClosableSimulator):
         if not isinstance(token, SimStateToken):
             raise ValueError(f'token must come from save_state, got {type(token).__name__}')
         self._client.restoreState(stateId=token.bullet_state_id)
+        self._client.performCollisionDetection()
         self._target_pose = np.array(token.target_pose)
         self._gripper_action = token.gripper_action
         self._button_pressed = token.button_pressed
@@ -497,12 +510,22 @@ class PlayTableSim(ClosableSimulator):
             pose[3:] = client.getEulerFromQuaternion(block_orientation)
         return observation
 
-    def _contacts(self, body: int, others) -> frozenset:
-        contacts = set()
-        for other in others:
-            for point in self._client.getClosestPoints(body, other, geo.CONTACT_DISTANCE):
-                contacts.add(self._contact_name(other, point[4]))
-        return frozenset(contacts)
+    def _contacts(self, body: int) -> frozenset:
+        return frozenset(self._contact_name(point[2], point[4])
+                         for point in self._client.getContactPoints(bodyA=body))
+
+    def _interpenetration(self) -> Optional[str]:
+        """
+        Say which block, if any, reaches into the table or another block beyond the limit.
+
+        :return: e.g. 'block_red 12.0 mm into table/drawer_link', or None.
+        """
+        for name, block in zip(layout.BLOCK_NAMES, self._blocks):
+            for point in self._client.getContactPoints(bodyA=block):
+                if point[2] != self._robot and point[8] < -geo.PENETRATION_LIMIT_M:
+                    other = '/'.join(self._contact_name(point[2], point[4]))
+                    return f'{name} {-point[8] * 1000:.1f} mm into {other}'
+        return None
 
     def _contact_name(self, body: int, link: int) -> Tuple[str, str]:
         if body == self._table:
@@ -513,10 +536,9 @@ class PlayTableSim(ClosableSimulator):
 
     def _gripper_camera_pose(self):
         client = self._client
-        hand = client.getLinkState(self._robot, geo.HAND_LINK_ID, computeForwardKinematics=True)
-        eye, orientation = client.multiplyTransforms(
-            hand[4], hand[5], geo.GRIPPER_CAMERA['offset'],
-            client.getQuaternionFromEuler(geo.GRIPPER_CAMERA['rpy']))
+        camera = client.getLinkState(
+            self._robot, geo.GRIPPER_CAMERA_LINK_ID, computeForwardKinematics=True)
+        eye, orientation = camera[4], camera[5]
         rotation = np.reshape(client.getMatrixFromQuaternion(orientation), (3, 3))
         target = np.asarray(eye) + rotation[:, 1]
         return eye, target.tolist(), (-rotation[:, 2]).tolist()
@@ -558,11 +580,13 @@ def _footprints_overlap(first, second, clearance: float) -> bool:
 
 def _crosses_keep_out(footprint) -> bool:
     """
-    Tell whether a block footprint reaches into the keep-out band in front of the shelf.
+    Tell whether a block footprint reaches under the sliding door or into the shelf's back.
 
     :param footprint: (x, y, yaw, half_extents (2,)) of the block (m, rad).
-    :return: True if its y extent meets scene_geometry.PLACEMENT_KEEP_OUT_Y.
+    :return: True if its y extent meets scene_geometry.PLACEMENT_KEEP_OUT_Y or passes
+        scene_geometry.PLACEMENT_MAX_Y.
     """
     _, corners = _footprint_corners(footprint, 0.0)
     low, high = geo.PLACEMENT_KEEP_OUT_Y
-    return bool(corners[:, 1].min() < high and corners[:, 1].max() > low)
+    y_min, y_max = corners[:, 1].min(), corners[:, 1].max()
+    return bool((y_min < high and y_max > low) or y_max > geo.PLACEMENT_MAX_Y)

@@ -4,7 +4,7 @@ The numbers of the play table scene that live on the Python side, in one place.
 The table's own geometry (slabs, cabinet, door, drawer, handles, button, switch, lights) is in
 assets/play_table.urdf, loaded at the world origin so that its numbers are world coordinates.
 Everything here follows CALVIN scene D after its 0.8 global scaling (world frame as CALVIN's,
-metres and radians).
+metres and radians).  The robot is panda.py's: pybullet_data's Panda with CALVIN's gripper.
 """
 
 from pathlib import Path
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 TABLE_URDF = Path(__file__).resolve().parent / 'assets' / 'play_table.urdf'
-ROBOT_URDF = 'franka_panda/panda.urdf'
 
 # Robot mount, CALVIN scene D: the base stands on a pedestal in front of the table's left half.
 ROBOT_BASE_POSITION = (-0.34, -0.46, 0.24)
@@ -20,12 +19,14 @@ ROBOT_BASE_POSITION = (-0.34, -0.46, 0.24)
 NEUTRAL_ARM_JOINTS = (
     -1.21779206, 1.03987646, 2.11978261, -2.34205014, -0.87015947, 1.64119353, 0.55344866)
 
-# pybullet_data's panda.urdf: joints 0-6 arm, 9 and 10 fingers, link 8 panda_hand and link 11
-# panda_grasptarget, the TCP, 0.105 m along the hand's z axis between the finger pads.
+# The Panda's link numbers (panda.LINK_NAMES), calvin_env's: joints 0-6 arm, 9 and 11 fingers,
+# link 8 panda_hand, link 14 the gripper camera and link 15 the TCP, 0.14 m along the hand's z
+# axis, 1.48 cm above the fingertips.
 ARM_JOINT_IDS = (0, 1, 2, 3, 4, 5, 6)
-FINGER_JOINT_IDS = (9, 10)
+FINGER_JOINT_IDS = (9, 11)
 HAND_LINK_ID = 8
-TCP_LINK_ID = 11
+GRIPPER_CAMERA_LINK_ID = 14
+TCP_LINK_ID = 15
 FINGER_OPEN_M = 0.04
 
 # Arm and gripper motors, as calvin_env's robot.
@@ -76,13 +77,16 @@ PLACEMENT_SURFACES = {
 }
 # Minimum gap (m) between two randomly placed blocks' footprints.
 PLACEMENT_CLEARANCE = 0.005
-# No footprint may reach into this y band (m): the sliding door stands there (y 0.012-0.027),
-# between the table area and the shelf.
-PLACEMENT_KEEP_OUT_Y = (0.007, 0.032)
+# No footprint may reach into this y band (m): the sliding door leans there over the desk top
+# (its lower front edge at y 0.003, z 0.45; its back on the cabinet's face, y 0.043 at z 0.48),
+# between the table area and the shelf.  The shelf's back wall stands at y 0.16.
+PLACEMENT_KEEP_OUT_Y = (0.005, 0.045)
+PLACEMENT_MAX_Y = 0.16
 PLACEMENT_MAX_TRIES = 1000
 
-# Two bodies closer than this (m) are in contact for scene_info.
-CONTACT_DISTANCE = 0.001
+# A given scene state is refused when a block reaches further than this (m) into the table or
+# another block: resting contact is well under it, a state made for other geometry is not.
+PENETRATION_LIMIT_M = 0.005
 
 # Static camera, CALVIN's: fixed pose looking at the table from the front right.
 STATIC_CAMERA = {
@@ -91,13 +95,8 @@ STATIC_CAMERA = {
     'up': (0.40414, 0.22630, 0.88626),
     'fov_deg': 10.0, 'near': 0.01, 'far': 10.0, 'size': 200,
 }
-# Gripper camera, CALVIN's gripper_cam frame: fixed to panda_hand at this offset and rpy; it
-# looks along the frame's y axis with up = -z.
-GRIPPER_CAMERA = {
-    'offset': (-0.1, 0.0, 0.0),
-    'rpy': (1.3, 0.0, -1.57),
-    'fov_deg': 75.0, 'near': 0.01, 'far': 2.0, 'size': 84,
-}
+# Gripper camera, CALVIN's: at the gripper_cam link, looking along its y axis with up = -z.
+GRIPPER_CAMERA = {'fov_deg': 75.0, 'near': 0.01, 'far': 2.0, 'size': 84}
 
 
 def block_half_extents(block_index: int) -> np.ndarray:
