@@ -28,6 +28,8 @@ FINGER_HALF_WIDTH = 0.0105
 FINGER_INNER_Y = 0.0039
 FINGER_OUTER_Y = 0.027
 FINGER_LENGTH = 0.0964
+# pybullet_data's finger joints stand this far below the hand (m).
+FINGER_ORIGIN_Z = 0.0584
 # The gel pad on a fingertip: its link's origin and yaw in the finger's frame, and the pad box in
 # the pad link's frame, as CALVIN places them; the pad stands 2.9 mm proud of the finger's face.
 PAD_ORIGIN = (0.0009, 0.021, 0.066)
@@ -39,6 +41,8 @@ GRASPTARGET_Z = 0.105
 GRIPPER_CAMERA_XYZ = (-0.1, 0.0, 0.0)
 GRIPPER_CAMERA_RPY = (1.3, 0.0, -1.57)
 TCP_Z = 0.14
+# How far the fingertips reach below the TCP (m).
+FINGERTIP_DROP = round(FINGER_ORIGIN_Z + FINGER_LENGTH - TCP_Z, 6)
 
 # Link numbers in pybullet (joint order), which these names must keep.
 LINK_NAMES = (

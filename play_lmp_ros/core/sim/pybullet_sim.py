@@ -71,6 +71,8 @@ class PlayTableSim(ClosableSimulator):
         self._lightbulb = -1
         self._led = -1
         self._closed = False
+        # Whether a physics step has run since the last reset or restore (see scene_info).
+        self._stepped = False
         self._build_world()
         self.reset()
 
@@ -158,14 +160,15 @@ class PlayTableSim(ClosableSimulator):
         scene_state = None if scene_obs is None else layout.check_scene_state(scene_obs)
         before = None
         if scene_state is None:
-            scene_state = self._sample_scene()
+            self._reset_random_scene()
         else:
             before = self.save_state()
-        self._reset_scene(scene_state)
+            self._reset_scene(scene_state)
         self._reset_robot(robot_state)
+        self._stepped = False
         self._client.performCollisionDetection()
         if before is not None:
-            overlap = self._interpenetration()
+            overlap = self._interpenetration(geo.PENETRATION_LIMIT_M)
             if overlap is not None:
                 self.restore_state(before)
                 self.remove_state(before)
@@ -214,6 +217,7 @@ class PlayTableSim(ClosableSimulator):
         step_simulation = self._client.stepSimulation
         for _ in range(layout.SUBSTEPS):
             step_simulation()
+        self._stepped = True
         table_joints = self._table_joint_values()
         self._update_scene_logic(table_joints)
         return self._observation(table_joints)
@@ -268,9 +272,12 @@ class PlayTableSim(ClosableSimulator):
         """
         Describe the scene for the task oracle; computed only when called.
 
-        Contacts are CALVIN's: pybullet's contact points of the last physics step (after a
-        reset or a restore, of a collision pass over the new poses), so a block's contacts mean
-        what calvin_env's scene info means.
+        Contacts are CALVIN's: pybullet's contact points of the last physics step, so that a
+        block's contacts mean what calvin_env's scene info means.  Before the first step after a
+        reset or a restore there are none yet (pybullet makes them in a step, and a block set
+        exactly onto a surface touches it only once it settles, a step later); then the bodies
+        within scene_geometry.RESET_CONTACT_DISTANCE_M of each other are in contact, which is
+        what calvin_env's settled state after its reset shows.
 
         :return: the SceneInfo snapshot.
         """
@@ -313,7 +320,7 @@ class PlayTableSim(ClosableSimulator):
         if not isinstance(token, SimStateToken):
             raise ValueError(f'token must come from save_state, got {type(token).__name__}')
         self._client.restoreState(stateId=token.bullet_state_id)
-        self._client.performCollisionDetection()
+        self._stepped = False
         self._target_pose = np.array(token.target_pose)
         self._gripper_action = token.gripper_action
         self._button_pressed = token.button_pressed
@@ -364,6 +371,20 @@ class PlayTableSim(ClosableSimulator):
             self._closed = True
 
     # ------------------------------------------------------------------ reset helpers
+
+    def _reset_random_scene(self) -> None:
+        """
+        Put the scene in a random state whose blocks meet no part of the table.
+
+        :raises RuntimeError: when none is found in PLACEMENT_MAX_TRIES draws.
+        """
+        for _ in range(geo.PLACEMENT_MAX_TRIES):
+            self._reset_scene(self._sample_scene())
+            self._client.performCollisionDetection()
+            if self._interpenetration(geo.PLACEMENT_PENETRATION_M) is None:
+                return
+        raise RuntimeError(f'no block placement clear of the table in {geo.PLACEMENT_MAX_TRIES} '
+                           'tries')
 
     def _sample_scene(self) -> np.ndarray:
         rng = self._rng
@@ -511,20 +532,29 @@ class PlayTableSim(ClosableSimulator):
         return observation
 
     def _contacts(self, body: int) -> frozenset:
-        return frozenset(self._contact_name(point[2], point[4])
-                         for point in self._client.getContactPoints(bodyA=body))
+        client = self._client
+        if self._stepped:
+            points = client.getContactPoints(bodyA=body)
+        else:
+            others = [other for other in self._body_names if other != body]
+            points = [point for other in others for point in client.getClosestPoints(
+                body, other, geo.RESET_CONTACT_DISTANCE_M)]
+        return frozenset(self._contact_name(point[2], point[4]) for point in points)
 
-    def _interpenetration(self) -> Optional[str]:
+    def _interpenetration(self, limit: float) -> Optional[str]:
         """
-        Say which block, if any, reaches into the table or another block beyond the limit.
+        Say which block, if any, reaches into the table or another block beyond a limit.
 
-        :return: e.g. 'block_red 12.0 mm into table/drawer_link', or None.
+        :param limit: penetration depth (m) that still passes.
+        :return: e.g. 'block_red 12.0 mm into table/drawer_link at (0.100, -0.200, 0.340)', or
+            None.
         """
         for name, block in zip(layout.BLOCK_NAMES, self._blocks):
             for point in self._client.getContactPoints(bodyA=block):
-                if point[2] != self._robot and point[8] < -geo.PENETRATION_LIMIT_M:
+                if point[2] != self._robot and point[8] < -limit:
                     other = '/'.join(self._contact_name(point[2], point[4]))
-                    return f'{name} {-point[8] * 1000:.1f} mm into {other}'
+                    where = ', '.join(f'{value:.3f}' for value in point[5])
+                    return f'{name} {-point[8] * 1000:.1f} mm into {other} at ({where})'
         return None
 
     def _contact_name(self, body: int, link: int) -> Tuple[str, str]:
@@ -580,13 +610,11 @@ def _footprints_overlap(first, second, clearance: float) -> bool:
 
 def _crosses_keep_out(footprint) -> bool:
     """
-    Tell whether a block footprint reaches under the sliding door or into the shelf's back.
+    Tell whether a block footprint reaches under the sliding door.
 
     :param footprint: (x, y, yaw, half_extents (2,)) of the block (m, rad).
-    :return: True if its y extent meets scene_geometry.PLACEMENT_KEEP_OUT_Y or passes
-        scene_geometry.PLACEMENT_MAX_Y.
+    :return: True if its y extent meets scene_geometry.PLACEMENT_KEEP_OUT_Y.
     """
     _, corners = _footprint_corners(footprint, 0.0)
     low, high = geo.PLACEMENT_KEEP_OUT_Y
-    y_min, y_max = corners[:, 1].min(), corners[:, 1].max()
-    return bool((y_min < high and y_max > low) or y_max > geo.PLACEMENT_MAX_Y)
+    return bool(corners[:, 1].min() < high and corners[:, 1].max() > low)

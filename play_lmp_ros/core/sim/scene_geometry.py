@@ -79,10 +79,15 @@ PLACEMENT_SURFACES = {
 PLACEMENT_CLEARANCE = 0.005
 # No footprint may reach into this y band (m): the sliding door leans there over the desk top
 # (its lower front edge at y 0.003, z 0.45; its back on the cabinet's face, y 0.043 at z 0.48),
-# between the table area and the shelf.  The shelf's back wall stands at y 0.16.
+# between the table area and the shelf.
 PLACEMENT_KEEP_OUT_Y = (0.005, 0.045)
-PLACEMENT_MAX_Y = 0.16
 PLACEMENT_MAX_TRIES = 1000
+# A random placement is drawn again while a block reaches further than this (m) into the table
+# (CALVIN's surfaces reach past the shelf's side walls and back wall).
+PLACEMENT_PENETRATION_M = 0.001
+
+# Before the first physics step after a reset, bodies this close (m) are in contact.
+RESET_CONTACT_DISTANCE_M = 0.001
 
 # A given scene state is refused when a block reaches further than this (m) into the table or
 # another block: resting contact is well under it, a state made for other geometry is not.

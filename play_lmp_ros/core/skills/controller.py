@@ -40,7 +40,10 @@ class Waypoint:
     :param hold: steps to stay once reached (the gripper settles meanwhile).
     :param fraction: speed as a fraction of the maximal relative step, before the speed factor.
     :param timeout: steps after which the phase ends even if not reached.
-    :param yaw_tolerance: yaw error (rad) under which the phase is reached.
+    :param yaw_tolerance: yaw error (rad) under which the phase is reached; a tilted phase
+        must also bring roll and pitch this close.
+    :param roll_pitch: TCP roll and pitch (rad): pointing down, or tilted for a part that the
+        hand grips across a leaning face.
     """
 
     name: str
@@ -51,6 +54,7 @@ class Waypoint:
     fraction: float = CRUISE_FRACTION
     timeout: int = 60
     yaw_tolerance: float = 0.08
+    roll_pitch: Tuple[float, float] = DOWN_ROLL_PITCH
 
 
 class Skill:
@@ -105,9 +109,12 @@ class Skill:
         position, yaw = waypoint.goal(obs)
         action = self._control(obs, position, yaw, waypoint)
         self._phase_steps += 1
-        yaw_error = abs(layout.wrap_to_pi(yaw - obs[layout.TCP_ORN][2]))
+        orientation_error = np.abs(layout.wrap_to_pi(
+            np.array([*waypoint.roll_pitch, yaw]) - obs[layout.TCP_ORN]))
+        if waypoint.roll_pitch == DOWN_ROLL_PITCH:
+            orientation_error = orientation_error[2:]
         reached = (np.linalg.norm(position - tcp_position(obs)) < waypoint.tolerance
-                   and yaw_error < waypoint.yaw_tolerance)
+                   and bool(np.all(orientation_error < waypoint.yaw_tolerance)))
         if reached:
             self._held_steps += 1
         if self._held_steps > waypoint.hold or self._phase_steps >= waypoint.timeout:
@@ -134,7 +141,7 @@ class Skill:
         step = POSITION_GAIN * (position - tcp_position(obs)) / layout.MAX_REL_POS_M
         norm = np.linalg.norm(step)
         action[:3] = step * (limit / norm) if norm > limit else step
-        goal_orientation = np.array([*DOWN_ROLL_PITCH, yaw])
+        goal_orientation = np.array([*waypoint.roll_pitch, yaw])
         error = layout.wrap_to_pi(goal_orientation - obs[layout.TCP_ORN])
         action[3:6] = np.clip(ORIENTATION_GAIN * error / layout.MAX_REL_ORN_RAD, -limit, limit)
         action[6] = waypoint.gripper

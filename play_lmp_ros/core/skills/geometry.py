@@ -256,25 +256,24 @@ def low_obstacles(obs: np.ndarray) -> List[np.ndarray]:
     """
     Return the footprints of the fixed and articulated parts the hand meets at block height.
 
-    At block height the hand (TCP + 0.03 to + 0.14 m) reaches the sliding door and its handle,
-    the switch knob, the right box and the cabinet's left column.
+    At block height the hand (TCP - 0.015 to + 0.14 m) reaches the foot of the leaning sliding
+    door and its handle's lower end, the switch's handle and the cabinet's columns.
 
     :param obs: (39,) observation.
     :return: list of (4, 2) corner arrays (m).
     """
-    scene = obs[layout.ROBOT_OBS_DIM:]
-    door_x = marks.SLIDER_HANDLE_X0 - scene[layout.SLIDER]
+    slide = obs[layout.ROBOT_OBS_DIM + layout.SLIDER]
+    door_x = marks.DOOR_CENTRE_X0 - slide
+    handle_x = marks.SLIDER_GRASP0[0] - slide
     handle = marks.SLIDER_HANDLE_HALF_WIDTH
-    knob = marks.SWITCH_KNOB_HALF_WIDTH
+    switch_x, switch = marks.SWITCH_BAR0[0], marks.SWITCH_BAR_HALF_WIDTH
     obstacles = [
-        _box((door_x - marks.DOOR_HALF_WIDTH, door_x + marks.DOOR_HALF_WIDTH),
-             (marks.DOOR_FRONT_Y, marks.DOOR_BACK_Y)),
-        _box((door_x - handle, door_x + handle),
-             (marks.SLIDER_HANDLE_Y - handle, marks.DOOR_FRONT_Y)),
+        _box((door_x - marks.DOOR_HALF_WIDTH, door_x + marks.DOOR_HALF_WIDTH), marks.DOOR_LOW_Y),
+        _box((handle_x - handle, handle_x + handle), (marks.SLIDER_HANDLE_LOW_Y,
+                                                      marks.DOOR_LOW_Y[0])),
         _box(*marks.CABINET_RIGHT_BOX_XY),
         _box(*marks.CABINET_LEFT_COLUMN_XY),
-        # The knob, even raised: then the wrist (panda_link7) reaches its height.
-        _box((marks.SWITCH_X - knob, marks.SWITCH_X + knob), marks.SWITCH_KNOB_Y),
+        _box((switch_x - switch, switch_x + switch), marks.SWITCH_LOW_Y),
     ]
     return obstacles
 

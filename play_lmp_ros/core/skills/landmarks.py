@@ -10,13 +10,14 @@ doors by their joint, lights by name, surfaces by their link.
 """
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Optional, Tuple
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.scene_info import Contact, TABLE
-from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim import panda, scene_geometry as geo
+from transforms3d.euler import euler2mat
 
 _TABLE = ElementTree.parse(geo.TABLE_URDF).getroot()
 _X, _Y, _Z = range(3)
@@ -67,55 +68,124 @@ def _xyz(element: Optional[ElementTree.Element], attribute: str) -> np.ndarray:
     return np.array([float(value) for value in text.split()])
 
 
-def _frame_origin(link: str) -> np.ndarray:
+def _rotation(rpy: np.ndarray) -> np.ndarray:
     """
-    Return where a link's frame lies when its joint is at 0.
+    Return the rotation matrix of URDF roll, pitch, yaw (fixed axes x, y, z).
+
+    :param rpy: (3,) rad.
+    :return: (3, 3).
+    """
+    return euler2mat(*rpy, 'sxyz')
+
+
+def _link_frame(link: str) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return where a link's frame lies, and how it is turned, when every joint is at 0.
 
     :param link: a link of the table URDF.
-    :return: (3,) m, world; zeros for the root link.
-    :raises ValueError: when the joint is rotated, which the boxes below do not account for.
+    :return: (3,) position (m, world) and (3, 3) rotation; the root link's is the identity.
     """
-    origin = np.zeros(3)
+    position, rotation = np.zeros(3), np.eye(3)
     while True:
         joints = [joint for joint in _TABLE.findall('joint')
                   if joint.find('child').get('link') == link]
         if not joints:
-            return origin
+            return position, rotation
         (joint,) = joints
-        if np.any(_xyz(joint.find('origin'), 'rpy')):
-            raise ValueError(f'joint {joint.get("name")} is rotated; landmarks assume it is not')
-        origin = origin + _xyz(joint.find('origin'), 'xyz')
+        origin = joint.find('origin')
+        joint_rotation = _rotation(_xyz(origin, 'rpy'))
+        position = _xyz(origin, 'xyz') + joint_rotation @ position
+        rotation = joint_rotation @ rotation
         link = joint.find('parent').get('link')
 
 
-def _collision_box(link: str, index: int) -> Box:
+def _collision(name: str) -> Tuple[str, ElementTree.Element]:
     """
-    Return one collision box of a link, at joint value 0.
+    Find a named collision element.
 
-    :param link: a link of the table URDF.
-    :param index: the box's place among the link's collision elements, in file order.
+    :param name: its name attribute.
+    :return: its link's name and the element.
+    :raises ValueError: when no collision element, or more than one, has that name.
+    """
+    found = [(link.get('name'), collision) for link in _TABLE.findall('link')
+             for collision in link.findall('collision') if collision.get('name') == name]
+    if len(found) != 1:
+        raise ValueError(f'{geo.TABLE_URDF} has {len(found)} collision elements named {name!r}')
+    return found[0]
+
+
+class Solid(NamedTuple):
+    """
+    A box of the table, possibly turned, at joint value 0.
+
+    :param centre: (3,) m, world.
+    :param axes: (3, 3) its edge directions in world coordinates, one per column.
+    :param half_size: (3,) half its size along each of those axes (m).
+    """
+
+    centre: np.ndarray
+    axes: np.ndarray
+    half_size: np.ndarray
+
+    def point(self, local: Sequence[float]) -> np.ndarray:
+        """
+        Return a point given in units of the box's half sizes.
+
+        :param local: (3,) e.g. (0, 0, 1) is the middle of the face at +half_size[2].
+        :return: (3,) m, world.
+        """
+        return self.centre + self.axes @ (np.asarray(local) * self.half_size)
+
+
+def _solid(name: str) -> Solid:
+    """
+    Return a named collision box (or the box around a cylinder) of the table at joint value 0.
+
+    :param name: the collision element's name.
     :return: the box.
-    :raises ValueError: when that collision element is not a box.
+    :raises ValueError: when that element is neither a box nor a cylinder.
     """
-    collision = _TABLE.find(f"link[@name='{link}']").findall('collision')[index]
+    link, collision = _collision(name)
     box = collision.find('geometry/box')
-    if box is None:
-        raise ValueError(f'collision {index} of {link} is not a box')
-    centre = _frame_origin(link) + _xyz(collision.find('origin'), 'xyz')
-    half = _xyz(box, 'size') / 2.0
-    return Box(tuple(round(float(value), _DECIMALS) for value in centre - half),
-               tuple(round(float(value), _DECIMALS) for value in centre + half))
+    cylinder = collision.find('geometry/cylinder')
+    if box is not None:
+        half_size = _xyz(box, 'size') / 2.0
+    elif cylinder is not None:
+        radius, length = float(cylinder.get('radius')), float(cylinder.get('length'))
+        half_size = np.array([radius, radius, length / 2.0])
+    else:
+        raise ValueError(f'collision {name} of {link} is neither a box nor a cylinder')
+    frame_position, frame_rotation = _link_frame(link)
+    origin = collision.find('origin')
+    centre = frame_position + frame_rotation @ _xyz(origin, 'xyz')
+    axes = frame_rotation @ _rotation(_xyz(origin, 'rpy'))
+    return Solid(np.round(centre, _DECIMALS), axes, half_size)
 
 
-def _joint_origin(joint: str) -> Tuple[float, float, float]:
+def _collision_box(name: str) -> Box:
     """
-    Return a joint's origin in world coordinates.
+    Return the world-axis bounding box of a named collision box, at joint value 0.
+
+    :param name: the collision element's name.
+    :return: the box.
+    """
+    solid = _solid(name)
+    reach = np.abs(solid.axes) @ solid.half_size
+    return Box(tuple(round(float(value), _DECIMALS) for value in solid.centre - reach),
+               tuple(round(float(value), _DECIMALS) for value in solid.centre + reach))
+
+
+def _joint(joint: str) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return a joint's origin and its axis of motion in world coordinates, at joint value 0.
 
     :param joint: a joint of the table URDF.
-    :return: (3,) m.
+    :return: (3,) m and (3,) unit vector.
     """
-    child = _TABLE.find(f"joint[@name='{joint}']/child").get('link')
-    return tuple(round(float(value), _DECIMALS) for value in _frame_origin(child))
+    element = _TABLE.find(f"joint[@name='{joint}']")
+    position, rotation = _link_frame(element.find('child').get('link'))
+    axis = rotation @ _xyz(element.find('axis'), 'xyz')
+    return np.round(position, _DECIMALS), np.round(axis, _DECIMALS)
 
 
 def _centre(box: Box) -> Tuple[float, float, float]:
@@ -128,67 +198,104 @@ def _centre(box: Box) -> Tuple[float, float, float]:
     return tuple(round((low + high) / 2.0, _DECIMALS) for low, high in zip(box.low, box.high))
 
 
-# Collision elements in the URDF's order.
-_TABLE_TOP_SLAB = _collision_box('base_link', 0)
-_CABINET_LEFT_COLUMN = _collision_box('base_link', 3)
-_CABINET_RIGHT_BOX = _collision_box('base_link', 5)
-_DOOR_PANEL = _collision_box('slide_link', 0)
-_DOOR_HANDLE_BAR = _collision_box('slide_link', 1)
-_DRAWER_FLOOR = _collision_box('drawer_link', 0)
-_DRAWER_FRONT_PANEL = _collision_box('drawer_link', 1)
-_DRAWER_LEFT_WALL = _collision_box('drawer_link', 3)
-_DRAWER_RIGHT_WALL = _collision_box('drawer_link', 4)
-_DRAWER_HANDLE_BAR = _collision_box('drawer_link', 5)
-_SWITCH_KNOB = _collision_box('switch_link', 0)
-_SHELF_PLANK = _collision_box('plank_link', 0)
+# Collision boxes by their names in the URDF.
+_DESK_TOP = _collision_box('desk_top')
+_LEFT_COLUMN = _collision_box('left_column_back')
+_RIGHT_COLUMN = _collision_box('right_column_back')
+_DOOR_PANEL = _solid('door_panel')
+_DOOR_HANDLE_BAR = _solid('door_handle_bar')
+_DRAWER_FLOOR = _collision_box('drawer_floor')
+_DRAWER_FRONT_PANEL = _collision_box('drawer_front')
+_DRAWER_LEFT_WALL = _collision_box('drawer_left_wall')
+_DRAWER_RIGHT_WALL = _collision_box('drawer_right_wall')
+_DRAWER_HANDLE_BAR = _collision_box('drawer_handle_bar')
+_BUTTON_CAP = _collision_box('button_cap')
+_SWITCH_BAR = _solid('switch_bar')
+_SHELF_PLANK = _collision_box('plank')
 
-# Table top in front of the cabinet.
-TABLE_X = _TABLE_TOP_SLAB.span(_X)
-TABLE_FRONT_Y = _TABLE_TOP_SLAB.low[_Y]
+# The closed fingertips reach this far below the TCP.
+FINGERTIP_DROP = panda.FINGERTIP_DROP
 
-# Sliding door, moving along -x by its joint value: the handle bar stands in front of the panel,
-# free at its top.
-SLIDER_HANDLE_X0, SLIDER_HANDLE_Y = _centre(_DOOR_HANDLE_BAR)[:2]
-SLIDER_HANDLE_HALF_WIDTH = _DOOR_HANDLE_BAR.half_size(_X)
-# The fingers close on the bar (z 0.49..0.57) 2.5 cm below its free top.
-SLIDER_GRASP_Z = 0.545
-DOOR_HALF_WIDTH = _DOOR_PANEL.half_size(_X)
-DOOR_FRONT_Y, DOOR_BACK_Y = _DOOR_PANEL.span(_Y)
+# Desk top in front of the cabinet.
+TABLE_X = _DESK_TOP.span(_X)
+TABLE_FRONT_Y = _DESK_TOP.low[_Y]
+# The cabinet's leaning face: its foot on the desk top and its slope (60 degrees), so that
+# cabinet_face_y(z) is where the face stands at height z.
+CABINET_FACE_FOOT = (_DESK_TOP.high[_Y], _DESK_TOP.high[_Z])
+CABINET_FACE_SLOPE = float(np.tan(np.radians(30.0)))
 
-# Drawer, pulled along -y by its joint value: handle bar in front of its panel.
-DRAWER_HANDLE_X, DRAWER_HANDLE_Y0 = _centre(_DRAWER_HANDLE_BAR)[:2]
-# The fingers close on the bar (z 0.315..0.395) in its upper half, clear of its stand-off.
-DRAWER_GRASP_Z = 0.37
+# TCP yaw at which the fingers close along world x (the hand's neutral yaw) and along y.
+_FINGERS_ALONG_X = 1.5708
+_FINGERS_ALONG_Y = 0.0
+
+# Sliding door, moving along -x by its joint value, leaning on the face: the fingers close
+# along x on its handle bar, at the bar's centre.
+SLIDER_GRASP_YAW = _FINGERS_ALONG_X
+SLIDER_DIRECTION = _joint('base__slide')[1]
+SLIDER_GRASP0 = tuple(_DOOR_HANDLE_BAR.centre)
+SLIDER_HANDLE_HALF_WIDTH = float(_DOOR_HANDLE_BAR.half_size[_X])
+DOOR_HALF_WIDTH = float(_DOOR_PANEL.half_size[_X])
+DOOR_CENTRE_X0 = float(_DOOR_PANEL.centre[_X])
+# Seen from above at block height (z 0.44..0.52) the door covers this y band, and its handle's
+# lower end comes forward to SLIDER_HANDLE_LOW_Y.
+DOOR_LOW_Y = (round(float(_DOOR_PANEL.point((0, -1, 1))[_Y]), _DECIMALS), 0.065)
+SLIDER_HANDLE_LOW_Y = round(float(_DOOR_HANDLE_BAR.point((0, -1, 1))[_Y]), _DECIMALS)
+
+# Drawer, pulled along -y by its joint value: its handle is a bar along x; the fingers close
+# across it (along y) with the pads level with its middle.
+DRAWER_HANDLE_X, DRAWER_HANDLE_Y0, _DRAWER_HANDLE_Z = _centre(_DRAWER_HANDLE_BAR)
+DRAWER_GRASP_Z = round(_DRAWER_HANDLE_Z + 0.005, _DECIMALS)
+DRAWER_GRASP_YAW = _FINGERS_ALONG_Y
 # The drawer box's inside: between the side walls, behind the front panel, above the floor.
 DRAWER_INNER_X = (_DRAWER_LEFT_WALL.high[_X], _DRAWER_RIGHT_WALL.low[_X])
 DRAWER_INNER_FRONT_Y0 = _DRAWER_FRONT_PANEL.high[_Y]
 DRAWER_FLOOR_Z = _DRAWER_FLOOR.high[_Z]
 
-# Push button: its joint stands at the cap's centre; the cap's top is at 0.48 when released, and
-# the closed fingertips press it down to this TCP height.
-BUTTON_XY = _joint_origin('base__button')[:2]
-BUTTON_PRESS_Z = 0.452
+# Push button: the closed fingertips press its cap 1.8 cm down (the trigger is at 1 cm).
+BUTTON_XY = _centre(_BUTTON_CAP)[:2]
+BUTTON_PRESS_Z = round(_BUTTON_CAP.high[_Z] - 0.018 + FINGERTIP_DROP, _DECIMALS)
 
-# Slide switch, moving up along +z by its joint value: the knob sticks out of the right box.
-_SWITCH_ORIGIN = _joint_origin('base__switch')
-SWITCH_X, SWITCH_Z0 = _SWITCH_ORIGIN[_X], _SWITCH_ORIGIN[_Z]
-SWITCH_KNOB_HALF_WIDTH = _SWITCH_KNOB.half_size(_X)
-SWITCH_KNOB_Y = _SWITCH_KNOB.span(_Y)
-# The fingers grip the knob's front part, keeping the wrist clear of the box.
-SWITCH_GRASP_Y = -0.065
+# Slide switch, moving up the leaning face by its joint value: its handle is a bar along x.
+SWITCH_DIRECTION = _joint('base__switch')[1]
+SWITCH_BAR0 = tuple(_SWITCH_BAR.centre)
+SWITCH_BAR_HALF_WIDTH = float(_SWITCH_BAR.half_size[_X])
+# The hand grips the bar tilted so that it points into the leaning face (its roll pi - 60
+# degrees at yaw pi): the fingers then close along the slope across the bar's 3.2 cm, and both
+# stay clear of the face.  The hand comes in along the face's normal from SWITCH_STANDOFF away.
+SWITCH_GRASP_YAW = np.pi
+SWITCH_GRASP_ROLL_PITCH = (round(np.pi - np.radians(60.0), _DECIMALS), 0.0)
+SWITCH_OUTWARD = np.round(_SWITCH_BAR.axes[:, 1], _DECIMALS)
+SWITCH_STANDOFF = 0.08
+# The bar's up-slope face, which the closed fingertips press down to switch the light off,
+# and its down-slope face, which they push up to switch it on.
+SWITCH_TOP0 = tuple(_SWITCH_BAR.point((0, 0, -1)))
+SWITCH_BOTTOM0 = tuple(_SWITCH_BAR.point((0, 0, 1)))
+# Seen from above, the switch's handle covers this y band in front of the column.
+SWITCH_LOW_Y = (round(float(_SWITCH_BAR.point((0, 1, 1))[_Y]), _DECIMALS), CABINET_FACE_FOOT[0])
 
-# Shelf plank behind the door, its top flush with the table top.
+# Shelf plank behind the door, its top flush with the desk top.
 PLANK_X = _SHELF_PLANK.span(_X)
 PLANK_Y = _SHELF_PLANK.span(_Y)
-# Blocks go down on the shelf's front half, where the wrist stays clear of the back wall.
-SHELF_PLACE_Y = 0.09
+# Blocks go down on the shelf behind the door's lean and in front of its back wall.
+SHELF_PLACE_Y = 0.10
 
 # The cabinet's columns left and right of the shelf, seen from above: (x range, y range).
-CABINET_LEFT_COLUMN_XY = (_CABINET_LEFT_COLUMN.span(_X), _CABINET_LEFT_COLUMN.span(_Y))
-CABINET_RIGHT_BOX_XY = (_CABINET_RIGHT_BOX.span(_X), _CABINET_RIGHT_BOX.span(_Y))
+CABINET_LEFT_COLUMN_XY = (_LEFT_COLUMN.span(_X), (CABINET_FACE_FOOT[0], _LEFT_COLUMN.high[_Y]))
+CABINET_RIGHT_BOX_XY = (_RIGHT_COLUMN.span(_X), (CABINET_FACE_FOOT[0], _RIGHT_COLUMN.high[_Y]))
 
-# Travel height above every part of the scene (door top 0.60, raised switch knob 0.63).
-TRANSIT_Z = 0.64
+# Travel height of the TCP above every part the hand passes over in front of the cabinet's top
+# (door top 0.65 at y 0.116).
+TRANSIT_Z = 0.66
+
+
+def cabinet_face_y(z: float) -> float:
+    """
+    Return where the cabinet's leaning face stands at a height.
+
+    :param z: height (m), at or above the desk top.
+    :return: y (m).
+    """
+    return CABINET_FACE_FOOT[0] + (z - CABINET_FACE_FOOT[1]) * CABINET_FACE_SLOPE
 
 
 def slider_handle(value: float) -> np.ndarray:
@@ -198,7 +305,7 @@ def slider_handle(value: float) -> np.ndarray:
     :param value: the door's joint value (m).
     :return: (3,) TCP position (m).
     """
-    return np.array([SLIDER_HANDLE_X0 - value, SLIDER_HANDLE_Y, SLIDER_GRASP_Z])
+    return np.asarray(SLIDER_GRASP0) + value * SLIDER_DIRECTION
 
 
 def drawer_handle(value: float) -> np.ndarray:
@@ -221,6 +328,7 @@ class Door:
     :param state_index: its joint value's index in scene_obs.
     :param joint_range: (lower, upper) joint limits (m).
     :param handle: joint value (m) -> (3,) TCP position where the fingers grip the handle.
+    :param grasp_yaw: TCP yaw (rad) at which the fingers close across the handle.
     """
 
     part: str
@@ -228,13 +336,15 @@ class Door:
     state_index: int
     joint_range: Tuple[float, float]
     handle: Callable[[float], np.ndarray]
+    grasp_yaw: float
 
 
 # By the joint name that the oracle's MoveDoor tasks name.
 DOORS: Mapping[str, Door] = {
     'base__slide': Door('slider', 'sliding door', layout.SLIDER, layout.SLIDER_RANGE,
-                        slider_handle),
-    'base__drawer': Door('drawer', 'drawer', layout.DRAWER, layout.DRAWER_RANGE, drawer_handle),
+                        slider_handle, SLIDER_GRASP_YAW),
+    'base__drawer': Door('drawer', 'drawer', layout.DRAWER, layout.DRAWER_RANGE, drawer_handle,
+                         DRAWER_GRASP_YAW),
 }
 
 # Each light's logical state's index in scene_obs, by the name that ToggleLight tasks use.

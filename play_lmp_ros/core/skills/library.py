@@ -16,8 +16,9 @@ from play_lmp_ros.core.skills.controller import CONTACT_FRACTION, Goal, Skill, W
 from play_lmp_ros.core.skills.geometry import (
     BLOCK_INDEX, block_pose, footprint_extent, held_block, NEUTRAL_YAW, STACK_HEIGHT)
 from play_lmp_ros.core.skills.landmarks import (
-    BUTTON_PRESS_Z, BUTTON_XY, Door, DOORS, SURFACE_SUPPORTS, SWITCH_GRASP_Y, SWITCH_X,
-    SWITCH_Z0, TABLE_FRONT_Y, TRANSIT_Z)
+    BUTTON_PRESS_Z, BUTTON_XY, Door, DOORS, SURFACE_SUPPORTS, SWITCH_BAR0, SWITCH_DIRECTION,
+    SWITCH_GRASP_ROLL_PITCH, SWITCH_GRASP_YAW, SWITCH_OUTWARD, SWITCH_STANDOFF, TABLE_FRONT_Y,
+    TRANSIT_Z)
 from play_lmp_ros.core.skills.motions import (
     BLOCK_GRASP_DZ, carry_to, clear_height, fixed, grasp, GRIPPER_SETTLE_STEPS, held_or_grasp,
     HOVER, push, PUSH_DISTANCE, PUSH_GAP, RELEASE_DROP, retreat, ROTATE_ANGLE, turn_grasp_yaw)
@@ -53,17 +54,19 @@ def _door_skill(obs: np.ndarray, rng: np.random.Generator, door: Door, sign: flo
     def current(obs: np.ndarray) -> np.ndarray:
         return door.handle(obs[layout.ROBOT_OBS_DIM + door.state_index])
 
+    yaw = door.grasp_yaw
+
     def above(obs: np.ndarray) -> Tuple[np.ndarray, float]:
-        return current(obs) + np.array([0.0, 0.0, HOVER]), NEUTRAL_YAW
+        return current(obs) + np.array([0.0, 0.0, HOVER]), yaw
 
     return [
         Waypoint('above handle', above, layout.GRIPPER_OPEN, tolerance=0.015),
-        Waypoint('descend', lambda obs: (current(obs), NEUTRAL_YAW), layout.GRIPPER_OPEN,
+        Waypoint('descend', lambda obs: (current(obs), yaw), layout.GRIPPER_OPEN,
                  tolerance=0.006, fraction=CONTACT_FRACTION),
-        Waypoint('grip', lambda obs: (current(obs), NEUTRAL_YAW), layout.GRIPPER_CLOSE,
+        Waypoint('grip', lambda obs: (current(obs), yaw), layout.GRIPPER_CLOSE,
                  tolerance=0.02, hold=GRIPPER_SETTLE_STEPS),
-        Waypoint('pull', fixed(door.handle(goal_value)), layout.GRIPPER_CLOSE, tolerance=0.01,
-                 fraction=0.6, timeout=80),
+        Waypoint('pull', fixed(door.handle(goal_value), yaw), layout.GRIPPER_CLOSE,
+                 tolerance=0.01, fraction=0.6, timeout=80),
         *retreat(rise=HOVER),
     ]
 
@@ -85,27 +88,48 @@ def _button_waypoints() -> List[Waypoint]:
 
 def _switch_waypoints(end_state: int) -> List[Waypoint]:
     """
-    Return the waypoints that grip the switch knob and slide it up (on) or down (off).
+    Return the waypoints that grip the switch's bar and slide it up (on) or down (off).
+
+    The hand tilts in front of the bar, comes in along the leaning face's normal, grips the bar
+    across its thickness, slides it along the face and backs out the way it came.
 
     :param end_state: 1 to turn the lightbulb on, 0 to turn it off.
     :return: waypoints.
     """
     goal_value = layout.SWITCH_RANGE[1] - 0.004 if end_state else 0.004
+    tilt = SWITCH_GRASP_ROLL_PITCH
+
+    def bar(value: float) -> np.ndarray:
+        return np.asarray(SWITCH_BAR0) + value * SWITCH_DIRECTION
 
     def knob(obs: np.ndarray) -> np.ndarray:
-        return np.array([SWITCH_X, SWITCH_GRASP_Y,
-                         SWITCH_Z0 + obs[layout.ROBOT_OBS_DIM + layout.SWITCH]])
+        return bar(obs[layout.ROBOT_OBS_DIM + layout.SWITCH])
 
+    def standoff(obs: np.ndarray) -> Tuple[np.ndarray, float]:
+        return knob(obs) + SWITCH_STANDOFF * SWITCH_OUTWARD, SWITCH_GRASP_YAW
+
+    def grip(obs: np.ndarray) -> Tuple[np.ndarray, float]:
+        return knob(obs), SWITCH_GRASP_YAW
+
+    release = fixed(bar(goal_value), SWITCH_GRASP_YAW)
+    backed_out = bar(goal_value) + SWITCH_STANDOFF * SWITCH_OUTWARD
     return [
-        Waypoint('above knob', lambda obs: (knob(obs) + (0.0, 0.0, HOVER), NEUTRAL_YAW),
+        Waypoint('before knob', lambda obs: (standoff(obs)[0] + (0.0, 0.0, HOVER),
+                                             SWITCH_GRASP_YAW),
                  layout.GRIPPER_OPEN, tolerance=0.015),
-        Waypoint('descend', lambda obs: (knob(obs), NEUTRAL_YAW), layout.GRIPPER_OPEN,
-                 tolerance=0.006, fraction=CONTACT_FRACTION),
-        Waypoint('grip', lambda obs: (knob(obs), NEUTRAL_YAW), layout.GRIPPER_CLOSE,
-                 tolerance=0.02, hold=GRIPPER_SETTLE_STEPS),
-        Waypoint('slide', fixed((SWITCH_X, SWITCH_GRASP_Y, SWITCH_Z0 + goal_value)),
-                 layout.GRIPPER_CLOSE, tolerance=0.006, fraction=0.5, timeout=60),
-        *retreat(rise=0.0, back=0.08),
+        Waypoint('tilt', standoff, layout.GRIPPER_OPEN, tolerance=0.01, roll_pitch=tilt),
+        Waypoint('reach in', grip, layout.GRIPPER_OPEN, tolerance=0.006,
+                 fraction=CONTACT_FRACTION, roll_pitch=tilt),
+        Waypoint('grip', grip, layout.GRIPPER_CLOSE, tolerance=0.02, hold=GRIPPER_SETTLE_STEPS,
+                 roll_pitch=tilt),
+        Waypoint('slide', release, layout.GRIPPER_CLOSE, tolerance=0.006, fraction=0.5,
+                 timeout=60, roll_pitch=tilt),
+        Waypoint('release', release, layout.GRIPPER_OPEN, tolerance=0.02,
+                 hold=GRIPPER_SETTLE_STEPS, timeout=GRIPPER_SETTLE_STEPS + 4, roll_pitch=tilt),
+        Waypoint('back out', fixed(backed_out, SWITCH_GRASP_YAW), layout.GRIPPER_OPEN,
+                 tolerance=0.015, roll_pitch=tilt),
+        Waypoint('untilt', fixed(backed_out + (0.0, 0.0, HOVER), SWITCH_GRASP_YAW),
+                 layout.GRIPPER_OPEN, tolerance=0.02),
     ]
 
 
