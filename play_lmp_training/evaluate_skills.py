@@ -91,6 +91,25 @@ def _block_into_drawer(sim: PlayTableSim, rng: np.random.Generator, block: int) 
     return _settle(sim)
 
 
+def _door_aside(sim: PlayTableSim, block: int) -> Optional[np.ndarray]:
+    """
+    Reset with the sliding door pushed to the end of its travel away from a block on the shelf.
+
+    :param sim: the simulator.
+    :param block: 0 red, 1 blue, 2 pink.
+    :return: (39,) observation, or None when the door would meet another block there.
+    """
+    obs = sim.observe()
+    scene = obs[layout.ROBOT_OBS_DIM:].copy()
+    # The door covers the shelf's right half at 0 and its left half at the far end.
+    left_half = skills.block_pose(obs, block)[0] < skills.DOOR_CENTRE_X0 - skills.DOOR_HALF_WIDTH
+    scene[layout.SLIDER] = layout.SLIDER_RANGE[0] if left_half else layout.SLIDER_RANGE[1]
+    try:
+        return sim.reset(None, scene)
+    except ValueError:
+        return None
+
+
 def _stack_two(sim: PlayTableSim, rng: np.random.Generator) -> Optional[np.ndarray]:
     """
     Reset with one block set on top of another block that lies on the table.
@@ -144,6 +163,8 @@ def prepare_start(sim: PlayTableSim, task: str, rng: np.random.Generator) -> boo
         obs = sim.reset_random(int(rng.integers(2 ** 31)))
         if task.startswith('lift_') and task.endswith('_drawer'):
             obs = _block_into_drawer(sim, rng, layout.BLOCK_NAMES.index(TASKS[task].block))
+        elif task.startswith('lift_') and task.endswith('_slider'):
+            obs = _door_aside(sim, layout.BLOCK_NAMES.index(TASKS[task].block))
         elif task in ('push_into_drawer', 'place_in_drawer'):
             obs = _with_drawer_open(sim, rng, skills.DRAWER_OPEN_FOR_BLOCKS)
         elif task == 'unstack_block':

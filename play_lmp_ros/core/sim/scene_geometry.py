@@ -78,9 +78,9 @@ PLACEMENT_SURFACES = {
 # Minimum gap (m) between two randomly placed blocks' footprints.
 PLACEMENT_CLEARANCE = 0.005
 # No footprint may reach into this y band (m): the sliding door leans there over the desk top
-# (its lower front edge at y 0.003, z 0.45; its back on the cabinet's face, y 0.043 at z 0.48),
-# between the table area and the shelf.
-PLACEMENT_KEEP_OUT_Y = (0.005, 0.045)
+# (its lower front edge at y -0.004, z 0.442; its back on the cabinet's face, y 0.043 at
+# z 0.48), between the table area and the shelf.
+PLACEMENT_KEEP_OUT_Y = (-0.006, 0.045)
 PLACEMENT_MAX_TRIES = 1000
 # A random placement is drawn again while a block reaches further than this (m) into the table
 # (CALVIN's surfaces reach past the shelf's side walls and back wall).

@@ -20,13 +20,14 @@ from play_lmp_ros.core.skills.geometry import (
     BLOCK_COLORS, block_pose, block_support, footprint_extent, held_block, REACH_X_MAX,
     STACK_HEIGHT)
 from play_lmp_ros.core.skills.landmarks import (
-    DRAWER_FLOOR_Z, DRAWER_INNER_FRONT_Y0, DRAWER_INNER_X, TABLE_FRONT_Y)
+    DOOR_CENTRE_X0, DOOR_HALF_WIDTH, DRAWER_FLOOR_Z, DRAWER_INNER_FRONT_Y0, DRAWER_INNER_X,
+    TABLE_FRONT_Y)
 from play_lmp_ros.core.skills.library import (
     feasible_tasks, infeasibility, make_skill, TASK_OBJECTS, TASK_SKILLS, TaskSkill)
 from play_lmp_ros.core.skills.runner import run_skill, SkillRun
 
 __all__ = [
-    'BLOCK_COLORS', 'DRAWER_FLOOR_Z', 'DRAWER_INNER_FRONT_Y0', 'DRAWER_INNER_X',
+    'BLOCK_COLORS', 'DOOR_CENTRE_X0', 'DOOR_HALF_WIDTH', 'DRAWER_FLOOR_Z', 'DRAWER_INNER_FRONT_Y0', 'DRAWER_INNER_X',
     'DRAWER_OPEN_FOR_BLOCKS', 'Goal', 'REACH_X_MAX', 'STACK_HEIGHT', 'Skill', 'SkillRun',
     'TABLE_FRONT_Y', 'TASK_OBJECTS', 'TASK_SKILLS', 'TaskSkill', 'Waypoint', 'block_pose',
     'block_support', 'feasible_tasks', 'footprint_extent', 'held_block', 'infeasibility',

@@ -13,12 +13,9 @@ from typing import Callable, Sequence, Tuple
 
 import numpy as np
 from play_lmp_ros.core import layout
-from play_lmp_ros.core.skills.geometry import tcp_position
+from play_lmp_ros.core.skills.geometry import DOWN_ROLL_PITCH, tcp_position
 
 logger = logging.getLogger(__name__)
-
-# Gripper pointing down: roll pi, pitch 0.
-DOWN_ROLL_PITCH = (np.pi, 0.0)
 POSITION_GAIN = 0.6
 ORIENTATION_GAIN = 0.6
 # Fraction of the maximal relative step used at speed 1, leaving headroom for noise.

@@ -10,7 +10,7 @@ from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 from play_lmp_ros.core import layout
-from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim import panda, scene_geometry as geo
 from play_lmp_ros.core.skills import landmarks as marks
 
 # Block index by the colour word and by the body name the oracle uses.
@@ -19,6 +19,16 @@ BLOCK_INDEX: Mapping[str, int] = dict(zip(layout.BLOCK_NAMES, range(len(layout.B
 
 # TCP yaw at which the fingers spread along world x.
 NEUTRAL_YAW = 1.5708
+# Gripper pointing down: roll pi, pitch 0.
+DOWN_ROLL_PITCH = (np.pi, 0.0)
+# Blocks on the shelf beyond the wrist's reach (landmarks.WRIST_REACH_Y) are gripped with the
+# hand leaning this far about its finger axis, the wrist towards the robot, when the fingers lie
+# within SHELF_TILT_YAW_SPAN of world x.
+SHELF_TILT = np.radians(20.0)
+SHELF_TILT_YAW_SPAN = np.radians(45.0)
+
+# The TCP works this far above a block's centre when it grips or pushes it.
+BLOCK_GRASP_DZ = 0.005
 # A block is held when the closed gripper is about a block wide and the block's centre is near the
 # TCP.
 HELD_WIDTH = (0.025, 0.07)
@@ -29,15 +39,21 @@ REST_TOLERANCE = 0.012
 (STACK_HEIGHT,) = {size[2] for size in geo.BLOCK_SIZES}
 UPRIGHT_TOLERANCE = 0.25
 # Panda hand footprint seen from above, around the TCP: along the finger axis and across it.
-HAND_HALF_ALONG_FINGERS = 0.117
-HAND_HALF_ACROSS_FINGERS = 0.046
+# The palm is PALM_ABOVE_TCP and more above the TCP; below it only the fingers reach out, as far
+# as FINGER_SPAN along their axis and panda.FINGER_HALF_WIDTH across it.
+HAND_HALF_ALONG_FINGERS = 0.104
+HAND_HALF_ACROSS_FINGERS = 0.0316
 HAND_MARGIN = 0.008
+PALM_ABOVE_TCP = 0.074
+PALM_TOP_ABOVE_TCP = 0.166
+FINGERTIP_BELOW_TCP = panda.FINGERTIP_DROP
 MAX_GRIP_SPAN = 0.07
 # Half the open fingers' outer span along the finger axis.
 FINGER_SPAN = 0.075
 FINGER_HALF_THICKNESS = 0.012
-# Half the open fingers' span along the finger axis, plus a margin.
-FINGER_REACH = 0.06
+# Half the open fingers' span along the finger axis (outer faces 6.7 cm from the TCP), plus a
+# margin.
+FINGER_REACH = 0.072
 # How far from the robot base (in the xy plane) the TCP works at block height.
 REACH_RADIUS = 0.76
 # How far along +x the TCP reaches a block on the table from above.
@@ -234,7 +250,9 @@ def _box(x_range: Sequence[float], y_range: Sequence[float]) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
 
 
-def hand_footprint(x: float, y: float, yaw: float, margin: float = HAND_MARGIN) -> np.ndarray:
+def hand_footprint(x: float, y: float, yaw: float, margin: float = HAND_MARGIN,
+                   half_along: float = HAND_HALF_ALONG_FINGERS,
+                   half_across: float = HAND_HALF_ACROSS_FINGERS) -> np.ndarray:
     """
     Return the Panda hand's footprint seen from above for a TCP pose pointing down.
 
@@ -242,40 +260,78 @@ def hand_footprint(x: float, y: float, yaw: float, margin: float = HAND_MARGIN) 
     :param y: TCP y (m).
     :param yaw: TCP yaw (rad); the fingers spread along yaw - pi/2.
     :param margin: growth on every side (m).
+    :param half_along: half its length along the finger axis (m): the palm's by default.
+    :param half_across: half its width across the finger axis (m).
     :return: (4, 2) corners.
     """
     finger = yaw - np.pi / 2.0
-    along = np.array([np.cos(finger), np.sin(finger)]) * (HAND_HALF_ALONG_FINGERS + margin)
-    across = np.array([-np.sin(finger), np.cos(finger)]) * (HAND_HALF_ACROSS_FINGERS + margin)
+    along = np.array([np.cos(finger), np.sin(finger)]) * (half_along + margin)
+    across = np.array([-np.sin(finger), np.cos(finger)]) * (half_across + margin)
     centre = np.array([x, y])
     return np.array([centre + along + across, centre - along + across,
                      centre - along - across, centre + along - across])
 
 
-def low_obstacles(obs: np.ndarray) -> List[np.ndarray]:
+def low_obstacles(obs: np.ndarray, palm: bool = True) -> List[np.ndarray]:
     """
     Return the footprints of the fixed and articulated parts the hand meets at block height.
 
     At block height the hand (TCP - 0.015 to + 0.14 m) reaches the foot of the leaning sliding
-    door and its handle's lower end, the switch's handle and the cabinet's columns.
+    door and its handle's lower end, the switch's handle, the shelf's back wall and the
+    cabinet's columns, whose leaning faces stand further back at the palm's height.
 
     :param obs: (39,) observation.
+    :param palm: the palm's obstacles (True) or the fingers' (False).
     :return: list of (4, 2) corner arrays (m).
     """
     slide = obs[layout.ROBOT_OBS_DIM + layout.SLIDER]
+    tcp_z = geo.BLOCK_REST_Z + BLOCK_GRASP_DZ
+    heights = ((tcp_z + PALM_ABOVE_TCP, tcp_z + PALM_TOP_ABOVE_TCP) if palm
+               else (tcp_z - FINGERTIP_BELOW_TCP, tcp_z + PALM_ABOVE_TCP))
     door_x = marks.DOOR_CENTRE_X0 - slide
     handle_x = marks.SLIDER_GRASP0[0] - slide
     handle = marks.SLIDER_HANDLE_HALF_WIDTH
     switch_x, switch = marks.SWITCH_BAR0[0], marks.SWITCH_BAR_HALF_WIDTH
     obstacles = [
-        _box((door_x - marks.DOOR_HALF_WIDTH, door_x + marks.DOOR_HALF_WIDTH), marks.DOOR_LOW_Y),
+        _box((door_x - marks.DOOR_HALF_WIDTH, door_x + marks.DOOR_HALF_WIDTH),
+             marks.door_y_band(*heights)),
         _box((handle_x - handle, handle_x + handle), (marks.SLIDER_HANDLE_LOW_Y,
-                                                      marks.DOOR_LOW_Y[0])),
-        _box(*marks.CABINET_RIGHT_BOX_XY),
-        _box(*marks.CABINET_LEFT_COLUMN_XY),
+                                                      marks.door_y_band(*heights)[0])),
+        _box(*marks.SHELF_BACK_XY),
         _box((switch_x - switch, switch_x + switch), marks.SWITCH_LOW_Y),
     ]
+    face_y = marks.cabinet_face_y(heights[0]) if palm else None
+    for x_range, (foot_y, back_y) in (marks.CABINET_LEFT_COLUMN_XY,
+                                      marks.CABINET_RIGHT_BOX_XY):
+        obstacles.append(_box(x_range, (foot_y if face_y is None else face_y, back_y)))
     return obstacles
+
+
+def grasp_roll_pitch(y: float, yaw: float) -> tuple:
+    """
+    Return the hand's roll and pitch for working at block height at a place.
+
+    :param y: TCP y (m).
+    :param yaw: TCP yaw (rad).
+    :return: DOWN_ROLL_PITCH, or the lean about the finger axis for a block deep in the shelf.
+    """
+    along_x = abs(layout.wrap_to_pi(yaw - NEUTRAL_YAW)) <= SHELF_TILT_YAW_SPAN
+    if y > marks.HAND_REACH_Y and along_x:
+        return (np.pi, -float(SHELF_TILT))
+    return DOWN_ROLL_PITCH
+
+
+def _lean(yaw: float, roll_pitch: tuple, height: float) -> np.ndarray:
+    """
+    Return how far a point of the hand at some height above the TCP moves when it leans.
+
+    :param yaw: TCP yaw (rad).
+    :param roll_pitch: the hand's roll and pitch (grasp_roll_pitch).
+    :param height: the point's height above the TCP (m).
+    :return: (2,) xy shift (m).
+    """
+    tilt = -roll_pitch[1]
+    return -height * np.sin(tilt) * np.array([np.cos(yaw), np.sin(yaw)])
 
 
 def hand_clear(obs: np.ndarray, x: float, y: float, yaw: float) -> bool:
@@ -286,12 +342,20 @@ def hand_clear(obs: np.ndarray, x: float, y: float, yaw: float) -> bool:
     :param x: TCP x (m).
     :param y: TCP y (m).
     :param yaw: TCP yaw (rad).
-    :return: True when it is within reach and meets none of low_obstacles.
+    :return: True when it is within reach, short of the shelf's lintel and meets none of
+        low_obstacles.
     """
     if np.hypot(x - geo.ROBOT_BASE_POSITION[0], y - geo.ROBOT_BASE_POSITION[1]) > REACH_RADIUS:
         return False
-    hand = hand_footprint(x, y, yaw)
-    return not any(rectangles_overlap(hand, obstacle) for obstacle in low_obstacles(obs))
+    roll_pitch = grasp_roll_pitch(y, yaw)
+    if y + _lean(yaw, roll_pitch, PALM_TOP_ABOVE_TCP)[1] > marks.HAND_REACH_Y:
+        return False
+    palm = hand_footprint(*(np.array([x, y]) + _lean(yaw, roll_pitch, PALM_ABOVE_TCP)), yaw)
+    fingers = hand_footprint(x, y, yaw, half_along=FINGER_SPAN,
+                             half_across=panda.FINGER_HALF_WIDTH)
+    return not (any(rectangles_overlap(palm, obstacle) for obstacle in low_obstacles(obs))
+                or any(rectangles_overlap(fingers, obstacle)
+                       for obstacle in low_obstacles(obs, palm=False)))
 
 
 def drawer_hand_clear(obs: np.ndarray, x: float, y: float, yaw: float) -> bool:

@@ -236,9 +236,10 @@ SLIDER_GRASP0 = tuple(_DOOR_HANDLE_BAR.centre)
 SLIDER_HANDLE_HALF_WIDTH = float(_DOOR_HANDLE_BAR.half_size[_X])
 DOOR_HALF_WIDTH = float(_DOOR_PANEL.half_size[_X])
 DOOR_CENTRE_X0 = float(_DOOR_PANEL.centre[_X])
-# Seen from above at block height (z 0.44..0.52) the door covers this y band, and its handle's
-# lower end comes forward to SLIDER_HANDLE_LOW_Y.
-DOOR_LOW_Y = (round(float(_DOOR_PANEL.point((0, -1, 1))[_Y]), _DECIMALS), 0.065)
+# The door's front stands this far in front of the face it slides on, horizontally.
+DOOR_FRONT_OFFSET = round(2.0 * float(_DOOR_PANEL.half_size[_Z]) / np.cos(np.radians(30.0)),
+                          _DECIMALS)
+# Its handle's lower end comes forward to SLIDER_HANDLE_LOW_Y.
 SLIDER_HANDLE_LOW_Y = round(float(_DOOR_HANDLE_BAR.point((0, -1, 1))[_Y]), _DECIMALS)
 
 # Drawer, pulled along -y by its joint value: its handle is a bar along x; the fingers close
@@ -276,12 +277,19 @@ SWITCH_LOW_Y = (round(float(_SWITCH_BAR.point((0, 1, 1))[_Y]), _DECIMALS), CABIN
 # Shelf plank behind the door, its top flush with the desk top.
 PLANK_X = _SHELF_PLANK.span(_X)
 PLANK_Y = _SHELF_PLANK.span(_Y)
-# Blocks go down on the shelf behind the door's lean and in front of its back wall.
-SHELF_PLACE_Y = 0.10
+# The hand pointing down works at block height only this far back: beyond it the hand's top
+# (3.16 cm to each side of the finger axis, 0.166 m above the TCP) meets the shelf's lintel,
+# whose front edge is at y 0.1285.
+HAND_REACH_Y = round(float(_collision_box('shelf_lintel').low[_Y]) - 0.0316 - 0.005, _DECIMALS)
+# Blocks go down on the shelf behind the door's lean, within the wrist's reach.
+SHELF_PLACE_Y = 0.07
 
 # The cabinet's columns left and right of the shelf, seen from above: (x range, y range).
 CABINET_LEFT_COLUMN_XY = (_LEFT_COLUMN.span(_X), (CABINET_FACE_FOOT[0], _LEFT_COLUMN.high[_Y]))
 CABINET_RIGHT_BOX_XY = (_RIGHT_COLUMN.span(_X), (CABINET_FACE_FOOT[0], _RIGHT_COLUMN.high[_Y]))
+# The shelf's back wall, seen from above.
+_SHELF_BACK = _collision_box('shelf_back')
+SHELF_BACK_XY = (_SHELF_BACK.span(_X), _SHELF_BACK.span(_Y))
 
 # Travel height of the TCP above every part the hand passes over in front of the cabinet's top
 # (door top 0.65 at y 0.116).
@@ -296,6 +304,17 @@ def cabinet_face_y(z: float) -> float:
     :return: y (m).
     """
     return CABINET_FACE_FOOT[0] + (z - CABINET_FACE_FOOT[1]) * CABINET_FACE_SLOPE
+
+
+def door_y_band(z_low: float, z_high: float) -> Tuple[float, float]:
+    """
+    Return the y band the leaning sliding door covers between two heights.
+
+    :param z_low: lower height (m).
+    :param z_high: upper height (m).
+    :return: (front y at z_low, back y at z_high) m.
+    """
+    return cabinet_face_y(z_low) - DOOR_FRONT_OFFSET, cabinet_face_y(z_high)
 
 
 def slider_handle(value: float) -> np.ndarray:

@@ -14,7 +14,8 @@ from play_lmp_ros.core.sim import scene_geometry as geo
 from play_lmp_ros.core.skills import feasibility
 from play_lmp_ros.core.skills.controller import CONTACT_FRACTION, Goal, Skill, Waypoint
 from play_lmp_ros.core.skills.geometry import (
-    BLOCK_INDEX, block_pose, footprint_extent, held_block, NEUTRAL_YAW, STACK_HEIGHT)
+    BLOCK_INDEX, block_pose, footprint_extent, grasp_roll_pitch, grasp_yaw, held_block,
+    NEUTRAL_YAW, STACK_HEIGHT)
 from play_lmp_ros.core.skills.landmarks import (
     BUTTON_PRESS_Z, BUTTON_XY, Door, DOORS, SURFACE_SUPPORTS, SWITCH_BAR0, SWITCH_DIRECTION,
     SWITCH_GRASP_ROLL_PITCH, SWITCH_GRASP_YAW, SWITCH_OUTWARD, SWITCH_STANDOFF, TABLE_FRONT_Y,
@@ -164,10 +165,13 @@ def _lift_skill(obs: np.ndarray, rng: np.random.Generator, block: int,
     """
     start = block_pose(obs, block)[:3]
     lift_z = max(start[2] + 0.12, 0.52)
+    any_side = support == 'drawer'
+    # The hand keeps leaning while it lifts a block out of the shelf, clear of the lintel.
+    roll_pitch = grasp_roll_pitch(start[1], grasp_yaw(obs, block, any_side=any_side))
     return [
-        *grasp(block, any_side=support == 'drawer'),
+        *grasp(block, any_side=any_side, roll_pitch=roll_pitch),
         Waypoint('lift', fixed((start[0], start[1], lift_z), None), layout.GRIPPER_CLOSE,
-                 tolerance=0.01, hold=4, fraction=0.5),
+                 tolerance=0.01, hold=4, fraction=0.5, roll_pitch=roll_pitch),
     ]
 
 

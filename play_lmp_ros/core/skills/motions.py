@@ -12,13 +12,12 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.skills.controller import CONTACT_FRACTION, Goal, Waypoint
 from play_lmp_ros.core.skills.geometry import (
-    block_pose, FINGER_HALF_THICKNESS, footprint_extent, grasp_yaw, held_block, NEUTRAL_YAW,
-    tcp_position)
-from play_lmp_ros.core.skills.landmarks import TRANSIT_Z
+    block_pose, BLOCK_GRASP_DZ, DOWN_ROLL_PITCH, FINGER_HALF_THICKNESS, footprint_extent, grasp_yaw, held_block,
+    NEUTRAL_YAW, tcp_position)
+from play_lmp_ros.core.skills.landmarks import HAND_REACH_Y, TRANSIT_Z
 
 GRIPPER_SETTLE_STEPS = 6
 HOVER = 0.07
-BLOCK_GRASP_DZ = 0.005
 RELEASE_DROP = 0.008
 # The arm cannot reach far at travel height; precision comes from the lower waypoints.
 TRANSIT_TOLERANCE = 0.03
@@ -89,8 +88,8 @@ def retreat(rise: float, back: float = 0.0) -> List[Waypoint]:
                      timeout=40)]
 
 
-def grasp(block: int, preferred_yaw: float = NEUTRAL_YAW,
-          any_side: bool = False) -> List[Waypoint]:
+def grasp(block: int, preferred_yaw: float = NEUTRAL_YAW, any_side: bool = False,
+          roll_pitch: Tuple[float, float] = DOWN_ROLL_PITCH) -> List[Waypoint]:
     """
     Return the waypoints that grasp a resting block from above (gripper closed at the end).
 
@@ -100,6 +99,7 @@ def grasp(block: int, preferred_yaw: float = NEUTRAL_YAW,
     :param block: 0 red, 1 blue, 2 pink.
     :param preferred_yaw: TCP yaw to stay close to among the grasp candidates (rad).
     :param any_side: also grip the red block across its long side (see grasp_yaw).
+    :param roll_pitch: the hand's roll and pitch on the way down (geometry.grasp_roll_pitch).
     :return: waypoints.
     """
     memory: Dict[str, float] = {}
@@ -115,15 +115,19 @@ def grasp(block: int, preferred_yaw: float = NEUTRAL_YAW,
         return goal
 
     def above(obs: np.ndarray) -> Tuple[np.ndarray, float]:
-        return np.array([*block_pose(obs, block)[:2], TRANSIT_Z]), yaw(obs)
+        # Over a block deep in the shelf the fingers come down in front of the lintel.
+        x, y = block_pose(obs, block)[:2]
+        return np.array([x, min(y, HAND_REACH_Y), TRANSIT_Z]), yaw(obs)
 
     return [
-        Waypoint('above block', above, layout.GRIPPER_OPEN, tolerance=TRANSIT_TOLERANCE),
-        Waypoint('align', at(HOVER), layout.GRIPPER_OPEN, tolerance=0.008),
+        Waypoint('above block', above, layout.GRIPPER_OPEN, tolerance=TRANSIT_TOLERANCE,
+                 roll_pitch=roll_pitch),
+        Waypoint('align', at(HOVER), layout.GRIPPER_OPEN, tolerance=0.008,
+                 roll_pitch=roll_pitch),
         Waypoint('descend', at(BLOCK_GRASP_DZ), layout.GRIPPER_OPEN, tolerance=0.006,
-                 fraction=CONTACT_FRACTION),
+                 fraction=CONTACT_FRACTION, roll_pitch=roll_pitch),
         Waypoint('grasp', at(BLOCK_GRASP_DZ), layout.GRIPPER_CLOSE, tolerance=0.03,
-                 hold=GRIPPER_SETTLE_STEPS),
+                 hold=GRIPPER_SETTLE_STEPS, roll_pitch=roll_pitch),
     ]
 
 
