@@ -25,7 +25,7 @@ DOWN_ROLL_PITCH = (np.pi, 0.0)
 # hand leaning this far about its finger axis, the wrist towards the robot, when the fingers lie
 # within SHELF_TILT_YAW_SPAN of world x.
 SHELF_TILT = np.radians(20.0)
-SHELF_TILT_YAW_SPAN = np.radians(45.0)
+SHELF_TILT_YAW_SPAN = np.radians(15.0)
 
 # The TCP works this far above a block's centre when it grips or pushes it.
 BLOCK_GRASP_DZ = 0.005
@@ -307,16 +307,32 @@ def low_obstacles(obs: np.ndarray, palm: bool = True) -> List[np.ndarray]:
     return obstacles
 
 
-def grasp_roll_pitch(y: float, yaw: float) -> tuple:
+def _meets_lintel(x: float, y: float, yaw: float, roll_pitch: tuple) -> bool:
+    """
+    Tell whether the top of a hand working at block height meets the shelf's lintel.
+
+    :param x: TCP x (m).
+    :param y: TCP y (m).
+    :param yaw: TCP yaw (rad).
+    :param roll_pitch: the hand's roll and pitch.
+    :return: True if it does.
+    """
+    top = hand_footprint(*(np.array([x, y]) + _lean(yaw, roll_pitch, PALM_TOP_ABOVE_TCP)), yaw)
+    return rectangles_overlap(top, _box(*marks.SHELF_LINTEL_XY))
+
+
+def grasp_roll_pitch(x: float, y: float, yaw: float) -> tuple:
     """
     Return the hand's roll and pitch for working at block height at a place.
 
+    :param x: TCP x (m).
     :param y: TCP y (m).
     :param yaw: TCP yaw (rad).
-    :return: DOWN_ROLL_PITCH, or the lean about the finger axis for a block deep in the shelf.
+    :return: DOWN_ROLL_PITCH, or the lean about the finger axis where the hand's top would meet
+        the shelf's lintel.
     """
     along_x = abs(layout.wrap_to_pi(yaw - NEUTRAL_YAW)) <= SHELF_TILT_YAW_SPAN
-    if y > marks.HAND_REACH_Y and along_x:
+    if along_x and _meets_lintel(x, y, yaw, DOWN_ROLL_PITCH):
         return (np.pi, -float(SHELF_TILT))
     return DOWN_ROLL_PITCH
 
@@ -347,8 +363,8 @@ def hand_clear(obs: np.ndarray, x: float, y: float, yaw: float) -> bool:
     """
     if np.hypot(x - geo.ROBOT_BASE_POSITION[0], y - geo.ROBOT_BASE_POSITION[1]) > REACH_RADIUS:
         return False
-    roll_pitch = grasp_roll_pitch(y, yaw)
-    if y + _lean(yaw, roll_pitch, PALM_TOP_ABOVE_TCP)[1] > marks.HAND_REACH_Y:
+    roll_pitch = grasp_roll_pitch(x, y, yaw)
+    if _meets_lintel(x, y, yaw, roll_pitch):
         return False
     palm = hand_footprint(*(np.array([x, y]) + _lean(yaw, roll_pitch, PALM_ABOVE_TCP)), yaw)
     fingers = hand_footprint(x, y, yaw, half_along=FINGER_SPAN,

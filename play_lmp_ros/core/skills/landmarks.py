@@ -274,13 +274,17 @@ SWITCH_BOTTOM0 = tuple(_SWITCH_BAR.point((0, 0, 1)))
 # Seen from above, the switch's handle covers this y band in front of the column.
 SWITCH_LOW_Y = (round(float(_SWITCH_BAR.point((0, 1, 1))[_Y]), _DECIMALS), CABINET_FACE_FOOT[0])
 
+_SHELF_BACK_Y = _collision_box('shelf_back').high[_Y]
+
 # Shelf plank behind the door, its top flush with the desk top.
 PLANK_X = _SHELF_PLANK.span(_X)
 PLANK_Y = _SHELF_PLANK.span(_Y)
-# The hand pointing down works at block height only this far back: beyond it the hand's top
-# (3.16 cm to each side of the finger axis, 0.166 m above the TCP) meets the shelf's lintel,
-# whose front edge is at y 0.1285.
-HAND_REACH_Y = round(float(_collision_box('shelf_lintel').low[_Y]) - 0.0316 - 0.005, _DECIMALS)
+# The shelf's lintel, seen from above: the top of a hand working at block height meets it.
+_SHELF_LINTEL = _collision_box('shelf_lintel')
+SHELF_LINTEL_XY = (_SHELF_LINTEL.span(_X), (_SHELF_LINTEL.low[_Y], _SHELF_BACK_Y))
+# The hand comes down no further back than this: its top (3.16 cm to each side of the finger
+# axis) stays in front of the lintel's front edge.
+HAND_REACH_Y = round(float(_SHELF_LINTEL.low[_Y]) - 0.0316 - 0.005, _DECIMALS)
 # Blocks go down on the shelf behind the door's lean, within the wrist's reach.
 SHELF_PLACE_Y = 0.07
 

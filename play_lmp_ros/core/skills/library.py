@@ -28,6 +28,10 @@ from play_lmp_ros.core.tasks import (
     TASK_NAMES, TASKS, TaskSpec, ToggleLight, UnstackObjects)
 
 SKILL_MAX_STEPS = 320
+# A block lifted off the shelf rises this much (past CALVIN's 0.03 m) and comes forward to this
+# y, below and in front of the lintel.
+SHELF_LIFT_HEIGHT = 0.06
+SHELF_LIFT_Y = 0.07
 # Door and drawer moves aim this far past the oracle's threshold (0.15 m / 0.12 m).
 DOOR_OVERSHOOT = 0.04
 
@@ -164,14 +168,17 @@ def _lift_skill(obs: np.ndarray, rng: np.random.Generator, block: int,
     :return: waypoints.
     """
     start = block_pose(obs, block)[:3]
-    lift_z = max(start[2] + 0.12, 0.52)
     any_side = support == 'drawer'
-    # The hand keeps leaning while it lifts a block out of the shelf, clear of the lintel.
-    roll_pitch = grasp_roll_pitch(start[1], grasp_yaw(obs, block, any_side=any_side))
+    if support == 'slider':
+        # Out of the shelf: up under the lintel and forwards, the hand still leaning if it did.
+        lift_to = (start[0], min(start[1], SHELF_LIFT_Y), start[2] + SHELF_LIFT_HEIGHT)
+    else:
+        lift_to = (start[0], start[1], max(start[2] + 0.12, 0.52))
+    roll_pitch = grasp_roll_pitch(*start[:2], grasp_yaw(obs, block, any_side=any_side))
     return [
         *grasp(block, any_side=any_side, roll_pitch=roll_pitch),
-        Waypoint('lift', fixed((start[0], start[1], lift_z), None), layout.GRIPPER_CLOSE,
-                 tolerance=0.01, hold=4, fraction=0.5, roll_pitch=roll_pitch),
+        Waypoint('lift', fixed(lift_to, None), layout.GRIPPER_CLOSE, tolerance=0.01, hold=4,
+                 fraction=0.5, roll_pitch=roll_pitch),
     ]
 
 

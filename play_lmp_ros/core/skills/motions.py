@@ -114,13 +114,21 @@ def grasp(block: int, preferred_yaw: float = NEUTRAL_YAW, any_side: bool = False
             return block_pose(obs, block)[:3] + (0.0, 0.0, height), yaw(obs)
         return goal
 
-    def above(obs: np.ndarray) -> Tuple[np.ndarray, float]:
-        # Over a block deep in the shelf the fingers come down in front of the lintel.
-        x, y = block_pose(obs, block)[:2]
-        return np.array([x, min(y, HAND_REACH_Y), TRANSIT_Z]), yaw(obs)
+    def above(height: float) -> Goal:
+        # For a block deep in the shelf the fingers come down in front of the lintel.
+        def goal(obs: np.ndarray) -> Tuple[np.ndarray, float]:
+            x, y, z = block_pose(obs, block)[:3]
+            return np.array([x, min(y, HAND_REACH_Y), max(z + height, TRANSIT_Z)]), yaw(obs)
+        return goal
+
+    def in_front(obs: np.ndarray) -> Tuple[np.ndarray, float]:
+        x, y, z = block_pose(obs, block)[:3]
+        return np.array([x, min(y, HAND_REACH_Y), z + HOVER]), yaw(obs)
 
     return [
-        Waypoint('above block', above, layout.GRIPPER_OPEN, tolerance=TRANSIT_TOLERANCE,
+        Waypoint('above block', above(HOVER), layout.GRIPPER_OPEN,
+                 tolerance=TRANSIT_TOLERANCE, roll_pitch=roll_pitch),
+        Waypoint('in front', in_front, layout.GRIPPER_OPEN, tolerance=0.01,
                  roll_pitch=roll_pitch),
         Waypoint('align', at(HOVER), layout.GRIPPER_OPEN, tolerance=0.008,
                  roll_pitch=roll_pitch),
