@@ -253,7 +253,9 @@ def transforms(observation: np.ndarray, stamp: Time, frame_id: str, frame_prefix
         w, x, y, z = euler2quat(*euler, 'sxyz')
         result.append(_transform(stamp, frame_id, frame_prefix + child, position, (x, y, z, w)))
     for name, position, quaternion in links:
-        result.append(_transform(stamp, frame_id, frame_prefix + name, position, quaternion))
+        # The Panda's tcp link is TCP_FRAME, already sent from the observation.
+        if name != TCP_FRAME:
+            result.append(_transform(stamp, frame_id, frame_prefix + name, position, quaternion))
     return result
 
 

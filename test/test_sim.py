@@ -12,7 +12,7 @@ import pytest
 
 DOWN = (3.0905, -0.0291, 1.5001)  # neutral TCP orientation: gripper pointing down
 OPEN, CLOSE = layout.GRIPPER_OPEN, layout.GRIPPER_CLOSE
-BLOCKS_OUT_OF_THE_WAY = ((0.30, -0.25, 0.46), (0.40, -0.25, 0.46), (0.42, 0.15, 0.46))
+BLOCKS_OUT_OF_THE_WAY = ((0.36, -0.15, 0.46), (0.40, -0.06, 0.46), (-0.40, -0.15, 0.46))
 
 
 @pytest.fixture(scope='module')
@@ -82,15 +82,26 @@ def test_button_press_toggles_led_and_springs_back(sim):
 
 
 def test_switch_past_half_travel_turns_the_lightbulb_on_and_off(sim):
-    """Grip the switch knob, move it up then down: the lightbulb follows."""
+    """Grip the switch's bar tilted, slide it up the leaning face then down: the bulb follows."""
+    from play_lmp_ros.core.skills import landmarks
     sim.reset(scene_obs=quiet_scene())
-    knob = np.array((0.27, -0.075, 0.53))
-    move_to(sim, knob + (0, 0, 0.15), OPEN)
-    move_to(sim, knob, OPEN)
-    move_to(sim, knob, CLOSE, steps=15)
-    scene = move_to(sim, knob + (0, 0, 0.12), CLOSE)[layout.ROBOT_OBS_DIM:]
+    bar = np.asarray(landmarks.SWITCH_BAR0)
+    tilted = (*landmarks.SWITCH_GRASP_ROLL_PITCH, landmarks.SWITCH_GRASP_YAW)
+
+    def tilted_to(position, gripper, steps=40):
+        for _ in range(steps):
+            observation = sim.step([*position, *tilted, gripper], 'absolute')
+        return observation
+
+    standoff = bar + landmarks.SWITCH_STANDOFF * landmarks.SWITCH_OUTWARD
+    move_to(sim, standoff + (0, 0, 0.1), OPEN)
+    tilted_to(standoff, OPEN)
+    tilted_to(bar, OPEN, steps=30)
+    tilted_to(bar, CLOSE, steps=10)
+    up = bar + layout.SWITCH_RANGE[1] * landmarks.SWITCH_DIRECTION
+    scene = tilted_to(up, CLOSE)[layout.ROBOT_OBS_DIM:]
     assert scene[layout.SWITCH] > layout.SWITCH_TRIGGER and scene[layout.LIGHTBULB] == 1.0
-    scene = move_to(sim, knob - (0, 0, 0.03), CLOSE)[layout.ROBOT_OBS_DIM:]
+    scene = tilted_to(bar, CLOSE)[layout.ROBOT_OBS_DIM:]
     assert scene[layout.SWITCH] < layout.SWITCH_TRIGGER and scene[layout.LIGHTBULB] == 0.0
 
 

@@ -8,7 +8,6 @@ on the same one.
 """
 
 import contextlib
-from pathlib import Path
 import subprocess
 import sys
 import time
@@ -24,9 +23,8 @@ from play_lmp_interfaces.msg import EndEffectorAction, GoalState, Observation
 from play_lmp_interfaces.srv import ResetSim
 from play_lmp_ros import conversions, qos, sim_node
 from play_lmp_ros.core import layout
-from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim import panda as sim_panda, scene_geometry as geo
 from play_lmp_ros.core.sim.robot_description import link_names, static_links
-import pybullet_data
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -547,7 +545,7 @@ def test_config_file_lists_every_parameter_with_its_default(ros_domain):
 
 def test_joint_names_match_the_urdfs_and_messages_match_the_observation(ros_domain):
     """/joint_states names exist in the Panda and table URDFs; the TCP pose round-trips."""
-    panda = ElementTree.parse(Path(pybullet_data.getDataPath()) / geo.ROBOT_URDF).getroot()
+    panda = sim_panda.urdf_tree()
     table = ElementTree.parse(geo.TABLE_URDF).getroot()
     movable = {joint.get('name') for root in (panda, table) for joint in root.findall('joint')
                if joint.get('type') != 'fixed'}

@@ -2,25 +2,17 @@
 The scene's robot as one URDF: the play table and the Panda under a root link, for rviz and tf.
 
 rviz's RobotModel (and robot_state_publisher, and Foxglove's 3D panel) take a single URDF text,
-the ``robot_description``.  The simulator loads two files, the table at the world origin and
-pybullet_data's Panda at ROBOT_BASE_POSITION; this module joins them with fixed joints under a
-root link named like the world frame, and turns the Panda's ``package://meshes/...`` paths,
-which no ROS package resolves, into absolute ``file://`` URIs of pybullet_data's meshes.
+the ``robot_description``.  The simulator loads two robots, the table at the world origin and
+the Panda with CALVIN's gripper (panda.py) at ROBOT_BASE_POSITION; this module joins them with
+fixed joints under a root link named like the world frame, with the Panda's meshes as absolute
+``file://`` URIs of pybullet_data's files.
 """
 
 from pathlib import Path
 from typing import Dict, List
 import xml.etree.ElementTree as ElementTree
 
-from play_lmp_ros.core.sim import scene_geometry as geo
-import pybullet_data
-
-PANDA_MESH_PREFIX = 'package://'
-
-
-def _panda_urdf() -> Path:
-    """Return the path of pybullet_data's Panda URDF."""
-    return Path(pybullet_data.getDataPath()) / geo.ROBOT_URDF
+from play_lmp_ros.core.sim import panda, scene_geometry as geo
 
 
 def _fixed_joint(name: str, parent: str, child: str, xyz=(0.0, 0.0, 0.0)) -> ElementTree.Element:
@@ -52,22 +44,15 @@ def robot_description(root_link: str = 'world') -> str:
     :raises ValueError: when a mesh of the Panda is missing or a source URDF is malformed.
     """
     table = ElementTree.parse(geo.TABLE_URDF).getroot()
-    panda_path = _panda_urdf()
-    panda = ElementTree.parse(panda_path).getroot()
-    for mesh in panda.iter('mesh'):
-        filename = mesh.get('filename', '')
-        relative = filename[len(PANDA_MESH_PREFIX):] if filename.startswith(
-            PANDA_MESH_PREFIX) else filename
-        path = (panda_path.parent / relative).resolve()
-        if not path.is_file():
-            raise ValueError(f'{panda_path}: mesh {filename} not found at {path}')
-        mesh.set('filename', path.as_uri())
+    robot_arm = panda.urdf_tree()
+    for mesh in robot_arm.iter('mesh'):
+        mesh.set('filename', Path(mesh.get('filename')).as_uri())
     robot = ElementTree.Element('robot', name='play_table_scene')
     ElementTree.SubElement(robot, 'link', name=root_link)
     robot.append(_fixed_joint(f'{root_link}__table', root_link, _root_link(table)))
-    robot.append(_fixed_joint(f'{root_link}__panda', root_link, _root_link(panda),
+    robot.append(_fixed_joint(f'{root_link}__panda', root_link, _root_link(robot_arm),
                               geo.ROBOT_BASE_POSITION))
-    for source in (table, panda):
+    for source in (table, robot_arm):
         for element in source:
             robot.append(element)
     return ElementTree.tostring(robot, encoding='unicode')
