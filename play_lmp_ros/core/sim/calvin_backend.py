@@ -4,8 +4,9 @@ Adapter running calvin_env's PlayTableSimEnv behind the PlayTableSim API.
 calvin_env (github.com/mees/calvin_env, checked at 797142c) is imported only when CalvinEnvSim
 is built, never when play_lmp_ros.core.sim is imported.  The environment is composed from
 calvin_env's own Hydra configs (config_data_collection: scene D, panda_longer_finger) without
-cameras, with scene info on, EGL off and VR off; the static and gripper cameras are built on the
-first render() only, so that control steps stay state-only.
+cameras, with scene info at each step unless asked otherwise, EGL off and VR off; the static
+and gripper cameras are built on the first render() only, so that control steps stay
+state-only.
 
 Where calvin_env and the PlayTableSim contract differ, the adapter follows the contract:
 
@@ -49,7 +50,7 @@ INSTALL_HINT = (
 ACTION_TYPES = {'relative': 'cartesian_rel', 'absolute': 'cartesian_abs'}
 CAMERAS = ('static', 'gripper')
 PLANE = 'plane'
-ENV_SETTINGS = (('use_egl', False), ('use_vr', False), ('use_scene_info', True))
+ENV_SETTINGS = (('use_egl', False), ('use_vr', False))
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,15 @@ class CalvinEnvSim(ClosableSimulator):
     Each instance owns one pybullet client (DIRECT, or GUI when asked).
     """
 
-    def __init__(self, seed: int = 0, gui: bool = False):
+    def __init__(self, seed: int = 0, gui: bool = False, scene_info_each_step: bool = True):
         """
         Compose and build calvin_env's PlayTableSimEnv, then reset it like reset_random(seed).
 
         :param seed: seed of the random scene.
         :param gui: open pybullet's GUI.
+        :param scene_info_each_step: calvin_env's use_scene_info, which builds the scene's info
+            (contact queries) at every step; off, a step is state-only, and scene_info() still
+            answers.
         :raises ImportError: when calvin_env or hydra is not importable.
         """
         try:
@@ -124,7 +128,8 @@ class CalvinEnvSim(ClosableSimulator):
                 config_name='config_data_collection', overrides=['cameras=static_and_gripper'])
         self._camera_configs = OmegaConf.to_container(config.cameras, resolve=True)
         config.env.cameras = {}
-        for key, value in ENV_SETTINGS + (('show_gui', gui), ('seed', seed)):
+        for key, value in ENV_SETTINGS + (('show_gui', gui), ('seed', seed),
+                                          ('use_scene_info', scene_info_each_step)):
             config.env[key] = value
         self._closed = False
         self._cameras = {}
@@ -271,8 +276,8 @@ class CalvinEnvSim(ClosableSimulator):
 
         :return: the SceneInfo snapshot.
         """
-        info = self._env.get_info()
-        scene = info['scene_info']
+        scene = self._env.scene.get_info()
+        _, robot = self._env.robot.get_observation()
         blocks = {
             name: BlockInfo(
                 position=np.asarray(obj['current_pos'], dtype=np.float64),
@@ -284,7 +289,7 @@ class CalvinEnvSim(ClosableSimulator):
         return SceneInfo(
             doors={name: float(door['current_state']) for name, door in scene['doors'].items()},
             lights={name: int(light['logical_state']) for name, light in scene['lights'].items()},
-            blocks=blocks, robot_contacts=self._named(info['robot_info']['contacts']))
+            blocks=blocks, robot_contacts=self._named(robot['contacts']))
 
     def _named(self, contacts) -> frozenset:
         """

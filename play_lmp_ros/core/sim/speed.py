@@ -1,12 +1,13 @@
 """
-Measure the simulator: state-only control steps per second and camera frames per second.
+Measure the simulator: state-only control steps per second beside calvin_env's, the cost of
+scene_info(), and camera frames per second.
 
-``play-lmp-sim bench`` prints measure_speed's figures as JSON.
+``play-lmp-sim bench`` prints measure_speed's figures as JSON; each key names what it measures.
 """
 
 import logging
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import numpy as np
 from play_lmp_ros.core import layout
@@ -16,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 WARM_UP_STEPS = 50
 FRAMES_PER_CAMERA = 20
+ROUNDS = 5
+SCENE_INFO_CALLS = 200
 
 
 def random_relative_actions(count: int, seed: int) -> np.ndarray:
@@ -66,29 +69,62 @@ def frames_per_second(sim, camera: str, frames: int = FRAMES_PER_CAMERA) -> floa
     return frames / (time.perf_counter() - start)
 
 
-def measure_speed(steps: int, seed: int) -> Dict[str, Any]:
+def scene_info_ms(sim, calls: int, seed: int) -> float:
     """
-    Measure the PyBullet simulator and, when importable, calvin_env.
+    Time scene_info() after random steps, one call per step.
 
-    :param steps: number of timed control steps.
-    :param seed: simulator and action seed.
-    :return: JSON-serialisable figures; calvin_env_state_steps_per_s is None without calvin_env.
+    :param sim: a simulator with the PlayTableSim API.
+    :param calls: number of timed calls.
+    :param seed: seed of the actions between them.
+    :return: milliseconds per call.
     """
-    with make_sim('pybullet', seed=seed) as sim:
-        result = {
-            'backend': 'pybullet',
-            'steps': steps,
-            'state_steps_per_s': round(control_steps_per_second(sim, steps, seed), 1),
-            'static_camera_fps': round(frames_per_second(sim, 'static'), 1),
-            'gripper_camera_fps': round(frames_per_second(sim, 'gripper'), 1),
-        }
+    spent = 0.0
+    for action in random_relative_actions(calls, seed):
+        sim.step(action)
+        start = time.perf_counter()
+        sim.scene_info()
+        spent += time.perf_counter() - start
+    return 1000.0 * spent / calls
+
+
+def measure_speed(steps: int, seed: int, rounds: int = ROUNDS) -> Dict[str, Any]:
+    """
+    Measure the PyBullet simulator and, when importable, calvin_env, in one interleaved run.
+
+    The control steps are state-only in both: no camera, no scene info; calvin_env is built with
+    use_scene_info off (its step then queries only the robot's contacts).  The two take turns in
+    rounds of steps / rounds, so that both meet the same machine load, and each figure is the
+    median over its rounds.
+
+    :param steps: number of timed control steps per simulator.
+    :param seed: simulator and action seed.
+    :param rounds: turns each simulator takes.
+    :return: JSON-serialisable figures; the calvin_env ones are None without calvin_env.
+    """
+    result: Dict[str, Any] = {'steps': steps, 'rounds': rounds}
+    sims = {'pybullet': make_sim('pybullet', seed=seed)}
     try:
-        calvin = make_sim('calvin_env', seed=seed)
+        sims['calvin_env'] = make_sim('calvin_env', seed=seed, scene_info_each_step=False)
     except ImportError as error:
-        logger.info('calvin_env figure skipped: %s', error)
-        result['calvin_env_state_steps_per_s'] = None
-    else:
-        with calvin:
-            result['calvin_env_state_steps_per_s'] = round(
-                control_steps_per_second(calvin, steps, seed), 1)
+        logger.info('calvin_env figures skipped: %s', error)
+    try:
+        rates: Dict[str, List[float]] = {name: [] for name in sims}
+        for turn in range(rounds):
+            for name, sim in sims.items():
+                rates[name].append(control_steps_per_second(sim, steps // rounds, seed + turn))
+        for name in ('pybullet', 'calvin_env'):
+            result[f'{name}_state_only_steps_per_s'] = (
+                round(float(np.median(rates[name])), 1) if name in rates else None)
+            result[f'{name}_scene_info_ms'] = (
+                round(scene_info_ms(sims[name], SCENE_INFO_CALLS, seed), 3)
+                if name in sims else None)
+        calvin = result['calvin_env_state_only_steps_per_s']
+        result['state_only_speedup_over_calvin_env'] = (
+            None if calvin is None
+            else round(result['pybullet_state_only_steps_per_s'] / calvin, 2))
+        result['static_camera_fps'] = round(frames_per_second(sims['pybullet'], 'static'), 1)
+        result['gripper_camera_fps'] = round(frames_per_second(sims['pybullet'], 'gripper'), 1)
+    finally:
+        for sim in sims.values():
+            sim.close()
     return result
