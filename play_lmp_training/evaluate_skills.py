@@ -29,7 +29,7 @@ from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim import scene_geometry as geo
-from play_lmp_ros.core.tasks import TASK_NAMES, TASKS
+from play_lmp_ros.core.tasks import MoveDoor, TASK_NAMES, TASKS, ToggleLight
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,29 @@ def _block_into_drawer(sim: PlayTableSim, rng: np.random.Generator, block: int) 
     scene[layout.block_slice(block)] = (x, y, z, 0.0, 0.0, yaw)
     sim.reset(None, scene)
     return _settle(sim)
+
+
+def _random_parts(sim: PlayTableSim, rng: np.random.Generator) -> Optional[np.ndarray]:
+    """
+    Reset with the door, the drawer, the switch and the LED drawn anew, the blocks kept.
+
+    calvin_env's random reset leaves them all at 0; this gives every backend the same spread.
+
+    :param sim: the simulator.
+    :param rng: random source.
+    :return: (39,) observation, or None when the door would meet a block there.
+    """
+    scene = sim.observe()[layout.ROBOT_OBS_DIM:].copy()
+    scene[layout.SLIDER] = rng.uniform(*layout.SLIDER_RANGE)
+    scene[layout.DRAWER] = rng.uniform(*layout.DRAWER_RANGE)
+    switch_up = int(rng.integers(2))
+    scene[layout.SWITCH] = layout.SWITCH_RANGE[1] * switch_up
+    scene[layout.LIGHTBULB] = switch_up
+    scene[layout.LED] = int(rng.integers(2))
+    try:
+        return sim.reset(None, scene)
+    except ValueError:
+        return None
 
 
 def _door_aside(sim: PlayTableSim, block: int) -> Optional[np.ndarray]:
@@ -163,6 +186,8 @@ def prepare_start(sim: PlayTableSim, task: str, rng: np.random.Generator) -> boo
         obs = sim.reset_random(int(rng.integers(2 ** 31)))
         if task.startswith('lift_') and task.endswith('_drawer'):
             obs = _block_into_drawer(sim, rng, layout.BLOCK_NAMES.index(TASKS[task].block))
+        elif isinstance(TASKS[task], (MoveDoor, ToggleLight)):
+            obs = _random_parts(sim, rng)
         elif task.startswith('lift_') and task.endswith('_slider'):
             obs = _door_aside(sim, layout.BLOCK_NAMES.index(TASKS[task].block))
         elif task in ('push_into_drawer', 'place_in_drawer'):
