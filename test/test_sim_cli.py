@@ -25,8 +25,8 @@ def test_bench_prints_one_json_object_on_stdout():
         [sys.executable, '-m', 'play_lmp_ros.core.sim.cli', 'bench', '--steps', '60'],
         capture_output=True, text=True, check=True, timeout=120)
     figures = json.loads(completed.stdout)
-    assert figures['pybullet_state_only_steps_per_s'] > 0 and figures['static_camera_fps'] > 0
-    assert figures['pybullet_scene_info_ms'] > 0
+    assert figures['pybullet_random_steps_per_s'] > 0 and figures['static_camera_fps'] > 0
+    assert figures['pybullet_play_steps_per_s'] > 0 and figures['pybullet_scene_info_ms'] > 0
     if importlib.util.find_spec('calvin_env') is None:
-        assert figures['calvin_env_state_only_steps_per_s'] is None
-        assert figures['state_only_speedup_over_calvin_env'] is None
+        assert figures['calvin_env_random_steps_per_s'] is None
+        assert figures['play_speedup_over_calvin_env'] is None

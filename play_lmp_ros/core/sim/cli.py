@@ -3,8 +3,9 @@ Command line tool play-lmp-sim: benchmark the simulator or save a picture of the
 
 play-lmp-sim bench [--steps N] [--seed S] prints one JSON object with state-only control steps
 per second of this simulator and of calvin_env (taking turns in one run; null without
-calvin_env) and their ratio, the milliseconds of one scene_info() in each, and static and
-gripper camera frames per second; the measuring is play_lmp_ros.core.sim.speed's.
+calvin_env) and their ratio, for random actions and for scripted play, the milliseconds of one
+scene_info() in each, and static and gripper camera frames per second; the measuring is
+play_lmp_ros.core.sim.speed's.
 play-lmp-sim show --out scene.png renders one camera.
 """
 

@@ -322,6 +322,7 @@ class PlayTableSim(ClosableSimulator):
         self._client.restoreState(stateId=token.bullet_state_id)
         self._stepped = False
         self._target_pose = np.array(token.target_pose)
+        self._command_gripper(token.gripper_action)
         self._gripper_action = token.gripper_action
         self._button_pressed = token.button_pressed
         self._set_lights(token.lightbulb, token.led)
@@ -466,7 +467,9 @@ class PlayTableSim(ClosableSimulator):
         for joint, value in zip(geo.ARM_JOINT_IDS, arm.tolist()):
             control(self._robot, joint, pybullet.POSITION_CONTROL, targetPosition=value,
                     force=geo.ARM_MAX_FORCE_N, maxVelocity=geo.ARM_MAX_VELOCITY)
-        self._command_gripper(float(target[6]))
+        # The finger motors keep their last command: send one only when the gripper changes.
+        if float(target[6]) != self._gripper_action:
+            self._command_gripper(float(target[6]))
         self._gripper_action = float(target[6])
 
     def _command_gripper(self, gripper_action: float) -> None:

@@ -7,7 +7,7 @@ scene_info(), and camera frames per second.
 
 import logging
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from play_lmp_ros.core import layout
@@ -35,18 +35,45 @@ def random_relative_actions(count: int, seed: int) -> np.ndarray:
     return actions
 
 
-def control_steps_per_second(sim, steps: int, seed: int) -> float:
+def scripted_play_actions(count: int, seed: int) -> np.ndarray:
     """
-    Time state-only control steps with random relative actions, after a warm-up.
+    Record the actions of scripted play: random feasible skills, closed loop, one after another.
+
+    :param count: number of actions.
+    :param seed: scene and skill seed.
+    :return: (count, 7) relative actions.
+    """
+    from play_lmp_ros.core import skills
+    rng = np.random.default_rng(seed)
+    actions: List[np.ndarray] = []
+    with make_sim('pybullet', seed=seed) as sim:
+        obs = sim.observe()
+        while len(actions) < count:
+            feasible = skills.feasible_tasks(obs)
+            if not feasible:
+                obs = sim.reset_random(int(rng.integers(2 ** 31)))
+                continue
+            skill = skills.make_skill(str(rng.choice(feasible)), obs, rng)
+            while not skill.done and len(actions) < count:
+                actions.append(skill.act(obs))
+                obs = sim.step(actions[-1])
+    return np.asarray(actions)
+
+
+def control_steps_per_second(sim, steps: int, seed: int,
+                             actions: Optional[np.ndarray] = None) -> float:
+    """
+    Time state-only control steps, after a warm-up.
 
     :param sim: a simulator with the PlayTableSim API.
     :param steps: number of timed steps.
-    :param seed: seed of the actions.
+    :param seed: seed of the random actions.
+    :param actions: (>= steps, 7) relative actions to replay instead of random ones.
     :return: steps per second.
     """
     for action in random_relative_actions(WARM_UP_STEPS, seed + 1):
         sim.step(action)
-    actions = random_relative_actions(steps, seed)
+    actions = random_relative_actions(steps, seed) if actions is None else actions[:steps]
     start = time.perf_counter()
     for action in actions:
         sim.step(action)
@@ -92,8 +119,10 @@ def measure_speed(steps: int, seed: int, rounds: int = ROUNDS) -> Dict[str, Any]
     Measure the PyBullet simulator and, when importable, calvin_env, in one interleaved run.
 
     The control steps are state-only in both: no camera, no scene info; calvin_env is built with
-    use_scene_info off (its step then queries only the robot's contacts).  The two take turns in
-    rounds of steps / rounds, so that both meet the same machine load, and each figure is the
+    use_scene_info off (its step then queries only the robot's contacts).  Two workloads: random
+    relative actions (the arm flails, often against its limits and the table) and scripted play
+    (the skills' actions recorded here, replayed from a random scene).  The simulators take turns
+    in rounds of steps / rounds, so that both meet the same machine load, and each figure is the
     median over its rounds.
 
     :param steps: number of timed control steps per simulator.
@@ -108,20 +137,28 @@ def measure_speed(steps: int, seed: int, rounds: int = ROUNDS) -> Dict[str, Any]
     except ImportError as error:
         logger.info('calvin_env figures skipped: %s', error)
     try:
-        rates: Dict[str, List[float]] = {name: [] for name in sims}
-        for turn in range(rounds):
-            for name, sim in sims.items():
-                rates[name].append(control_steps_per_second(sim, steps // rounds, seed + turn))
+        per_round = steps // rounds
+        play = scripted_play_actions(per_round * rounds, seed)
+        for workload, actions in (('random', None), ('play', play)):
+            rates: Dict[str, List[float]] = {name: [] for name in sims}
+            for turn in range(rounds):
+                chunk = None if actions is None else actions[turn * per_round:]
+                for name, sim in sims.items():
+                    if chunk is not None:
+                        sim.reset_random(seed)
+                    rates[name].append(
+                        control_steps_per_second(sim, per_round, seed + turn, chunk))
+            for name in ('pybullet', 'calvin_env'):
+                result[f'{name}_{workload}_steps_per_s'] = (
+                    round(float(np.median(rates[name])), 1) if name in rates else None)
+            calvin = result[f'calvin_env_{workload}_steps_per_s']
+            result[f'{workload}_speedup_over_calvin_env'] = (
+                None if calvin is None
+                else round(result[f'pybullet_{workload}_steps_per_s'] / calvin, 2))
         for name in ('pybullet', 'calvin_env'):
-            result[f'{name}_state_only_steps_per_s'] = (
-                round(float(np.median(rates[name])), 1) if name in rates else None)
             result[f'{name}_scene_info_ms'] = (
                 round(scene_info_ms(sims[name], SCENE_INFO_CALLS, seed), 3)
                 if name in sims else None)
-        calvin = result['calvin_env_state_only_steps_per_s']
-        result['state_only_speedup_over_calvin_env'] = (
-            None if calvin is None
-            else round(result['pybullet_state_only_steps_per_s'] / calvin, 2))
         result['static_camera_fps'] = round(frames_per_second(sims['pybullet'], 'static'), 1)
         result['gripper_camera_fps'] = round(frames_per_second(sims['pybullet'], 'gripper'), 1)
     finally:
