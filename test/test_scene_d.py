@@ -82,7 +82,8 @@ def test_the_landmarks_are_read_from_the_table_the_simulator_loads(sim):
     assert landmarks.DRAWER_INNER_X == pytest.approx((0.0, 0.36), abs=1e-6)
     assert landmarks.BUTTON_XY == pytest.approx(button.mean(axis=0)[:2], abs=1e-3)
     assert landmarks.SWITCH_BAR0[0] == pytest.approx(switch.mean(axis=0)[0], abs=1e-3)
-    assert np.all(slide[0] < landmarks.SLIDER_GRASP0) and np.all(landmarks.SLIDER_GRASP0 < slide[1])
+    grasp = np.asarray(landmarks.SLIDER_GRASP0)
+    assert np.all(slide[0] < grasp) and np.all(grasp < slide[1])
     assert landmarks.PLANK_X == pytest.approx((plank[0][0], plank[1][0]), abs=margin)
     assert landmarks.TABLE_X == pytest.approx((-0.44, 0.44))
     # The joints move their parts the way CALVIN's do.
@@ -91,7 +92,7 @@ def test_the_landmarks_are_read_from_the_table_the_simulator_loads(sim):
 
 
 def test_the_tcp_is_calvins(sim):
-    """CALVIN's initial joints give CALVIN's TCP pose, 0.14 m along the hand's axis."""
+    """Give CALVIN's TCP pose, 0.14 m along the hand's axis, at CALVIN's initial joints."""
     observation = sim.reset(None, resting_scene())
     np.testing.assert_allclose(observation[:6], CALVIN_NEUTRAL_TCP, atol=2e-3)
     client = sim._client
@@ -205,7 +206,7 @@ def test_contacts_after_a_step_are_pybullets_contact_points(sim):
 
 
 def test_the_switch_and_the_button_trigger_at_half_travel(sim):
-    """CALVIN's lights follow the switch past half its travel and each press of the button."""
+    """Follow the switch past half its travel and each button press with the lights, as CALVIN."""
     for switch, lightbulb in ((0.043, 0), (0.045, 1)):
         sim.reset(None, resting_scene(switch=switch))
         assert sim.step([0, 0, 0, 0, 0, 0, OPEN])[layout.ROBOT_OBS_DIM + layout.LIGHTBULB] == (

@@ -1,6 +1,5 @@
 """
-Measure the simulator: state-only control steps per second beside calvin_env's, the cost of
-scene_info(), and camera frames per second.
+Measure the simulator: steps per second beside calvin_env's, scene_info() and cameras.
 
 ``play-lmp-sim bench`` prints measure_speed's figures as JSON; each key names what it measures.
 """

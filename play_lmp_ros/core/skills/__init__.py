@@ -27,9 +27,9 @@ from play_lmp_ros.core.skills.library import (
 from play_lmp_ros.core.skills.runner import run_skill, SkillRun
 
 __all__ = [
-    'BLOCK_COLORS', 'DOOR_CENTRE_X0', 'DOOR_HALF_WIDTH', 'DRAWER_FLOOR_Z', 'DRAWER_INNER_FRONT_Y0', 'DRAWER_INNER_X',
-    'DRAWER_OPEN_FOR_BLOCKS', 'Goal', 'REACH_X_MAX', 'STACK_HEIGHT', 'Skill', 'SkillRun',
-    'TABLE_FRONT_Y', 'TASK_OBJECTS', 'TASK_SKILLS', 'TaskSkill', 'Waypoint', 'block_pose',
-    'block_support', 'feasible_tasks', 'footprint_extent', 'held_block', 'infeasibility',
-    'make_skill', 'run_skill',
+    'BLOCK_COLORS', 'DOOR_CENTRE_X0', 'DOOR_HALF_WIDTH', 'DRAWER_FLOOR_Z', 'DRAWER_INNER_FRONT_Y0',
+    'DRAWER_INNER_X', 'DRAWER_OPEN_FOR_BLOCKS', 'Goal', 'REACH_X_MAX', 'STACK_HEIGHT', 'Skill',
+    'SkillRun', 'TABLE_FRONT_Y', 'TASK_OBJECTS', 'TASK_SKILLS', 'TaskSkill', 'Waypoint',
+    'block_pose', 'block_support', 'feasible_tasks', 'footprint_extent', 'held_block',
+    'infeasibility', 'make_skill', 'run_skill',
 ]

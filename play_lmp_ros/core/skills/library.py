@@ -15,7 +15,7 @@ from play_lmp_ros.core.skills import feasibility
 from play_lmp_ros.core.skills.controller import CONTACT_FRACTION, Goal, Skill, Waypoint
 from play_lmp_ros.core.skills.geometry import (
     BLOCK_INDEX, block_pose, footprint_extent, grasp_roll_pitch, grasp_yaw, held_block,
-    NEUTRAL_YAW, STACK_HEIGHT)
+    STACK_HEIGHT)
 from play_lmp_ros.core.skills.landmarks import (
     BUTTON_PRESS_Z, BUTTON_XY, Door, DOORS, SURFACE_SUPPORTS, SWITCH_BAR0, SWITCH_DIRECTION,
     SWITCH_GRASP_ROLL_PITCH, SWITCH_GRASP_YAW, SWITCH_OUTWARD, SWITCH_STANDOFF, TABLE_FRONT_Y,

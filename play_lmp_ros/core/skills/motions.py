@@ -12,8 +12,8 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.skills.controller import CONTACT_FRACTION, Goal, Waypoint
 from play_lmp_ros.core.skills.geometry import (
-    block_pose, BLOCK_GRASP_DZ, DOWN_ROLL_PITCH, FINGER_HALF_THICKNESS, footprint_extent, grasp_yaw, held_block,
-    NEUTRAL_YAW, tcp_position)
+    BLOCK_GRASP_DZ, block_pose, DOWN_ROLL_PITCH, FINGER_HALF_THICKNESS, footprint_extent,
+    grasp_yaw, held_block, NEUTRAL_YAW, tcp_position)
 from play_lmp_ros.core.skills.landmarks import HAND_REACH_Y, TRANSIT_Z
 
 GRIPPER_SETTLE_STEPS = 6
