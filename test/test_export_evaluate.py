@@ -13,6 +13,7 @@ from play_lmp_training.evaluation.episodes import CHAIN_LENGTH, validation_episo
 from play_lmp_training.evaluation.summaries import summarize_chain
 from play_lmp_training.play_lmp.torch_policy import TorchPolicy
 import pytest
+from conftest import TINY_EPISODE_FRAMES
 from training_fixtures import tiny_arguments
 
 
@@ -72,9 +73,14 @@ def test_export_refuses_a_bad_checkpoint(tmp_path, capsys):
     assert 'corrupt' in capsys.readouterr().err
 
 
-def test_single_protocol_end_to_end(exported, tiny_play, tmp_path):
+def test_single_protocol_end_to_end(exported, tmp_path):
     """Both goal sources as separate reports, no imagined top-up, the same with two workers."""
+    from play_lmp_training.collect import generate, PlayConfig
     _, _, model_dir = exported
+    # A tiny split of its own whose validation episode holds an annotated window (seed 4 does).
+    tiny_play = tmp_path / 'play'
+    generate(tiny_play, 10 * TINY_EPISODE_FRAMES, seed=4, workers=1,
+             config=PlayConfig(episode_frames=TINY_EPISODE_FRAMES), progress=False)
     held_out = validation_episodes(Path(tiny_play) / 'validation', GoalJudge())
     assert held_out, 'the tiny validation split should hold an annotated window'
     held_task = sorted(held_out)[0]
