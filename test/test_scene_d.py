@@ -224,6 +224,14 @@ def test_a_state_whose_block_is_inside_the_cabinet_is_refused_unchanged(sim):
     np.testing.assert_array_equal(sim.observe(), before)
 
 
+def test_a_block_sunk_as_deep_as_play_sinks_one_is_accepted(sim):
+    """A block 8 mm into the drawer's floor, as a dropped block gets in play, resets fine."""
+    floor = landmarks.DRAWER_FLOOR_Z
+    scene = with_block(resting_scene(drawer=0.2), 1, (0.18, -0.30, floor + 0.012, 0.0, 0.0, 0.0))
+    observation = sim.reset(None, scene)
+    np.testing.assert_allclose(observation[layout.ROBOT_OBS_DIM:], scene, atol=1e-6)
+
+
 def test_random_scenes_keep_every_block_clear_of_the_table(sim):
     """Random placements on CALVIN's surfaces never reach into the cabinet or the door."""
     client = sim._client

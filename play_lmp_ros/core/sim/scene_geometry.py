@@ -90,8 +90,9 @@ PLACEMENT_PENETRATION_M = 0.001
 RESET_CONTACT_DISTANCE_M = 0.001
 
 # A given scene state is refused when a block reaches further than this (m) into the table or
-# another block: resting contact is well under it, a state made for other geometry is not.
-PENETRATION_LIMIT_M = 0.005
+# another block: a state made for other geometry does; this simulator's own play does not (its
+# deepest transient contact, a block dropped into the drawer, measured 6.8 mm).
+PENETRATION_LIMIT_M = 0.015
 
 # Static camera, CALVIN's: fixed pose looking at the table from the front right.
 STATIC_CAMERA = {
