@@ -5,7 +5,7 @@ Needs calvin_env importable (github.com/mees/calvin_env at 797142c, installed be
 in its own environment; see the README).  Prints one JSON object:
 
 - ``link_boxes``: the largest difference (m) between each table link's box at joint 0 here and in
-  calvin_env.
+  calvin_env; ``height_map``: a top-down ray-cast height map of both tables on a 2 cm grid.
 - ``tcp``: states recorded in this simulator's play, reset in both: distance between the TCPs.
 - ``skills_in_calvin_env``: this package's scripted skills run in calvin_env from seeded random
   feasible starts, judged by the oracle on calvin_env's scene info; per task and per task kind.
@@ -50,6 +50,41 @@ def compare_link_boxes(ours, calvin) -> Dict[str, float]:
     mine = link_boxes(ours._client._client, ours._table)
     theirs = link_boxes(calvin._cid, calvin._table_uid)
     return {name: round(float(np.abs(mine[name] - theirs[name]).max()), 4) for name in mine}
+
+
+def height_maps(ours, calvin, step: float = 0.02) -> Dict[str, float]:
+    """
+    Compare top-down ray-cast height maps of the two tables, robot and blocks out of the way.
+
+    Call right after compare_link_boxes (every joint at 0).
+
+    :param ours: this package's simulator.
+    :param calvin: the calvin_env simulator.
+    :param step: grid spacing (m).
+    :return: points hit in both, those within 5 mm, the largest difference (m).
+    """
+    grid = [(x, y) for y in np.arange(-0.29, 0.19, step) for x in np.arange(-0.45, 0.451, step)]
+    maps = []
+    for client, table, robot, blocks in (
+            (ours._client._client, ours._table, ours._robot, ours._blocks),
+            (calvin._cid, calvin._table_uid, calvin._env.robot.robot_uid,
+             [block.uid for block in calvin._env.scene.movable_objects])):
+        base = pybullet.getBasePositionAndOrientation(robot, physicsClientId=client)
+        for body in blocks:
+            pybullet.resetBasePositionAndOrientation(body, (5, 5, 5), (0, 0, 0, 1),
+                                                     physicsClientId=client)
+        pybullet.resetBasePositionAndOrientation(robot, (5, -5, 0), (0, 0, 0, 1),
+                                                 physicsClientId=client)
+        pybullet.performCollisionDetection(physicsClientId=client)
+        hits = pybullet.rayTestBatch([(x, y, 2.0) for x, y in grid],
+                                     [(x, y, 0.05) for x, y in grid], physicsClientId=client)
+        maps.append(np.array([hit[3][2] if hit[0] == table else np.nan for hit in hits]))
+        pybullet.resetBasePositionAndOrientation(robot, *base, physicsClientId=client)
+    both = ~np.isnan(maps[0]) & ~np.isnan(maps[1])
+    difference = np.abs(maps[0] - maps[1])[both]
+    return {'points': int(both.sum()), 'within_5_mm': int((difference <= 0.005).sum()),
+            'max_m': round(float(difference.max()), 4),
+            'hit_in_one_only': int((np.isnan(maps[0]) != np.isnan(maps[1])).sum())}
 
 
 def record_play(sim, count: int, rng: np.random.Generator, with_calvin_info: bool = False):
@@ -117,7 +152,10 @@ def main(argv: List[str] = None) -> int:
     ours = make_sim('pybullet', seed=args.seed)
     calvin = make_sim('calvin_env', seed=args.seed)
     oracle, theirs = TaskOracle(), calvin_tasks()
-    result = {'link_boxes': compare_link_boxes(ours, calvin)}
+    result = {'link_boxes': compare_link_boxes(ours, calvin),
+              'height_map': height_maps(ours, calvin)}
+    ours.reset_random(args.seed)
+    calvin.reset_random(args.seed)
 
     play = record_play(ours, args.play_skills, rng)
     distances, our_pairs = [], []
