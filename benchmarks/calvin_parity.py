@@ -1,8 +1,8 @@
 """
 Measure the play table against calvin_env side by side: geometry, TCP, skills, oracles.
 
-Needs calvin_env importable (github.com/mees/calvin_env at 797142c, installed beside this package
-in its own environment; see the README).  Prints one JSON object:
+Needs calvin_env importable (github.com/mees/calvin_env at 797142c, not on PyPI, installed beside
+this package).  Prints one JSON object:
 
 - ``link_boxes``: the largest difference (m) between each table link's box at joint 0 here and in
   calvin_env; ``height_map``: a top-down ray-cast height map of both tables on a 2 cm grid.

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     'the calvin_env backend needs calvin_env and hydra-core: clone github.com/mees/calvin_env '
-    'and pip install -e it (see shared/reference/calvin_and_seed.md section 2.10)')
+    '(it is not on PyPI; measured against 797142c) and pip install -e it')
 ACTION_TYPES = {'relative': 'cartesian_rel', 'absolute': 'cartesian_abs'}
 CAMERAS = ('static', 'gripper')
 PLANE = 'plane'
