@@ -25,6 +25,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 from play_lmp_ros.core import layout, skills
+from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import make_sim
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle, TASKS
 from play_lmp_training.evaluate_skills import prepare_start
@@ -143,7 +144,8 @@ def agreement(pairs) -> Tuple[int, Dict[str, int]]:
 
 def main(argv: List[str] = None) -> int:
     """Measure and print the JSON object."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument('--trials', type=int, default=10, help='skill trials per task')
     parser.add_argument('--play-skills', type=int, default=40, help='skills of recorded play')
     parser.add_argument('--seed', type=int, default=0, help='seed')

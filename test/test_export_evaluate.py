@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from conftest import TINY_EPISODE_FRAMES
 import numpy as np
 from play_lmp_ros.core.goals import GoalJudge
 from play_lmp_ros.core.policy import default_model_dir, OnnxPolicy, PLANNER_FILE
@@ -13,7 +14,6 @@ from play_lmp_training.evaluation.episodes import CHAIN_LENGTH, validation_episo
 from play_lmp_training.evaluation.summaries import summarize_chain
 from play_lmp_training.play_lmp.torch_policy import TorchPolicy
 import pytest
-from conftest import TINY_EPISODE_FRAMES
 from training_fixtures import tiny_arguments
 
 
