@@ -158,22 +158,13 @@ class PlayTableSim(ClosableSimulator):
         """
         robot_state = None if robot_obs is None else layout.check_robot_state(robot_obs)
         scene_state = None if scene_obs is None else layout.check_scene_state(scene_obs)
-        before = None
         if scene_state is None:
-            self._reset_random_scene()
+            scene_state = self._place_random_parts()
         else:
-            before = self.save_state()
-            self._reset_scene(scene_state)
+            self._place_fitting_parts(scene_state)
+        self._reset_scene_logic(scene_state)
         self._reset_robot(robot_state)
         self._stepped = False
-        self._client.performCollisionDetection()
-        if before is not None:
-            overlap = self._interpenetration(geo.PENETRATION_LIMIT_M)
-            if overlap is not None:
-                self.restore_state(before)
-                self.remove_state(before)
-                raise ValueError(f'scene_obs puts {overlap}; a state from another scene?')
-            self.remove_state(before)
         return self.observe()
 
     def reset_random(self, seed: Optional[int] = None) -> np.ndarray:
@@ -373,19 +364,45 @@ class PlayTableSim(ClosableSimulator):
 
     # ------------------------------------------------------------------ reset helpers
 
-    def _reset_random_scene(self) -> None:
+    def _place_random_parts(self) -> np.ndarray:
         """
-        Put the scene in a random state whose blocks meet no part of the table.
+        Put the table's parts and the blocks in a random state whose blocks meet no part.
 
+        :return: (24,) the scene_obs drawn.
         :raises RuntimeError: when none is found in PLACEMENT_MAX_TRIES draws.
         """
         for _ in range(geo.PLACEMENT_MAX_TRIES):
-            self._reset_scene(self._sample_scene())
+            scene_state = self._sample_scene()
+            self._place_parts(scene_state)
             self._client.performCollisionDetection()
             if self._interpenetration(geo.PLACEMENT_PENETRATION_M) is None:
-                return
+                return scene_state
         raise RuntimeError(f'no block placement clear of the table in {geo.PLACEMENT_MAX_TRIES} '
                            'tries')
+
+    def _place_fitting_parts(self, scene_state: np.ndarray) -> None:
+        """
+        Put the table's parts and the blocks where a given scene_obs has them, if they fit.
+
+        :param scene_state: (24,) validated scene_obs.
+        :raises ValueError: when a block sinks deeper than PENETRATION_LIMIT_M into the table or
+            another block; the parts and blocks are put back as they were.
+        """
+        client = self._client
+        joints = client.getJointStates(self._table, geo.ARTICULATED_JOINTS)
+        blocks = [(client.getBasePositionAndOrientation(block), client.getBaseVelocity(block))
+                  for block in self._blocks]
+        self._place_parts(scene_state)
+        client.performCollisionDetection()
+        overlap = self._interpenetration(geo.PENETRATION_LIMIT_M)
+        if overlap is None:
+            return
+        for joint, state in zip(geo.ARTICULATED_JOINTS, joints):
+            client.resetJointState(self._table, joint, state[0], state[1])
+        for block, (pose, velocity) in zip(self._blocks, blocks):
+            client.resetBasePositionAndOrientation(block, *pose)
+            client.resetBaseVelocity(block, *velocity)
+        raise ValueError(f'scene_obs puts {overlap}; a state from another scene?')
 
     def _sample_scene(self) -> np.ndarray:
         rng = self._rng
@@ -415,15 +432,17 @@ class PlayTableSim(ClosableSimulator):
             scene_state[layout.block_slice(block_index)] = (x, y, geo.BLOCK_REST_Z, 0.0, 0.0, yaw)
         return scene_state
 
-    def _reset_scene(self, scene_state: np.ndarray) -> None:
-        client = self._client
+    def _reset_scene_logic(self, scene_state: np.ndarray) -> None:
         self._set_lights(int(scene_state[layout.LIGHTBULB]), int(scene_state[layout.LED]))
-        for joint, index in ((geo.SLIDE_JOINT, layout.SLIDER), (geo.DRAWER_JOINT, layout.DRAWER),
-                             (geo.BUTTON_JOINT, layout.BUTTON), (geo.SWITCH_JOINT, layout.SWITCH)):
-            client.resetJointState(self._table, joint, scene_state[index], 0.0)
         # The button's latch follows its joint so that a state restored mid-press does not count
         # as a new press; the LED keeps the restored value until the next press.
         self._button_pressed = bool(scene_state[layout.BUTTON] > layout.BUTTON_TRIGGER)
+
+    def _place_parts(self, scene_state: np.ndarray) -> None:
+        client = self._client
+        for joint, index in ((geo.SLIDE_JOINT, layout.SLIDER), (geo.DRAWER_JOINT, layout.DRAWER),
+                             (geo.BUTTON_JOINT, layout.BUTTON), (geo.SWITCH_JOINT, layout.SWITCH)):
+            client.resetJointState(self._table, joint, scene_state[index], 0.0)
         for block_index, block in enumerate(self._blocks):
             pose = scene_state[layout.block_slice(block_index)]
             client.resetBasePositionAndOrientation(
