@@ -29,6 +29,7 @@ from play_lmp_ros.core import layout, skills
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.sim import PlayTableSim
 from play_lmp_ros.core.sim import scene_geometry as geo
+from play_lmp_ros.core.sim.pybullet_sim import draw_parts
 from play_lmp_ros.core.tasks import MoveDoor, TASK_NAMES, TASKS, ToggleLight
 from tqdm import tqdm
 
@@ -102,12 +103,7 @@ def _random_parts(sim: PlayTableSim, rng: np.random.Generator) -> Optional[np.nd
     :return: (39,) observation, or None when the door would meet a block there.
     """
     scene = sim.observe()[layout.ROBOT_OBS_DIM:].copy()
-    scene[layout.SLIDER] = rng.uniform(*layout.SLIDER_RANGE)
-    scene[layout.DRAWER] = rng.uniform(*layout.DRAWER_RANGE)
-    switch_up = int(rng.integers(2))
-    scene[layout.SWITCH] = layout.SWITCH_RANGE[1] * switch_up
-    scene[layout.LIGHTBULB] = switch_up
-    scene[layout.LED] = int(rng.integers(2))
+    draw_parts(rng, scene)
     try:
         return sim.reset(None, scene)
     except ValueError:

@@ -407,12 +407,7 @@ class PlayTableSim(ClosableSimulator):
     def _sample_scene(self) -> np.ndarray:
         rng = self._rng
         scene_state = np.zeros(layout.SCENE_OBS_DIM)
-        scene_state[layout.SLIDER] = rng.uniform(*layout.SLIDER_RANGE)
-        scene_state[layout.DRAWER] = rng.uniform(*layout.DRAWER_RANGE)
-        switch_up = rng.integers(2)
-        scene_state[layout.SWITCH] = layout.SWITCH_RANGE[1] * switch_up
-        scene_state[layout.LIGHTBULB] = switch_up
-        scene_state[layout.LED] = rng.integers(2)
+        draw_parts(rng, scene_state)
         surfaces = list(geo.PLACEMENT_SURFACES.values())
         for _ in range(geo.PLACEMENT_MAX_TRIES):
             footprints = []
@@ -594,6 +589,24 @@ class PlayTableSim(ClosableSimulator):
         rotation = np.reshape(client.getMatrixFromQuaternion(orientation), (3, 3))
         target = np.asarray(eye) + rotation[:, 1]
         return eye, target.tolist(), (-rotation[:, 2]).tolist()
+
+
+def draw_parts(rng: np.random.Generator, scene_state: np.ndarray) -> None:
+    """
+    Draw the articulated parts and the lights as a random reset does, in place.
+
+    The door and the drawer uniformly in their ranges, the switch down or up (the lightbulb
+    follows) and the LED off or on, with equal odds; the button stays as it is.
+
+    :param rng: random source.
+    :param scene_state: (24,) scene_obs whose door, drawer, switch and light values are set.
+    """
+    scene_state[layout.SLIDER] = rng.uniform(*layout.SLIDER_RANGE)
+    scene_state[layout.DRAWER] = rng.uniform(*layout.DRAWER_RANGE)
+    switch_up = int(rng.integers(2))
+    scene_state[layout.SWITCH] = layout.SWITCH_RANGE[1] * switch_up
+    scene_state[layout.LIGHTBULB] = switch_up
+    scene_state[layout.LED] = int(rng.integers(2))
 
 
 def _footprint_corners(footprint, clearance: float) -> Tuple[np.ndarray, np.ndarray]:
