@@ -114,22 +114,19 @@ def grasp(block: int, preferred_yaw: float = NEUTRAL_YAW, any_side: bool = False
             return block_pose(obs, block)[:3] + (0.0, 0.0, height), yaw(obs)
         return goal
 
-    def above(height: float) -> Goal:
+    def in_front(transit: bool) -> Goal:
         # For a block deep in the shelf the fingers come down in front of the lintel.
         def goal(obs: np.ndarray) -> Tuple[np.ndarray, float]:
             x, y, z = block_pose(obs, block)[:3]
-            return np.array([x, min(y, HAND_REACH_Y), max(z + height, TRANSIT_Z)]), yaw(obs)
+            height = max(z + HOVER, TRANSIT_Z) if transit else z + HOVER
+            return np.array([x, min(y, HAND_REACH_Y), height]), yaw(obs)
         return goal
 
-    def in_front(obs: np.ndarray) -> Tuple[np.ndarray, float]:
-        x, y, z = block_pose(obs, block)[:3]
-        return np.array([x, min(y, HAND_REACH_Y), z + HOVER]), yaw(obs)
-
     return [
-        Waypoint('above block', above(HOVER), layout.GRIPPER_OPEN,
-                 tolerance=TRANSIT_TOLERANCE, roll_pitch=roll_pitch),
-        Waypoint('in front', in_front, layout.GRIPPER_OPEN, tolerance=0.01,
-                 roll_pitch=roll_pitch),
+        Waypoint('above block', in_front(transit=True),
+                 layout.GRIPPER_OPEN, tolerance=TRANSIT_TOLERANCE, roll_pitch=roll_pitch),
+        Waypoint('in front', in_front(transit=False), layout.GRIPPER_OPEN,
+                 tolerance=0.01, roll_pitch=roll_pitch),
         Waypoint('align', at(HOVER), layout.GRIPPER_OPEN, tolerance=0.008,
                  roll_pitch=roll_pitch),
         Waypoint('descend', at(BLOCK_GRASP_DZ), layout.GRIPPER_OPEN, tolerance=0.006,
