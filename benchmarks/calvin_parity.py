@@ -32,6 +32,9 @@ from play_lmp_training.evaluate_skills import prepare_start
 import pybullet
 from tqdm import tqdm
 
+# Every how many frames of each skill recorded here a state is reset in calvin_env.
+PLAY_STRIDE = 5
+
 
 def link_boxes(client: int, table: int) -> Dict[str, np.ndarray]:
     """Return pybullet's box of every table link at joint value 0, by link name."""
@@ -128,6 +131,67 @@ def calvin_tasks():
     return hydra.utils.instantiate(OmegaConf.load(config / 'new_playtable_tasks.yaml'))
 
 
+def play_reset_in_calvin(calvin, play, stride: int, oracle, theirs):
+    """
+    Reset calvin_env to frames of play recorded here and judge them with both oracles.
+
+    :param calvin: the calvin_env simulator.
+    :param play: record_play's skills from this package's simulator.
+    :param stride: take every stride-th frame of each skill.
+    :param oracle: this package's TaskOracle.
+    :param theirs: calvin_env's Tasks.
+    :return: TCP distances (m) between the recorded and the reset state, and (ours, calvin's)
+        task sets per frame, each judged from its skill's start.
+    """
+    distances, pairs = [], []
+    for frames in tqdm(play, desc='our play in calvin_env'):
+        calvin.reset(frames[0][0][:layout.ROBOT_OBS_DIM], frames[0][0][layout.ROBOT_OBS_DIM:])
+        calvin_start = calvin._env.get_info()
+        for obs, info, _ in frames[::stride]:
+            state = calvin.reset(obs[:layout.ROBOT_OBS_DIM], obs[layout.ROBOT_OBS_DIM:])
+            distances.append(float(np.linalg.norm(state[layout.TCP_POS] - obs[layout.TCP_POS])))
+            pairs.append((oracle.get_task_info(frames[0][1], info),
+                          theirs.get_task_info(calvin_start, calvin._env.get_info())))
+    return distances, pairs
+
+
+def calvin_play_pairs(play, oracle, theirs):
+    """
+    Judge every frame of play recorded in calvin_env with both oracles.
+
+    :param play: record_play's skills from calvin_env, with calvin_env's info dicts.
+    :param oracle: this package's TaskOracle.
+    :param theirs: calvin_env's Tasks.
+    :return: (ours, calvin's) task sets per frame, each judged from its skill's start.
+    """
+    return [(oracle.get_task_info(frames[0][1], info), theirs.get_task_info(frames[0][2], native))
+            for frames in play for _, info, native in frames]
+
+
+def skills_in(sim, trials: int, rng: np.random.Generator):
+    """
+    Run every task's skill from seeded random feasible starts and count its successes.
+
+    :param sim: a simulator with the PlayTableSim API.
+    :param trials: starts per task; a task stops early when no start is found.
+    :param rng: random source.
+    :return: [successes, trials] per task and per kind of task (the oracle's spec class).
+    """
+    per_task, per_kind = {}, collections.defaultdict(lambda: [0, 0])
+    for task in tqdm(TASK_NAMES, desc='skills'):
+        successes = done = 0
+        for _ in range(trials):
+            if not prepare_start(sim, task, rng):
+                break
+            done += 1
+            successes += skills.run_skill(sim, task, rng).success
+        per_task[task] = [successes, done]
+        kind = per_kind[type(TASKS[task]).__name__]
+        kind[0] += successes
+        kind[1] += done
+    return per_task, dict(per_kind)
+
+
 def agreement(pairs) -> Tuple[int, Dict[str, int]]:
     """
     Count the frames where the two oracles name different tasks.
@@ -159,43 +223,20 @@ def main(argv: List[str] = None) -> int:
     ours.reset_random(args.seed)
     calvin.reset_random(args.seed)
 
-    play = record_play(ours, args.play_skills, rng)
-    distances, our_pairs = [], []
-    for frames in tqdm(play, desc='our play in calvin_env'):
-        calvin.reset(frames[0][0][:layout.ROBOT_OBS_DIM], frames[0][0][layout.ROBOT_OBS_DIM:])
-        calvin_start = calvin._env.get_info()
-        for obs, info, _ in frames[::5]:
-            state = calvin.reset(obs[:layout.ROBOT_OBS_DIM], obs[layout.ROBOT_OBS_DIM:])
-            distances.append(float(np.linalg.norm(state[layout.TCP_POS] - obs[layout.TCP_POS])))
-            our_pairs.append((oracle.get_task_info(frames[0][1], info),
-                              theirs.get_task_info(calvin_start, calvin._env.get_info())))
+    distances, our_pairs = play_reset_in_calvin(
+        calvin, record_play(ours, args.play_skills, rng), PLAY_STRIDE, oracle, theirs)
     result['tcp'] = {'states': len(distances), 'max_mm': round(1000 * max(distances), 2),
                      'mean_mm': round(1000 * float(np.mean(distances)), 2)}
 
-    calvin_pairs = []
-    for frames in tqdm(record_play(calvin, args.play_skills, rng, with_calvin_info=True),
-                       desc='calvin_env play'):
-        for _, info, native in frames:
-            calvin_pairs.append((oracle.get_task_info(frames[0][1], info),
-                                 theirs.get_task_info(frames[0][2], native)))
+    calvin_pairs = calvin_play_pairs(
+        record_play(calvin, args.play_skills, rng, with_calvin_info=True), oracle, theirs)
     result['oracles'] = {}
     for name, pairs in (('our_play_reset_in_calvin_env', our_pairs),
                         ('calvin_env_play', calvin_pairs)):
         frames, disagreements = agreement(pairs)
         result['oracles'][name] = {'frames': frames, 'disagreements': disagreements}
 
-    per_task, per_kind = {}, collections.defaultdict(lambda: [0, 0])
-    for task in tqdm(TASK_NAMES, desc='skills in calvin_env'):
-        successes = trials = 0
-        for _ in range(args.trials):
-            if not prepare_start(calvin, task, rng):
-                break
-            trials += 1
-            successes += skills.run_skill(calvin, task, rng).success
-        per_task[task] = [successes, trials]
-        kind = type(TASKS[task]).__name__
-        per_kind[kind][0] += successes
-        per_kind[kind][1] += trials
+    per_task, per_kind = skills_in(calvin, args.trials, rng)
     result['skills_in_calvin_env'] = {
         'per_task': per_task,
         'per_kind': {kind: round(s / max(t, 1), 3) for kind, (s, t) in per_kind.items()},
