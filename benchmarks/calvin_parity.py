@@ -48,10 +48,12 @@ def link_boxes(client: int, table: int) -> Dict[str, np.ndarray]:
 
 def compare_link_boxes(ours, calvin) -> Dict[str, float]:
     """Reset both tables to joint 0 and compare their link boxes."""
-    for client, table in ((ours._client._client, ours._table), (calvin._cid, calvin._table_uid)):
-        for joint in range(pybullet.getNumJoints(table, physicsClientId=client)):
-            pybullet.resetJointState(table, joint, 0.0, physicsClientId=client)
-    mine = link_boxes(ours._client._client, ours._table)
+    client = ours._client._client
+    for part in ours._table.parts:
+        pybullet.resetJointState(part, 0, 0.0, physicsClientId=client)
+    for joint in range(pybullet.getNumJoints(calvin._table_uid, physicsClientId=calvin._cid)):
+        pybullet.resetJointState(calvin._table_uid, joint, 0.0, physicsClientId=calvin._cid)
+    mine = ours.table_link_boxes()
     theirs = link_boxes(calvin._cid, calvin._table_uid)
     return {name: round(float(np.abs(mine[name] - theirs[name]).max()), 4) for name in mine}
 
@@ -69,9 +71,9 @@ def height_maps(ours, calvin, step: float = 0.02) -> Dict[str, float]:
     """
     grid = [(x, y) for y in np.arange(-0.29, 0.19, step) for x in np.arange(-0.45, 0.451, step)]
     maps = []
-    for client, table, robot, blocks in (
-            (ours._client._client, ours._table, ours._robot, ours._blocks),
-            (calvin._cid, calvin._table_uid, calvin._env.robot.robot_uid,
+    for client, tables, robot, blocks in (
+            (ours._client._client, ours._table.bodies, ours._robot, ours._blocks),
+            (calvin._cid, (calvin._table_uid,), calvin._env.robot.robot_uid,
              [block.uid for block in calvin._env.scene.movable_objects])):
         base = pybullet.getBasePositionAndOrientation(robot, physicsClientId=client)
         for body in blocks:
@@ -82,7 +84,7 @@ def height_maps(ours, calvin, step: float = 0.02) -> Dict[str, float]:
         pybullet.performCollisionDetection(physicsClientId=client)
         hits = pybullet.rayTestBatch([(x, y, 2.0) for x, y in grid],
                                      [(x, y, 0.05) for x, y in grid], physicsClientId=client)
-        maps.append(np.array([hit[3][2] if hit[0] == table else np.nan for hit in hits]))
+        maps.append(np.array([hit[3][2] if hit[0] in tables else np.nan for hit in hits]))
         pybullet.resetBasePositionAndOrientation(robot, *base, physicsClientId=client)
     both = ~np.isnan(maps[0]) & ~np.isnan(maps[1])
     difference = np.abs(maps[0] - maps[1])[both]

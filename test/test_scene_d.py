@@ -51,21 +51,11 @@ def resting_scene(**joints) -> np.ndarray:
     return scene
 
 
-def link_boxes(sim: PlayTableSim) -> dict:
-    """Return pybullet's box of every table link at joint value 0, by link name."""
-    client = sim._client
-    boxes = {'base_link': client.getAABB(sim._table, -1)}
-    for link in range(client.getNumJoints(sim._table)):
-        name = client.getJointInfo(sim._table, link)[12].decode()
-        boxes[name] = client.getAABB(sim._table, link)
-    return {name: np.asarray(box) for name, box in boxes.items()}
-
-
 @pytest.mark.parametrize('link', sorted(CALVIN_LINK_BOXES))
 def test_every_table_link_lies_within_a_centimetre_of_calvins(sim, link):
     """Each link's box at joint 0 matches the one measured in calvin_env."""
     sim.reset(None, resting_scene())
-    ours = link_boxes(sim)[link]
+    ours = sim.table_link_boxes()[link]
     calvin = np.asarray(CALVIN_LINK_BOXES[link])
     assert np.abs(ours - calvin).max() < LANDMARK_TOLERANCE_M, (link, ours, calvin)
 
@@ -73,7 +63,7 @@ def test_every_table_link_lies_within_a_centimetre_of_calvins(sim, link):
 def test_the_landmarks_are_read_from_the_table_the_simulator_loads(sim):
     """The skills' landmarks sit on the parts pybullet simulates."""
     sim.reset(None, resting_scene())
-    boxes = link_boxes(sim)
+    boxes = sim.table_link_boxes()
     margin = 0.006  # pybullet pads every box by a few millimetres
     drawer, button, switch, slide, plank = (
         boxes[name] for name in ('drawer_link', 'button_link', 'switch_link', 'slide_link',

@@ -10,7 +10,7 @@ an internal target pose that relative actions accumulate into.
 
 from dataclasses import dataclass
 import logging
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from play_lmp_ros.core import layout
@@ -18,6 +18,7 @@ from play_lmp_ros.core.scene_info import BlockInfo, ROBOT, SceneInfo, TABLE, TAB
 from play_lmp_ros.core.sim import panda, scene_geometry as geo
 from play_lmp_ros.core.sim.bullet import connect, pybullet, pybullet_data
 from play_lmp_ros.core.sim.closable import ClosableSimulator
+from play_lmp_ros.core.sim.table_bodies import TableBodies
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,22 @@ class PlayTableSim(ClosableSimulator):
         self._plane = client.createMultiBody(0.0, plane_shape)
         client.changeDynamics(self._plane, -1, lateralFriction=geo.SURFACE_LATERAL_FRICTION)
 
-        self._table = client.loadURDF(str(geo.TABLE_URDF), useFixedBase=True)
-        for link in range(-1, client.getNumJoints(self._table)):
-            client.changeDynamics(self._table, link, lateralFriction=geo.SURFACE_LATERAL_FRICTION)
+        self._table = TableBodies(client, geo.TABLE_URDF)
+        if self._table.link_names != TABLE_LINKS:
+            raise ValueError(f'{geo.TABLE_URDF} names its links {self._table.link_names}; contact '
+                             f'names need {TABLE_LINKS}')
+        for body in self._table.bodies:
+            for link in range(-1, client.getNumJoints(body)):
+                client.changeDynamics(body, link, lateralFriction=geo.SURFACE_LATERAL_FRICTION)
         for joint in (geo.SLIDE_JOINT, geo.DRAWER_JOINT, geo.SWITCH_JOINT):
             client.setJointMotorControl2(
-                self._table, joint, pybullet.VELOCITY_CONTROL, targetVelocity=0.0,
+                *self._table.place(joint), pybullet.VELOCITY_CONTROL, targetVelocity=0.0,
                 force=geo.DOOR_FRICTION_FORCE_N)
         client.setJointMotorControl2(
-            self._table, geo.BUTTON_JOINT, pybullet.POSITION_CONTROL, targetPosition=0.0,
+            *self._table.place(geo.BUTTON_JOINT), pybullet.POSITION_CONTROL, targetPosition=0.0,
             force=geo.BUTTON_SPRING_FORCE_N)
+        # (body, joint) of the door, drawer, button and switch, in scene_obs order.
+        self._part_joints = [self._table.place(joint) for joint in geo.ARTICULATED_JOINTS]
 
         with panda.urdf_file() as robot_urdf:
             self._robot = client.loadURDF(robot_urdf, geo.ROBOT_BASE_POSITION, useFixedBase=True)
@@ -129,7 +136,8 @@ class PlayTableSim(ClosableSimulator):
                 spinningFriction=geo.BLOCK_SPINNING_FRICTION)
             self._blocks.append(block)
 
-        self._body_names = {self._robot: ROBOT, self._table: TABLE, self._plane: PLANE}
+        self._body_names = {self._robot: ROBOT, self._plane: PLANE}
+        self._body_names.update((body, TABLE) for body in self._table.bodies)
         self._body_names.update(zip(self._blocks, layout.BLOCK_NAMES))
         self._arm_lower = np.asarray(layout.ARM_LOWER_LIMITS)
         self._arm_upper = np.asarray(layout.ARM_UPPER_LIMITS)
@@ -249,15 +257,28 @@ class PlayTableSim(ClosableSimulator):
         """
         client = self._client
         poses = []
-        for body in (self._table, self._robot):
-            position, orientation = client.getBasePositionAndOrientation(body)
-            poses.append((client.getBodyInfo(body)[0].decode(), np.array(position),
-                          np.array(orientation)))
-            for link in range(client.getNumJoints(body)):
-                state = client.getLinkState(body, link, computeForwardKinematics=True)
+        places = [self._table.place(name) for name in self._table.link_names]
+        places.append((self._robot, -1))
+        places.extend((self._robot, link) for link in range(client.getNumJoints(self._robot)))
+        for body, link in places:
+            if link == -1:
+                position, orientation = client.getBasePositionAndOrientation(body)
+                name = client.getBodyInfo(body)[0].decode()
+            else:
+                position, orientation = client.getLinkState(
+                    body, link, computeForwardKinematics=True)[4:6]
                 name = client.getJointInfo(body, link)[12].decode()
-                poses.append((name, np.array(state[4]), np.array(state[5])))
+            poses.append((name, np.array(position), np.array(orientation)))
         return poses
+
+    def table_link_boxes(self) -> Dict[str, np.ndarray]:
+        """
+        Return pybullet's axis-aligned box of every table link, by its URDF name.
+
+        :return: link name -> (2, 3) lower and upper corners (m), in TABLE_LINKS order.
+        """
+        return {name: np.asarray(self._client.getAABB(*self._table.place(name)))
+                for name in self._table.link_names}
 
     def scene_info(self) -> SceneInfo:
         """
@@ -284,7 +305,7 @@ class PlayTableSim(ClosableSimulator):
                 contacts=self._contacts(block))
         robot_contacts = self._contacts(self._robot)
         return SceneInfo(
-            doors={'base__slide': float(slide), 'base__drawer': float(drawer)},
+            doors={geo.SLIDE_JOINT: float(slide), geo.DRAWER_JOINT: float(drawer)},
             lights={'lightbulb': self._lightbulb, 'led': self._led},
             blocks=blocks, robot_contacts=robot_contacts)
 
@@ -389,7 +410,7 @@ class PlayTableSim(ClosableSimulator):
             another block; the parts and blocks are put back as they were.
         """
         client = self._client
-        joints = client.getJointStates(self._table, geo.ARTICULATED_JOINTS)
+        joints = [client.getJointState(*place) for place in self._part_joints]
         blocks = [(client.getBasePositionAndOrientation(block), client.getBaseVelocity(block))
                   for block in self._blocks]
         self._place_parts(scene_state)
@@ -397,8 +418,8 @@ class PlayTableSim(ClosableSimulator):
         overlap = self._interpenetration(geo.PENETRATION_LIMIT_M)
         if overlap is None:
             return
-        for joint, state in zip(geo.ARTICULATED_JOINTS, joints):
-            client.resetJointState(self._table, joint, state[0], state[1])
+        for place, state in zip(self._part_joints, joints):
+            client.resetJointState(*place, state[0], state[1])
         for block, (pose, velocity) in zip(self._blocks, blocks):
             client.resetBasePositionAndOrientation(block, *pose)
             client.resetBaseVelocity(block, *velocity)
@@ -435,9 +456,9 @@ class PlayTableSim(ClosableSimulator):
 
     def _place_parts(self, scene_state: np.ndarray) -> None:
         client = self._client
-        for joint, index in ((geo.SLIDE_JOINT, layout.SLIDER), (geo.DRAWER_JOINT, layout.DRAWER),
-                             (geo.BUTTON_JOINT, layout.BUTTON), (geo.SWITCH_JOINT, layout.SWITCH)):
-            client.resetJointState(self._table, joint, scene_state[index], 0.0)
+        for place, index in zip(self._part_joints,
+                                (layout.SLIDER, layout.DRAWER, layout.BUTTON, layout.SWITCH)):
+            client.resetJointState(*place, scene_state[index], 0.0)
         for block_index, block in enumerate(self._blocks):
             pose = scene_state[layout.block_slice(block_index)]
             client.resetBasePositionAndOrientation(
@@ -511,14 +532,14 @@ class PlayTableSim(ClosableSimulator):
                 (geo.LED_LINK, led, geo.LED_ON_RGBA, self._led)):
             if state != previous:
                 self._client.changeVisualShape(
-                    self._table, link, rgbaColor=on_rgba if state else geo.LIGHT_OFF_RGBA)
+                    *self._table.place(link), rgbaColor=on_rgba if state else geo.LIGHT_OFF_RGBA)
         self._lightbulb, self._led = lightbulb, led
 
     # ------------------------------------------------------------------ observation helpers
 
     def _table_joint_values(self) -> np.ndarray:
-        states = self._client.getJointStates(self._table, geo.ARTICULATED_JOINTS)
-        return np.array([state[0] for state in states])
+        get_state = self._client.getJointState
+        return np.array([get_state(*place)[0] for place in self._part_joints])
 
     def _tcp_pose(self) -> Tuple[np.ndarray, np.ndarray]:
         client = self._client
@@ -575,8 +596,8 @@ class PlayTableSim(ClosableSimulator):
         return None
 
     def _contact_name(self, body: int, link: int) -> Tuple[str, str]:
-        if body == self._table:
-            return TABLE, TABLE_LINKS[link + 1]
+        if self._body_names.get(body) == TABLE:
+            return TABLE, self._table.link_name(body, link)
         if body == self._robot:
             return ROBOT, self._robot_link_names[link]
         return self._body_names[body], 'base_link'

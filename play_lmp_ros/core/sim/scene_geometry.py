@@ -38,14 +38,14 @@ GRIPPER_MAX_VELOCITY = 1.0
 # Null-space IK bounds for the 9 movable joints (7 arm + 2 fingers), as calvin_env.
 IK_NULLSPACE_LIMIT = 7.0
 
-# Table link ids (pybullet numbers URDF links in joint order; CALVIN's numbering).
-BUTTON_JOINT = 0
-SWITCH_JOINT = 1
-SLIDE_JOINT = 2
-DRAWER_JOINT = 3
-LED_LINK = 4
-LIGHT_LINK = 5
-PLANK_LINK = 6
+# The table's joints and links, by their URDF names (table_bodies.TableBodies.place).
+BUTTON_JOINT = 'base__button'
+SWITCH_JOINT = 'base__switch'
+SLIDE_JOINT = 'base__slide'
+DRAWER_JOINT = 'base__drawer'
+LED_LINK = 'led_link'
+LIGHT_LINK = 'light_link'
+# In scene_obs order: door, drawer, button, switch.
 ARTICULATED_JOINTS = (SLIDE_JOINT, DRAWER_JOINT, BUTTON_JOINT, SWITCH_JOINT)
 
 # Scene part motors: doors and switch are held by friction, the button springs back.
