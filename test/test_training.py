@@ -178,7 +178,7 @@ def test_ddp_with_two_cpu_processes(tiny_play, tmp_path):
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
          '-m', 'play_lmp_training.train', *tiny_arguments(tiny_play, run, steps=4)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[:3000] + '\n...\n' + result.stderr[-2000:]
     state = _state(run)
     assert state['step'] == 4
     assert len(state['sampler_rng']) == 2 and len(state['torch_rng']) == 2
