@@ -12,6 +12,8 @@ retreat) whose goals are recomputed from the current 39-D observation at every s
 - library: TASK_SKILLS, one builder and rule per kind of oracle task; make_skill,
   infeasibility, feasible_tasks.
 - runner: run_skill, a skill run to its end against the simulator and the oracle.
+- experts: Expert, a task's skill asked in any state what it would do from there (DAgger's
+  labeller); run_expert.
 """
 
 from play_lmp_ros.core.skills.controller import Goal, Skill, Waypoint
