@@ -115,9 +115,12 @@ class Bench:
 
         :param arguments: command-line arguments.
         """
+        # SIGINT at its default, as in a terminal: a test run started in the background (as
+        # CI scripts are) inherits it ignored, and Python then never raises KeyboardInterrupt.
         self.process = subprocess.Popen(
             [sys.executable, '-m', 'benchmarks.bench_runtime', *arguments], cwd=REPO_ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def finish(self, timeout: float = RUN_TIMEOUT_S):
         """
