@@ -21,16 +21,16 @@ from play_lmp_ros.core.skills.controller import Skill, Waypoint
 from play_lmp_ros.core.skills.geometry import (
     block_below, BLOCK_GRASP_DZ, block_pose, block_support, DOWN_ROLL_PITCH,
     FINGER_HALF_THICKNESS, footprint_extent, grasp_roll_pitch, grasp_yaw, held_block, is_upright,
-    NEUTRAL_YAW, STACK_HEIGHT, tcp_position)
+    NEUTRAL_YAW, tcp_position)
 from play_lmp_ros.core.skills.landmarks import (
     BUTTON_PRESS_Z, BUTTON_XY, LIGHT_STATE_INDEX, SWITCH_BAR0,
     SWITCH_DIRECTION, SWITCH_GRASP_YAW, SWITCH_OUTWARD, SWITCH_STANDOFF, TABLE_FRONT_Y,
     TRANSIT_Z)
 from play_lmp_ros.core.skills.library import (
-    _button_waypoints, _switch_waypoints, DOOR_OVERSHOOT, SHELF_LIFT_HEIGHT, SHELF_LIFT_Y,
-    TASK_SKILLS)
+    _button_waypoints, _switch_waypoints, door_goal, DOOR_OVERSHOOT, door_waypoints, lift_waypoint,
+    release_height, stack_release_height, TASK_SKILLS)
 from play_lmp_ros.core.skills.motions import (
-    carry_to, clear_height, fixed, grasp, HOVER, push, PUSH_DISTANCE, PUSH_GAP, RELEASE_DROP,
+    carry_to, clear_height, fixed, grasp, HOVER, push, PUSH_DISTANCE, PUSH_GAP,
     retreat, ROTATE_ANGLE, TRANSIT_TOLERANCE)
 from play_lmp_ros.core.tasks import (
     LiftObject, MoveDoor, PlaceObject, PushObject, PushObjectInto, RotateObject, StackObjects,
@@ -304,26 +304,12 @@ def _door(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     start_value, value = expert.start[index], obs[index]
     if sign * (value - start_value) >= travel + DOOR_OVERSHOOT / 2:
         return _rising(obs)
-    goal_value = float(np.clip(start_value + sign * (travel + DOOR_OVERSHOOT), *door.joint_range))
-    handle, tcp, yaw = door.handle(value), tcp_position(obs), door.grasp_yaw
-    pull = [Waypoint('pull', fixed(door.handle(goal_value), yaw), layout.GRIPPER_CLOSE,
-                     tolerance=0.01, fraction=0.6, timeout=80),
-            *retreat(rise=HOVER)]
+    steps = door_waypoints(door, door_goal(door, start_value, sign, travel))
+    approach, pull = steps[:3], steps[3:]
+    handle, tcp = door.handle(value), tcp_position(obs)
     if (obs[layout.GRIPPER_ACTION] == layout.GRIPPER_CLOSE
             and float(np.linalg.norm(tcp - handle)) < GRIP_DISTANCE):
         return pull
-
-    def current(obs: np.ndarray) -> np.ndarray:
-        return door.handle(obs[index])
-
-    approach = [
-        Waypoint('above handle', lambda obs: (current(obs) + (0.0, 0.0, HOVER), yaw),
-                 layout.GRIPPER_OPEN, tolerance=0.015),
-        Waypoint('descend', lambda obs: (current(obs), yaw), layout.GRIPPER_OPEN,
-                 tolerance=0.006, fraction=0.4),
-        Waypoint('grip', lambda obs: (current(obs), yaw), layout.GRIPPER_CLOSE,
-                 tolerance=0.02, hold=6),
-    ]
     over = float(np.linalg.norm(tcp[:2] - handle[:2])) < OVER_XY
     if over and obs[layout.GRIPPER_ACTION] == layout.GRIPPER_OPEN and tcp[2] < handle[2] + AT_Z:
         return [*approach[2:], *pull]
@@ -385,17 +371,33 @@ def _lift(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     pose = block_pose(obs, block)[:3]
     any_side = support == 'drawer'
     roll_pitch = grasp_roll_pitch(*pose[:2], grasp_yaw(obs, block, any_side=any_side))
-    if support == 'slider':
-        lift_to = (pose[0], min(pose[1], SHELF_LIFT_Y), start[2] + SHELF_LIFT_HEIGHT)
-    else:
-        lift_to = (pose[0], pose[1], max(start[2] + 0.12, 0.52))
-    lift = Waypoint('lift', fixed(lift_to, None), layout.GRIPPER_CLOSE, tolerance=0.01, hold=4,
-                    fraction=0.5, roll_pitch=roll_pitch)
+    lift = lift_waypoint(pose[:2], start[2], support, roll_pitch)
     if _gripped(obs, block):
         return [lift]
     if held_block(obs) not in (None, block):
         raise ExpertError('another block is held')
     return [*_grasp_from_here(obs, block, any_side=any_side, roll_pitch=roll_pitch), lift]
+
+
+def _bring(obs: np.ndarray, block: int, spot: np.ndarray, release_z: float,
+           held: bool) -> List[Waypoint]:
+    """
+    Return the rest of taking a block to a spot and letting it go: grasp it first unless held.
+
+    :param obs: (39,) state.
+    :param block: 0 red, 1 blue, 2 pink.
+    :param spot: (2,) TCP xy over the spot (m).
+    :param release_z: TCP height at which the fingers open (m).
+    :param held: the block is held, ready to carry.
+    :return: waypoints.
+    :raises ExpertError: when another block is held.
+    """
+    if held:
+        return _carry_from_here(obs, spot, release_z)
+    if held_block(obs) not in (None, block):
+        raise ExpertError('another block is held')
+    return [*_grasp_from_here(obs, block), *carry_to(lambda obs: spot, release_z),
+            *retreat(TRANSIT_Z - release_z)]
 
 
 def _place(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
@@ -407,24 +409,13 @@ def _place(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     :return: waypoints.
     """
     support, block = expert.arguments['support'], expert.choice
-    if support == 'drawer':
-        release_z = geo.TABLE_TOP_Z + 0.02
-    else:
-        release_z = geo.BLOCK_REST_Z + BLOCK_GRASP_DZ + RELEASE_DROP
-    if held_block(obs) == block:
-        spot = feasibility.place_spot(obs, support, block)
-        if spot is None:
-            raise ExpertError(f'no room on the {support} for {layout.BLOCK_NAMES[block]}')
-        return _carry_from_here(obs, spot, release_z)
-    if block_support(obs, block) == support:
+    held = held_block(obs) == block
+    if not held and block_support(obs, block) == support:
         return _rising(obs)
-    if held_block(obs) is not None:
-        raise ExpertError('another block is held')
-    spot_after = feasibility.place_spot(obs, support, block)
-    if spot_after is None:
+    spot = feasibility.place_spot(obs, support, block)
+    if spot is None:
         raise ExpertError(f'no room on the {support} for {layout.BLOCK_NAMES[block]}')
-    return [*_grasp_from_here(obs, block),
-            *carry_to(lambda obs: spot_after, release_z), *retreat(TRANSIT_Z - release_z)]
+    return _bring(obs, block, spot, release_height(support), held)
 
 
 def _stack(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
@@ -436,16 +427,10 @@ def _stack(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     :return: waypoints.
     """
     block, base = expert.choice
-    release_z = block_pose(obs, base)[2] + STACK_HEIGHT + BLOCK_GRASP_DZ + RELEASE_DROP
-    if _gripped(obs, block):
-        return _carry_from_here(obs, block_pose(obs, base)[:2], release_z)
-    if block_below(obs, block) == base:
+    held = _gripped(obs, block)
+    if not held and block_below(obs, block) == base:
         return _rising(obs)
-    if held_block(obs) not in (None, block):
-        raise ExpertError('another block is held')
-    return [*_grasp_from_here(obs, block),
-            *carry_to(lambda obs: block_pose(obs, base)[:2], release_z),
-            *retreat(TRANSIT_Z - release_z)]
+    return _bring(obs, block, block_pose(obs, base)[:2], stack_release_height(obs, base), held)
 
 
 def _unstack(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
@@ -457,18 +442,12 @@ def _unstack(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     :return: waypoints.
     """
     block = expert.choice
-    release_z = geo.BLOCK_REST_Z + BLOCK_GRASP_DZ + RELEASE_DROP
     if block_support(obs, block) == 'table':
         return _rising(obs)
     spot = feasibility.table_spot(obs, block)
     if spot is None:
         raise ExpertError(f'no free spot on the table for {layout.BLOCK_NAMES[block]}')
-    if _gripped(obs, block):
-        return _carry_from_here(obs, spot, release_z)
-    if held_block(obs) not in (None, block):
-        raise ExpertError('another block is held')
-    return [*_grasp_from_here(obs, block), *carry_to(lambda obs: spot, release_z),
-            *retreat(TRANSIT_Z - release_z)]
+    return _bring(obs, block, spot, release_height('table'), _gripped(obs, block))
 
 
 FAMILIES: Dict[type, Callable[['Expert', np.ndarray], List[Waypoint]]] = {
@@ -513,8 +492,9 @@ class Expert:
         start = self.start
         if isinstance(spec, StackObjects):
             held = held_block(start)
-            pair = feasibility.stack_pair(start, rng)
-            if held is not None:
+            if held is None:
+                pair = feasibility.stack_pair(start, rng)
+            else:
                 bases = [b for b in range(len(layout.BLOCK_NAMES)) if b != held
                          and block_support(start, b) == 'table']
                 pair = (held, bases[0]) if bases else None

@@ -41,21 +41,14 @@ Arguments = Dict[str, object]
 # ------------------------------------------------------------------ builders
 
 
-def _door_skill(obs: np.ndarray, rng: np.random.Generator, door: Door, sign: float,
-                travel: float) -> List[Waypoint]:
+def door_waypoints(door: Door, goal_value: float) -> List[Waypoint]:
     """
-    Return the waypoints of move_slider_* and open/close_drawer: grip the handle and pull.
+    Return the waypoints that grip a door's or drawer's handle where it is and pull it.
 
-    :param obs: (39,) observation at skill start.
-    :param rng: unused; the move has no choices.
     :param door: the sliding door or the drawer.
-    :param sign: +1 towards its upper joint limit, -1 towards the lower one.
-    :param travel: the oracle's threshold (m); the move aims DOOR_OVERSHOOT past it.
-    :return: waypoints.
+    :param goal_value: the joint value (m) to pull it to.
+    :return: waypoints: above handle, descend, grip, pull, then the retreat.
     """
-    start = obs[layout.ROBOT_OBS_DIM + door.state_index]
-    goal_value = float(np.clip(start + sign * (travel + DOOR_OVERSHOOT), *door.joint_range))
-
     def current(obs: np.ndarray) -> np.ndarray:
         return door.handle(obs[layout.ROBOT_OBS_DIM + door.state_index])
 
@@ -74,6 +67,35 @@ def _door_skill(obs: np.ndarray, rng: np.random.Generator, door: Door, sign: flo
                  tolerance=0.01, fraction=0.6, timeout=80),
         *retreat(rise=HOVER),
     ]
+
+
+def door_goal(door: Door, start_value: float, sign: float, travel: float) -> float:
+    """
+    Return the joint value a door move aims for: DOOR_OVERSHOOT past the oracle's threshold.
+
+    :param door: the sliding door or the drawer.
+    :param start_value: its joint value where the move starts (m).
+    :param sign: +1 towards its upper joint limit, -1 towards the lower one.
+    :param travel: the oracle's threshold (m).
+    :return: the goal joint value (m), within the joint's range.
+    """
+    return float(np.clip(start_value + sign * (travel + DOOR_OVERSHOOT), *door.joint_range))
+
+
+def _door_skill(obs: np.ndarray, rng: np.random.Generator, door: Door, sign: float,
+                travel: float) -> List[Waypoint]:
+    """
+    Return the waypoints of move_slider_* and open/close_drawer: grip the handle and pull.
+
+    :param obs: (39,) observation at skill start.
+    :param rng: unused; the move has no choices.
+    :param door: the sliding door or the drawer.
+    :param sign: +1 towards its upper joint limit, -1 towards the lower one.
+    :param travel: the oracle's threshold (m); the move aims DOOR_OVERSHOOT past it.
+    :return: waypoints.
+    """
+    start = obs[layout.ROBOT_OBS_DIM + door.state_index]
+    return door_waypoints(door, door_goal(door, start, sign, travel))
 
 
 def _button_waypoints() -> List[Waypoint]:
@@ -169,17 +191,28 @@ def _lift_skill(obs: np.ndarray, rng: np.random.Generator, block: int,
     """
     start = block_pose(obs, block)[:3]
     any_side = support == 'drawer'
+    roll_pitch = grasp_roll_pitch(*start[:2], grasp_yaw(obs, block, any_side=any_side))
+    return [*grasp(block, any_side=any_side, roll_pitch=roll_pitch),
+            lift_waypoint(start[:2], start[2], support, roll_pitch)]
+
+
+def lift_waypoint(xy: np.ndarray, rest_z: float, support: str, roll_pitch: tuple) -> Waypoint:
+    """
+    Return the waypoint that lifts a gripped block off its support and holds it there.
+
+    :param xy: (2,) the block's position where it is gripped (m).
+    :param rest_z: its height where it rested (m).
+    :param support: what it rested on (geometry.block_support).
+    :param roll_pitch: the hand's roll and pitch, kept from the grasp.
+    :return: the waypoint.
+    """
     if support == 'slider':
         # Out of the shelf: up under the lintel and forwards, the hand still leaning if it did.
-        lift_to = (start[0], min(start[1], SHELF_LIFT_Y), start[2] + SHELF_LIFT_HEIGHT)
+        lift_to = (xy[0], min(xy[1], SHELF_LIFT_Y), rest_z + SHELF_LIFT_HEIGHT)
     else:
-        lift_to = (start[0], start[1], max(start[2] + 0.12, 0.52))
-    roll_pitch = grasp_roll_pitch(*start[:2], grasp_yaw(obs, block, any_side=any_side))
-    return [
-        *grasp(block, any_side=any_side, roll_pitch=roll_pitch),
-        Waypoint('lift', fixed(lift_to, None), layout.GRIPPER_CLOSE, tolerance=0.01, hold=4,
-                 fraction=0.5, roll_pitch=roll_pitch),
-    ]
+        lift_to = (xy[0], xy[1], max(rest_z + 0.12, 0.52))
+    return Waypoint('lift', fixed(lift_to, None), layout.GRIPPER_CLOSE, tolerance=0.01, hold=4,
+                    fraction=0.5, roll_pitch=roll_pitch)
 
 
 def _rotate_skill(obs: np.ndarray, rng: np.random.Generator, block: int,
@@ -231,6 +264,30 @@ def _push_skill(obs: np.ndarray, rng: np.random.Generator, block: int,
     return push(obs, block, np.array([sign, 0.0]), PUSH_DISTANCE + PUSH_GAP)
 
 
+def release_height(support: str) -> float:
+    """
+    Return the TCP height at which the fingers let a carried block go onto a surface.
+
+    :param support: 'table', 'slider' (the shelf) or 'drawer'.
+    :return: m.
+    """
+    if support == 'drawer':
+        # Released above the table top's height so that no finger can catch its front edge.
+        return geo.TABLE_TOP_Z + 0.02
+    return geo.BLOCK_REST_Z + BLOCK_GRASP_DZ + RELEASE_DROP
+
+
+def stack_release_height(obs: np.ndarray, base: int) -> float:
+    """
+    Return the TCP height at which the fingers let a carried block go onto another one.
+
+    :param obs: (39,) observation.
+    :param base: the block it goes onto.
+    :return: m.
+    """
+    return block_pose(obs, base)[2] + STACK_HEIGHT + BLOCK_GRASP_DZ + RELEASE_DROP
+
+
 def _stack_skill(obs: np.ndarray, rng: np.random.Generator) -> List[Waypoint]:
     """
     Return the waypoints of stack_block: put one block on top of another, release, retreat.
@@ -240,7 +297,7 @@ def _stack_skill(obs: np.ndarray, rng: np.random.Generator) -> List[Waypoint]:
     :return: waypoints.
     """
     block, base = feasibility.stack_pair(obs, rng)
-    release_z = (block_pose(obs, base)[2] + STACK_HEIGHT + BLOCK_GRASP_DZ + RELEASE_DROP)
+    release_z = stack_release_height(obs, base)
     return [
         *held_or_grasp(obs, block),
         *carry_to(lambda obs: block_pose(obs, base)[:2], release_z),
@@ -258,7 +315,7 @@ def _unstack_skill(obs: np.ndarray, rng: np.random.Generator) -> List[Waypoint]:
     """
     block = feasibility.stacked_block(obs)
     spot = feasibility.table_spot(obs, block)
-    release_z = geo.BLOCK_REST_Z + BLOCK_GRASP_DZ + RELEASE_DROP
+    release_z = release_height('table')
     return [*grasp(block), *carry_to(lambda obs: spot, release_z),
             *retreat(rise=TRANSIT_Z - release_z)]
 
@@ -273,11 +330,7 @@ def _place_skill(obs: np.ndarray, rng: np.random.Generator, support: str) -> Lis
     :return: waypoints.
     """
     spot = feasibility.place_spot(obs, support, held_block(obs))
-    if support == 'drawer':
-        # Released above the table top's height so that no finger can catch its front edge.
-        release_z = geo.TABLE_TOP_Z + 0.02
-    else:
-        release_z = geo.BLOCK_REST_Z + BLOCK_GRASP_DZ + RELEASE_DROP
+    release_z = release_height(support)
     return [*carry_to(lambda obs: spot, release_z, TRANSIT_Z),
             *retreat(rise=TRANSIT_Z - release_z)]
 
