@@ -26,6 +26,7 @@ import numpy as np
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.cli_help import HelpFormatter
 from play_lmp_ros.core.policy import default_model_dir
+from play_lmp_ros.core.scene_info import SceneInfo
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills.experts import Expert, ExpertError, run_expert
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
@@ -41,7 +42,8 @@ _WORKER: dict = {}
 
 
 def student_states(policy, episode: Episode, sim: PlayTableSim, takeovers: Sequence[int],
-                   oracle: TaskOracle) -> Tuple[Optional[int], Dict[int, np.ndarray]]:
+                   oracle: TaskOracle
+                   ) -> Tuple[Optional[int], Dict[int, np.ndarray], SceneInfo]:
     """
     Run the student through one episode and keep its states at the takeover steps.
 
@@ -50,23 +52,23 @@ def student_states(policy, episode: Episode, sim: PlayTableSim, takeovers: Seque
     :param sim: the simulator.
     :param takeovers: steps at which the expert would take over.
     :param oracle: CALVIN's oracle.
-    :return: the step at which the student reached the goal (or None), and the (39,) states at
-        the takeover steps before it.
+    :return: the step at which the student reached the goal (or None), the (39,) states at
+        the takeover steps before it, and the start's snapshot that the task is judged against.
     """
     sim.reset(episode.start[:layout.ROBOT_OBS_DIM], episode.start[layout.ROBOT_OBS_DIM:])
     start_info = sim.scene_info()
     obs = sim.observe()
     states: Dict[int, np.ndarray] = {}
     if policy.reset(obs, episode.goal, episode.task) is not None:
-        return None, states
+        return None, states, start_info
     for step in range(1, max(takeovers) + 1):
         if step - 1 in takeovers:
             states[step - 1] = obs.copy()
         obs = sim.step(policy.act(obs, episode.goal))
         if step % 2 == 0 and oracle.check(episode.task, start_info, sim.scene_info()):
-            return step, states
+            return step, states, start_info
     states[max(takeovers)] = obs.copy()
-    return None, states
+    return None, states, start_info
 
 
 def _init_worker(model_dir: str, seed: int) -> None:
@@ -82,9 +84,7 @@ def _episode_job(job: Tuple[int, Episode, Tuple[int, ...]]) -> dict:
     policy = _WORKER['policy']
     policy.reseed(_WORKER['seed'] + index)
     with PlayTableSim(seed=_WORKER['seed']) as sim:
-        reached, states = student_states(policy, episode, sim, takeovers, oracle)
-        sim.reset(episode.start[:layout.ROBOT_OBS_DIM], episode.start[layout.ROBOT_OBS_DIM:])
-        start_info = sim.scene_info()
+        reached, states, start_info = student_states(policy, episode, sim, takeovers, oracle)
     rows = []
     for step, state in sorted(states.items()) if reached is None else ():
         row = {'index': index, 'task': episode.task, 'takeover': step, 'success': False,
