@@ -191,7 +191,7 @@ def single_episodes(source: str, per_task: int, seed: int, tasks: Sequence[str] 
     return [episode for episodes in per_job for episode in episodes]
 
 
-def make_chain(index: int, seed: int) -> Chain:
+def make_chain(index: int, seed: int, tasks: Sequence[str] = TASK_NAMES) -> Chain:
     """
     Draw one chain: five tasks of distinct categories, each feasible after the previous ones.
 
@@ -200,6 +200,7 @@ def make_chain(index: int, seed: int) -> Chain:
 
     :param index: the chain's index; with seed, it alone decides the chain.
     :param seed: --seed.
+    :param tasks: the tasks it may draw from (all 34 by default).
     :return: the chain.
     :raises RuntimeError: when CHAIN_TRIES scenes give no chain (never seen).
     """
@@ -208,20 +209,20 @@ def make_chain(index: int, seed: int) -> Chain:
         for attempt in range(CHAIN_TRIES):
             rng = np.random.default_rng(derived_seed(chain_seed, attempt, 1))
             start = sim.reset_random(derived_seed(chain_seed, attempt, 0))
-            tasks: List[str] = []
-            while len(tasks) < CHAIN_LENGTH:
+            chosen: List[str] = []
+            while len(chosen) < CHAIN_LENGTH:
                 obs = sim.observe()
-                used = {TASK_CATEGORIES[task] for task in tasks}
-                options = [task for task in TASK_NAMES if TASK_CATEGORIES[task] not in used
+                used = {TASK_CATEGORIES[task] for task in chosen}
+                options = [task for task in tasks if TASK_CATEGORIES[task] not in used
                            and infeasibility(task, obs) is None]
                 if not options:
                     break
                 task = options[int(rng.integers(len(options)))]
                 if not run_skill(sim, task, rng).success:
                     break
-                tasks.append(task)
-            if len(tasks) == CHAIN_LENGTH:
-                return Chain(start, tuple(tasks))
+                chosen.append(task)
+            if len(chosen) == CHAIN_LENGTH:
+                return Chain(start, tuple(chosen))
     raise RuntimeError(f'no {CHAIN_LENGTH}-task chain in {CHAIN_TRIES} scenes (chain {index})')
 
 

@@ -373,6 +373,27 @@ class PlayLMP(StateFeatures):
         metrics['loss'] = loss
         return loss, {key: value.detach() for key, value in metrics.items()}
 
+    def imitation_loss(self, batch: Batch) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """
+        Compute the actor's NLL of labelled actions, with the plan a deterministic rollout uses.
+
+        For actions that no plan recognizer should see (an expert's labels of the states a
+        student visited): 'lmp' plans are the prior mean from the window's first step, as
+        the deterministic policy draws them, and the NLL trains the proposal through them;
+        'gcbc' has no plan.  Masked steps still run through the actor's recurrence, unscored.
+
+        :param batch: obs (B, T, 39), actions (B, T, 7), mask (B, T) bool (any pattern, at
+            least one step per row), goal (B, 39); float32 tensors.
+        :return: the scalar loss (per scored step) and detached metrics 'loss' and 'nll'.
+        """
+        mask = batch[MASK_KEY]
+        lengths = self._lengths(mask)
+        plan = None
+        if self.config.uses_plan:
+            plan = self.propose_plan(batch[OBS_KEY][:, 0], batch[GOAL_KEY])[0]
+        loss = -(self._step_log_prob(batch, plan) * mask).sum() / lengths.sum()
+        return loss, {'loss': loss.detach(), 'nll': loss.detach()}
+
     @torch.no_grad()
     def validation_metrics(self, batch: Batch, beta: float = 0.01) -> Dict[str, Tensor]:
         """

@@ -1,0 +1,1 @@
+"""Behaviour distillation: DAgger from the scripted experts into one goal-conditioned policy."""
