@@ -56,8 +56,8 @@ from play_lmp_ros.conversions import truncated
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.policies import HOLD_NO_SKILL, HOLD_SKILL_DONE, Policy
 from play_lmp_ros.core.policy import (
-    CPU_PROVIDER, default_model_dir, InferenceError, METADATA_MAXIMA, ModelError,
-    NonFiniteOutputError, OnnxPolicy)
+    CPU_PROVIDER, InferenceError, METADATA_MAXIMA, ModelError, NonFiniteOutputError,
+    OnnxPolicy, resolve_model_dir)
 from play_lmp_ros.core.scripted_policy import ScriptedPolicy
 from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.graph_guard import TrustedPublishers
@@ -108,7 +108,9 @@ class PolicyNodeParams:
         'onnx', '`onnx` (an exported Play-LMP or Play-GCBC model) or `scripted` (the scripted '
         'skills)')
     model_dir: str = parameter(
-        '', "folder with `planner.onnx` and `actor.onnx`; `''` is the bundled model")
+        '', 'folder with `actor.onnx` (and `planner.onnx` for Play-LMP), or the name of a '
+        'model installed with the package (`play_lmp`: learned from play alone); '
+        "`''` is the bundled default")
     providers: Tuple[str, ...] = parameter(
         (CPU_PROVIDER,), 'execution providers of onnxruntime in order of preference, e.g. '
         '`[TensorrtExecutionProvider, CUDAExecutionProvider, CPUExecutionProvider]`; '
@@ -198,7 +200,7 @@ def make_policy(params: PolicyNodeParams) -> Policy:
     """
     if params.backend == 'scripted':
         return ScriptedPolicy(params.seed)
-    model_dir = params.model_dir or default_model_dir()
+    model_dir = resolve_model_dir(params.model_dir)
     if not params.model_dir and not os.path.isdir(model_dir):
         raise ModelError(
             f'no model_dir given and the bundled default model ({model_dir}) is not '

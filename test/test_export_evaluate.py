@@ -6,7 +6,8 @@ from pathlib import Path
 from conftest import TINY_EPISODE_FRAMES
 import numpy as np
 from play_lmp_ros.core.goals import GoalJudge
-from play_lmp_ros.core.policy import default_model_dir, OnnxPolicy, PLANNER_FILE
+from play_lmp_ros.core.policy import (
+    bundled_model_dir, default_model_dir, OnnxPolicy, PLANNER_FILE, resolve_model_dir)
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_training import checkpoint as ckpt
 from play_lmp_training import evaluate, export, train
@@ -15,6 +16,8 @@ from play_lmp_training.evaluation.summaries import summarize_chain
 from play_lmp_training.play_lmp.torch_policy import TorchPolicy
 import pytest
 from training_fixtures import tiny_arguments
+
+PLAY_MODEL = 'play_lmp'
 
 
 @pytest.fixture(scope='module', params=['lmp', 'gcbc'])
@@ -135,9 +138,24 @@ def test_chain_summary_counts_tasks_in_a_row():
     assert summary['average_length'] == pytest.approx(7 / 3)
 
 
-def test_the_bundled_model_meets_the_contract_and_size_limit():
-    """The installed default model loads, is Play-LMP, plans contact subgoals, is <= 20 MB."""
+def test_the_bundled_default_is_the_distilled_student():
+    """The installed default: a Play-GCBC actor in the contract that acts, marked scripted."""
     model_dir = Path(default_model_dir())
+    assert sum(path.stat().st_size for path in model_dir.iterdir()) <= 20 * 1024 * 1024
+    policy = OnnxPolicy(str(model_dir), deterministic=True)
+    assert policy.method == 'gcbc' and policy.plan_mode == 'direct'
+    assert not (model_dir / PLANNER_FILE).exists()
+    with PlayTableSim(seed=0) as sim:
+        action = policy.act(sim.reset_random(0), sim.reset_random(1))
+    assert np.all(np.abs(action[:6]) <= 1.0) and action[6] in (-1.0, 1.0)
+    assert json.loads((model_dir / 'parity.json').read_text())['random'] <= 1e-4
+    assert 'scripted' in (model_dir / 'README.md').read_text()
+
+
+def test_the_play_only_model_is_installed_beside_it_under_its_own_name():
+    """play_lmp: Play-LMP with contact subgoals, <= 20 MB, selectable by its name."""
+    model_dir = Path(resolve_model_dir(PLAY_MODEL))
+    assert model_dir == Path(bundled_model_dir(PLAY_MODEL)) != Path(default_model_dir())
     size = sum(path.stat().st_size for path in model_dir.iterdir())
     assert size <= 20 * 1024 * 1024
     assert OnnxPolicy(str(model_dir)).subgoal_planner.settings.contact_radius_m == 0.03
@@ -151,3 +169,10 @@ def test_the_bundled_model_meets_the_contract_and_size_limit():
     assert np.all(np.abs(action[:6]) <= 1.0) and action[6] in (-1.0, 1.0)
     assert policy.subgoal is not None and np.all(np.isfinite(policy.subgoal))
     assert json.loads((model_dir / 'subgoal_parity.json').read_text())['random'] <= 1e-4
+
+
+def test_model_dir_settings_resolve_to_folders(tmp_path):
+    """'' is the default, a bundled name its folder, a path itself (even a missing one)."""
+    assert resolve_model_dir('') == default_model_dir()
+    assert resolve_model_dir(str(tmp_path)) == str(tmp_path)
+    assert resolve_model_dir('no_such_model') == 'no_such_model'

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Re-create the README's learning results from nothing: play data, the subgoal models, the
-# bundled model directory with its subgoal graphs, and every evaluation table, in that order.
-# About 2 h on a 2-core CPU (the Play-LMP actor itself comes from the bundled model; its own
+# Re-create the README's play-learning results from nothing: play data, the subgoal models,
+# the play-only model (play_lmp) with its subgoal graphs, and every evaluation table, in order.
+# About 2 h on a 2-core CPU (the Play-LMP actor itself comes from the bundled play_lmp model; its own
 # training commands are in the README).  Run from the repository root after `make build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,8 @@ WORKERS=${WORKERS:-2}
     output_dir=runs/subgoal_horizon model.subgoal_part=full train.subgoal_target=horizon \
     train.steps=20000
 
-# The bundled actor and planner without subgoals (direct), and with each proposer.
-mkdir -p runs/export/direct && cp play_lmp_ros/models/default/{actor,planner}.onnx runs/export/direct/
+# The play_lmp actor and planner without subgoals (direct), and with each proposer.
+mkdir -p runs/export/direct && cp play_lmp_ros/models/play_lmp/{actor,planner}.onnx runs/export/direct/
 rm -rf runs/export/contact runs/export/horizon
 cp -r runs/export/direct runs/export/contact && cp -r runs/export/direct runs/export/horizon
 $PY -m play_lmp_training.subgoal.export --checkpoint runs/subgoal/last.pt --model-dir runs/export/contact \
@@ -52,5 +52,5 @@ for part in full robot scene contact; do
   $PY -m play_lmp_training.oracle_subgoals --model runs/export/direct --episodes 10 --seed 100 \
     --lookahead 32 --part "$part" --workers "$WORKERS" > "out/results/oracle_subgoals_$part.json"
 done
-$PY -m play_lmp_training.bench_subgoals --model play_lmp_ros/models/default --data data/play2 \
+$PY -m play_lmp_training.bench_subgoals --model play_lmp_ros/models/play_lmp --data data/play2 \
   --pairs 300 --deterministic > out/results/replan_latency.json

@@ -97,14 +97,40 @@ UNIFORM_LOW = 1e-5
 UNIFORM_HIGH = 1.0 - 1e-5
 
 
+def bundled_model_dir(name: str = DEFAULT_MODEL_NAME) -> str:
+    """
+    Return the directory of a model installed with the package.
+
+    :param name: the model's folder name under play_lmp_ros/models.
+    :return: its path (it may not exist in a source tree without it).
+    """
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models',
+                        name)
+
+
 def default_model_dir() -> str:
     """
     Return the directory of the bundled default model, installed with the package.
 
     :return: path of play_lmp_ros/models/default (it may not exist in a source tree without one).
     """
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models',
-                        DEFAULT_MODEL_NAME)
+    return bundled_model_dir(DEFAULT_MODEL_NAME)
+
+
+def resolve_model_dir(model_dir: str) -> str:
+    """
+    Turn a model_dir setting into a folder: '' is the default, a bundled model's name is its own.
+
+    :param model_dir: '', the name of a model installed with the package (a folder of
+        play_lmp_ros/models, e.g. 'play_lmp'), or a path.
+    :return: the folder to load (a path is returned as given, existing or not).
+    """
+    if not model_dir:
+        return default_model_dir()
+    if os.sep not in model_dir and not os.path.isdir(model_dir) and os.path.isdir(
+            bundled_model_dir(model_dir)):
+        return bundled_model_dir(model_dir)
+    return model_dir
 
 
 class ModelError(ValueError):

@@ -54,6 +54,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO
 from play_lmp_ros import qos
 from play_lmp_ros.core import layout
 from play_lmp_ros.core.cli_help import HelpFormatter
+from play_lmp_ros.core.policy import resolve_model_dir
 from play_lmp_ros.core.subgoals import PLAN_MODES
 from play_lmp_ros.core.tasks import TASK_NAMES
 from play_lmp_ros.recording import render_observations
@@ -203,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     goals.add_argument('--list-tasks', action='store_true', help='print the 34 task names')
     parser.add_argument('--backend', choices=('onnx', 'scripted'),
                         help=f'policy backend of the composed nodes (default {DEFAULT_BACKEND})')
-    parser.add_argument('--model-dir', help='folder with planner.onnx and actor.onnx (default: '
-                                            'the bundled model)')
+    parser.add_argument('--model-dir', help='folder with actor.onnx (and planner.onnx), or the '
+                                            'name of a bundled model such as play_lmp '
+                                            '(default: the bundled default)')
     parser.add_argument('--mode', choices=('lockstep', 'realtime'),
                         help=f'mode of the composed nodes (default {DEFAULT_MODE})')
     parser.add_argument('--replan-every', type=int,
@@ -278,8 +280,10 @@ def parse_options(argv: Sequence[str]) -> RolloutOptions:
         namespace = '' if args.namespace is None else normalize_namespace(args.namespace)
     except ValueError as error:
         parser.error(str(error))
-    if args.model_dir and not Path(args.model_dir).is_dir():
-        parser.error(f'--model-dir {args.model_dir} is not a folder')
+    if args.model_dir:
+        args.model_dir = resolve_model_dir(args.model_dir)
+        if not Path(args.model_dir).is_dir():
+            parser.error(f'--model-dir {args.model_dir} is not a folder nor a bundled model')
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=args.out).close()

@@ -82,7 +82,7 @@ def chain_markdown(names: Sequence[str], summaries: Sequence[dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def _pyplot():
+def pyplot():
     """Import matplotlib's pyplot on the Agg backend."""
     import matplotlib
     matplotlib.use('Agg')
@@ -100,7 +100,7 @@ def plot_single(names: Sequence[str], summaries: Sequence[dict], path: Path,
     :param path: PNG to write.
     :param title: the plot's title prefix.
     """
-    plt = _pyplot()
+    plt = pyplot()
     tasks = list(summaries[0]['per_task'])
     height = 0.8 / len(names)
     figure, axes = plt.subplots(figsize=(8, 0.28 * len(tasks) * max(1, len(names) / 3) + 1.5))
@@ -131,7 +131,7 @@ def plot_distance(names: Sequence[str], summaries: Sequence[dict], path: Path,
     :param path: PNG to write.
     :param title: the plot's title prefix.
     """
-    plt = _pyplot()
+    plt = pyplot()
     labels = bin_labels()
     counts = [summaries[0]['per_distance'][label]['episodes'] for label in labels]
     figure, axes = plt.subplots(figsize=(6, 3.5))
@@ -161,7 +161,7 @@ def plot_chain(names: Sequence[str], summaries: Sequence[dict], path: Path) -> N
     :param summaries: from summarize_chain.
     :param path: PNG to write.
     """
-    plt = _pyplot()
+    plt = pyplot()
     width = 0.8 / len(names)
     figure, axes = plt.subplots(figsize=(6, 3.5))
     positions = np.arange(1, CHAIN_LENGTH + 1)
