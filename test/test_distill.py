@@ -20,7 +20,7 @@ from play_lmp_training.distillation.aggregate import (
     Aggregate, AggregateError, read_shard, shard_path, write_shard)
 from play_lmp_training.distillation.configuration import DistillConfig
 from play_lmp_training.distillation.rollouts import _Recorder, COUNT_KEYS, drive, RolloutJob
-from play_lmp_training.distillation.training import parse_any_config
+from play_lmp_training.distillation.training import Distiller, parse_any_config
 from play_lmp_training.play_lmp.configuration import from_dict, load_config
 import pytest
 import torch
@@ -155,6 +155,22 @@ def test_a_tiny_distillation_labels_trains_and_exports(tmp_path):
     lines = [json.loads(line) for line in (run / 'metrics.jsonl').read_text().splitlines()]
     rollouts = [line for line in lines if line['split'] == 'rollouts']
     assert rollouts[0]['single_success'] >= 0.0 and rollouts[0]['steps'] > 0
+
+
+def test_play_windows_mix_into_the_batches(tiny_play, tmp_path):
+    """train.play_fraction 0.5: half of every batch comes from the play data, and it trains."""
+    run = tmp_path / 'run'
+    assert distill.main(_arguments(run, 1, ['train.play_fraction=0.5',
+                                            f'data_path={tiny_play}'])) == 0
+    assert _last(run)['play_rng'] is not None
+    config = load_config(CONFIG, [*TINY, 'train.play_fraction=0.5', f'data_path={tiny_play}',
+                                  f'output_dir={tmp_path / "other"}'], DistillConfig)
+    distiller = Distiller(config, progress=False)
+    aggregate = Aggregate(sorted((run / 'aggregate').glob('*/*.npz')),
+                          config.model.replan_every)
+    losses = [distiller.train_step(aggregate)['loss'] for _ in range(2)]
+    assert all(np.isfinite(losses))
+    assert distiller.play.sample(4)['obs'].shape[1] == config.model.replan_every
 
 
 def _python_env() -> dict:
