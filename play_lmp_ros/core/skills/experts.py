@@ -51,6 +51,11 @@ MIN_PUSH_TRAVEL = 0.04
 ROTATION_DONE = np.radians(60.0) + 0.1
 # Closed fingers have settled on a block once at most this much wider than it (m).
 SETTLED_SLACK = 0.006
+# A hand this close to the switch's way down to its standoff (m) goes to the standoff directly:
+# rising to travel height from there made the labels flip between rising and tilting, and the
+# top of that way is out of the arm's reach when the bar is up (the phase machine leaves it by
+# its timeout).
+SWITCH_ZONE = 0.08
 
 
 class ExpertError(ValueError):
@@ -353,7 +358,7 @@ def _light(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     # machine moves on from 'before knob' after a timeout when it does not reach it.
     if turned and _on_segment(tcp, standoff, knob, AT_Z) > 0.0:
         return steps[2:]
-    if _on_segment(tcp, above, standoff, NEAR_XY) >= 0.0:
+    if _on_segment(tcp, above, standoff, SWITCH_ZONE) >= 0.0:
         return steps[1:]
     return _from_travel(obs, steps)
 
