@@ -19,6 +19,7 @@ from play_lmp_training import distill
 from play_lmp_training.distillation.aggregate import (
     Aggregate, AggregateError, read_shard, shard_path, write_shard)
 from play_lmp_training.distillation.configuration import DistillConfig
+from play_lmp_training.distillation.relabel import relabel_run
 from play_lmp_training.distillation.rollouts import _Recorder, COUNT_KEYS, drive, RolloutJob
 from play_lmp_training.distillation.training import Distiller, parse_any_config
 from play_lmp_training.play_lmp.configuration import from_dict, load_config
@@ -270,3 +271,23 @@ def test_the_lifelong_split_keeps_held_out_tasks_out_then_adds_them(tmp_path):
                      for path in (second / 'aggregate').glob('*/*.npz'))
     assert trained['aggregate_states'] > new_states   # the first run's states are replayed
     assert _last(second)['init'] == str(first / ckpt.LAST_CHECKPOINT)
+
+
+def test_relabelling_reproduces_todays_labels_and_replaces_stale_ones(tmp_path):
+    """Same experts: no label changes; a shard with stale labels gets the experts' back."""
+    run, relabelled = tmp_path / 'run', tmp_path / 'relabelled'
+    assert distill.main(_arguments(run)) == 0
+    stale = shard_path(run, 0, 1)
+    arrays, info = read_shard(stale)
+    expected = arrays['expert_action'].copy()
+    arrays['expert_action'][arrays['labelled']] = 0.0
+    write_shard(stale, arrays, info)
+    totals = relabel_run(run, relabelled, progress=False)
+    assert totals['shards'] == len(list((run / 'aggregate').glob('*/*.npz')))
+    assert totals['changed'] == int(arrays['labelled'].sum()) > 0
+    fixed, fixed_info = read_shard(shard_path(relabelled, 0, 1))
+    assert np.allclose(fixed['expert_action'], expected, atol=1e-4, equal_nan=True)
+    assert fixed_info['relabelled_from'] == str(stale)
+    assert relabel_run(run, relabelled, progress=False)['skipped'] == totals['shards']
+    with pytest.raises(ValueError, match='same'):
+        relabel_run(run, run)
