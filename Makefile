@@ -30,7 +30,7 @@ test: build
 
 # The demo drives the simulator through named tasks with the ReachGoal action, on the bundled
 # default model (the scripted skills where no bundled model exists), and writes a video.
-DEMO_TASKS ?= turn_on_led,turn_off_led,open_drawer,turn_on_lightbulb
+DEMO_TASKS ?= turn_on_led,turn_off_led,open_drawer,move_slider_right
 DEMO_SEED ?= 0
 DEMO_BACKEND ?= $(if $(wildcard play_lmp_ros/models/default/actor.onnx),onnx,scripted)
 
