@@ -7,7 +7,8 @@ Plot a distillation run's rollouts per iteration from its metrics.jsonl.
 Left: single-goal success (mean over tasks) and the chains' average length per iteration, with
 beta, the share of steps the expert drove.  Right: success per task and iteration.  These are
 the rollouts' own figures on each iteration's fresh training scenes, not the held-out
-evaluation.
+evaluation.  A Markdown table of the same iterations (with the visited states, the dropped
+labels and each stage's seconds) is printed.
 """
 
 import argparse
@@ -68,6 +69,35 @@ def plot_iterations(run: Path, out: Path) -> None:
     plt.close(figure)
 
 
+def iteration_table(run: Path) -> str:
+    """
+    Tabulate a run's iterations: beta, rollout success, chain length, states, stage seconds.
+
+    :param run: the run's output directory.
+    :return: Markdown.
+    :raises ValueError: when the run has logged no rollouts yet.
+    """
+    groups = read_metrics(run)
+    rollouts = groups.get('rollouts', [])
+    if not rollouts:
+        raise ValueError(f'{run} has logged no rollouts yet')
+    training = {record['iteration']: record for record in groups.get('training', [])}
+    lines = ['| iteration | beta | single goals: success | chains: length | states visited | '
+             'labels dropped | rollouts (s, wall) | labelling (s, workers) | training (s) | '
+             'loss after |',
+             '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    for record in rollouts:
+        trained = training.get(record['iteration'], {})
+        lines.append(
+            f'| {record["iteration"]} | {record["beta"]:.3f} | '
+            f'{record.get("single_success", float("nan")):.1%} | '
+            f'{record.get("chain_length", float("nan")):.2f} | {record["steps"]:,.0f} | '
+            f'{record["dropped_labels"]:,.0f} | {record["rollout_wall_s"]:.0f} | '
+            f'{record["expert_s"]:.0f} | {trained.get("train_s", float("nan")):.0f} | '
+            f'{trained.get("loss", float("nan")):.2f} |')
+    return '\n'.join(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """
     Run the plotting CLI.
@@ -82,9 +112,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         plot_iterations(args.run, args.out)
+        table = iteration_table(args.run)
     except (FileNotFoundError, ValueError) as error:
         print(f'report: {error}', file=sys.stderr)
         return 2
+    print(table)
     print(f'wrote {args.out}')
     return 0
 
