@@ -150,3 +150,12 @@ def test_the_switch_expert_goes_straight_to_the_bar(sim, task):
         raise AssertionError(f'{task} not done in 120 steps: {phases}')
     # Rising and tilting in turns near the switch was what a student learned nothing from.
     assert phases.count('clear') <= 1 and len(phases) <= 9, phases
+
+
+def test_a_block_tipping_over_the_front_edge_is_pushed_on_into_the_drawer(sim):
+    """push_into_drawer driven by its expert alone: the tipping block is no reason to stop."""
+    start = feasible_start(sim, 'push_into_drawer')
+    start_info = sim.scene_info()
+    done = run_expert(sim, Expert('push_into_drawer', start), TaskOracle(), start_info,
+                      EXPERT_STEPS)
+    assert done is not None

@@ -56,6 +56,12 @@ SETTLED_SLACK = 0.006
 # top of that way is out of the arm's reach when the bar is up (the phase machine leaves it by
 # its timeout).
 SWITCH_ZONE = 0.08
+# A block pushed off the table's front edge tips on its way into the drawer: with its centre
+# this close to the edge (m) and the hand this close to it, the push goes on, this far past the
+# edge, instead of refusing a block that is no longer upright.
+EDGE_TIP_ZONE = 0.05
+EDGE_TIP_REACH = 0.08
+PUSH_PAST_EDGE = 0.035
 
 
 class ExpertError(ValueError):
@@ -256,6 +262,12 @@ def _push_into_drawer(expert: 'Expert', obs: np.ndarray) -> List[Waypoint]:
     if block_support(obs, block) == 'drawer':
         return _rising(obs)
     pose = block_pose(obs, block)
+    tcp = tcp_position(obs)
+    if (not is_upright(obs, block) and held_block(obs) is None
+            and pose[1] < TABLE_FRONT_Y + EDGE_TIP_ZONE
+            and float(np.linalg.norm(tcp[:2] - pose[:2])) < EDGE_TIP_REACH):
+        return [Waypoint('push', fixed((tcp[0], TABLE_FRONT_Y - PUSH_PAST_EDGE, tcp[2])),
+                         layout.GRIPPER_CLOSE, tolerance=0.008, fraction=0.5), *_rising(obs)]
     travel = pose[1] - TABLE_FRONT_Y + footprint_extent(block, pose[5])[1] + 0.035
     return _push_from_here(obs, block, np.array([0.0, -1.0]), travel)
 
