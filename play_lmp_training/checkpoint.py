@@ -11,7 +11,7 @@ leaves either the old or the new checkpoint, never a torn one.
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable, Dict, Sequence, Union
 
 from play_lmp_ros.core import layout
 from play_lmp_training.calvin_dataset.files import atomic_write, atomic_write_text
@@ -118,6 +118,36 @@ def check_run_directory(output_dir: Path, resume: bool) -> Path:
     if resume and not last.exists():
         raise ValueError(f'--resume: {last} does not exist')
     return last
+
+
+def check_resume_config(saved: Dict[str, Any], current: Dict[str, Any],
+                        changeable: Sequence[str], output_dir: Path) -> None:
+    """
+    Check that a resumed run has its checkpoint's configuration, but for the keys that may change.
+
+    :param saved: the checkpoint's configuration as plain values (to_dict).
+    :param current: this run's configuration as plain values.
+    :param changeable: dotted 'section.key' names that may differ, e.g. ('train.steps',).
+    :param output_dir: the run directory, named in the error.
+    :raises ValueError: naming every differing key and the ones that may change.
+    """
+    saved = {key: dict(value) if isinstance(value, dict) else value
+             for key, value in saved.items()}
+    for name in changeable:
+        section, key = name.split('.')
+        saved[section][key] = current[section][key]
+    if saved == current:
+        return
+    differences = []
+    for key, value in current.items():
+        if isinstance(value, dict):
+            differences += [f'{key}.{sub}' for sub in value
+                            if saved.get(key, {}).get(sub) != value[sub]]
+        elif saved.get(key) != value:
+            differences.append(key)
+    raise ValueError(f'the checkpoint in {output_dir} was made with another configuration '
+                     f'(differs in {", ".join(differences)}); only {" and ".join(changeable)} '
+                     f'may change on --resume')
 
 
 def purge_metrics_after(path: Path, step: int) -> None:

@@ -125,18 +125,8 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         """Load model, optimizer and generator states, checking the configuration matches."""
-        saved = dict(to_dict(state['config']))
-        current = dict(to_dict(self.config))
-        saved['train'] = dict(saved['train'], steps=current['train']['steps'])
-        if saved != current:
-            differences = [f'{section}.{key}' for section in ('model', 'train')
-                           for key in current[section]
-                           if saved[section].get(key) != current[section][key]]
-            differences += [key for key in ('data_path', 'output_dir')
-                            if saved[key] != current[key]]
-            raise ValueError(f'the checkpoint in {self.output_dir} was made with another '
-                             f'configuration (differs in {", ".join(differences)}); only '
-                             f'train.steps may change on --resume')
+        ckpt.check_resume_config(to_dict(state['config']), to_dict(self.config),
+                                 ('train.steps',), self.output_dir)
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.step = int(state['step'])

@@ -93,11 +93,8 @@ class SubgoalTrainer:
 
     def _restore(self, state: dict) -> None:
         """Load weights, optimizer and generator states; only train.steps may differ."""
-        saved, current = to_dict(state['config']), to_dict(self.config)
-        saved['train'] = dict(saved['train'], steps=current['train']['steps'])
-        if saved != current:
-            raise ValueError(f'the checkpoint in {self.output_dir} was made with another '
-                             f'configuration; only train.steps may change on --resume')
+        ckpt.check_resume_config(to_dict(state['config']), to_dict(self.config),
+                                 ('train.steps',), self.output_dir)
         self.models.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.step = int(state['step'])
