@@ -18,10 +18,10 @@ from play_lmp_training import checkpoint as ckpt
 from play_lmp_training import distill
 from play_lmp_training.distillation.aggregate import (
     Aggregate, AggregateError, read_shard, shard_path, write_shard)
-from play_lmp_training.distillation.configuration import DistillConfig
+from play_lmp_training.distillation.configuration import DistillConfig, parse_any_config
 from play_lmp_training.distillation.relabel import relabel_run
 from play_lmp_training.distillation.rollouts import _Recorder, COUNT_KEYS, drive, RolloutJob
-from play_lmp_training.distillation.training import Distiller, parse_any_config
+from play_lmp_training.distillation.training import Distiller
 from play_lmp_training.play_lmp.configuration import from_dict, load_config
 import pytest
 import torch

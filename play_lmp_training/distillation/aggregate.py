@@ -31,10 +31,13 @@ from play_lmp_training.calvin_dataset.files import atomic_save_npz
 from play_lmp_training.calvin_dataset.windows import ACTIONS_KEY, GOAL_KEY, MASK_KEY, OBS_KEY
 
 AGGREGATE_DIR = 'aggregate'
+# Every shard array's per-row shape and stored dtype.
 SHARD_KEYS = {
-    'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,),
-    'student_action': (layout.ACTION_DIM,), 'expert_action': (layout.ACTION_DIM,),
-    'labelled': (), 'expert_executed': (), 'segment_step': (), 'task': (),
+    'obs': ((layout.OBS_DIM,), np.float32), 'goal': ((layout.OBS_DIM,), np.float32),
+    'student_action': ((layout.ACTION_DIM,), np.float32),
+    'expert_action': ((layout.ACTION_DIM,), np.float32),
+    'labelled': ((), bool), 'expert_executed': ((), bool), 'segment_step': ((), np.int32),
+    'task': ((), np.int16),
 }
 
 
@@ -75,12 +78,34 @@ def write_shard(path: Path, arrays: Dict[str, np.ndarray], info: dict) -> None:
     :raises ValueError: when an array is missing or of the wrong shape.
     """
     rows = len(arrays['obs'])
-    for key, shape in SHARD_KEYS.items():
+    for key, (shape, _) in SHARD_KEYS.items():
         if key not in arrays or np.shape(arrays[key]) != (rows, *shape):
             raise ValueError(f'shard array {key} must have shape {(rows, *shape)}, got '
                              f'{np.shape(arrays.get(key))}')
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save_npz(path, dict(arrays, info=np.array(json.dumps(info))), compress=False)
+
+
+def _load(path: Path, keys: Sequence[str]) -> Tuple[Dict[str, np.ndarray], dict]:
+    """
+    Read some arrays of a shard and its info, lazily (npz members not asked for stay on disk).
+
+    :param path: the shard.
+    :param keys: the arrays to read.
+    :return: the arrays and the info dict.
+    :raises AggregateError: naming the file when it is corrupt or lacks a member.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in (*keys, 'info') if key not in archive.files]
+            if missing:
+                raise AggregateError(f'{path}: lacks {missing}: not a distillation shard')
+            return ({key: archive[key] for key in keys}, json.loads(str(archive['info'])))
+    except AggregateError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise AggregateError(f'{path}: corrupt or truncated shard ({type(error).__name__}: '
+                             f'{error}); delete it and resume to roll it out again') from None
 
 
 def read_shard(path: Path) -> Tuple[Dict[str, np.ndarray], dict]:
@@ -91,20 +116,9 @@ def read_shard(path: Path) -> Tuple[Dict[str, np.ndarray], dict]:
     :return: the arrays and the info dict.
     :raises AggregateError: naming the file when it is corrupt, lacks a key or is inconsistent.
     """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in (*SHARD_KEYS, 'info') if key not in archive.files]
-            if missing:
-                raise AggregateError(f'{path}: lacks {missing}: not a distillation shard')
-            arrays = {key: archive[key] for key in SHARD_KEYS}
-            info = json.loads(str(archive['info']))
-    except AggregateError:
-        raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        raise AggregateError(f'{path}: corrupt or truncated shard ({type(error).__name__}: '
-                             f'{error}); delete it and resume to roll it out again') from None
+    arrays, info = _load(path, tuple(SHARD_KEYS))
     rows = len(arrays['obs'])
-    for key, shape in SHARD_KEYS.items():
+    for key, (shape, _) in SHARD_KEYS.items():
         if arrays[key].shape != (rows, *shape):
             raise AggregateError(f'{path}: {key} has shape {arrays[key].shape}, expected '
                                  f'{(rows, *shape)}')
@@ -117,13 +131,13 @@ def read_shard(path: Path) -> Tuple[Dict[str, np.ndarray], dict]:
 
 def read_infos(paths: Sequence[Path]) -> List[dict]:
     """
-    Read the info of shards without keeping their arrays.
+    Read the info of shards, without their arrays.
 
     :param paths: shard files.
     :return: their info dicts, in order.
     :raises AggregateError: naming a file that is not a readable shard.
     """
-    return [read_shard(path)[1] for path in paths]
+    return [_load(path, ())[1] for path in paths]
 
 
 def shard_paths(output_dirs: Sequence[Path], last_iteration: int = -1) -> List[Path]:

@@ -8,12 +8,12 @@ architecture, the ModelConfig of training.train), ``dagger`` (rollouts and label
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Tuple
+from typing import Any, Dict, Tuple
 
 from play_lmp_ros.core.tasks import TASK_NAMES
 from play_lmp_training.optim import LR_SCHEDULES
 from play_lmp_training.play_lmp.configuration import (
-    _is_int, _is_number, _require, _require_positive_int, ModelConfig)
+    _is_int, _is_number, _require, _require_positive_int, from_dict, ModelConfig)
 
 STUDENT_BACKENDS = ('onnx', 'torch')
 
@@ -224,3 +224,17 @@ class DistillConfig:
                  and all(isinstance(v, str) and v for v in self.replay_from),
                  f'replay_from must be a list of run directories, got {self.replay_from!r}')
         object.__setattr__(self, 'replay_from', tuple(self.replay_from))
+
+
+def parse_any_config(values: Dict[str, Any]) -> Any:
+    """
+    Build the configuration stored in a distillation or a training.train checkpoint.
+
+    :param values: the stored plain values.
+    :return: a DistillConfig or a play_lmp ExperimentConfig (both have .model).
+    :raises ValueError: when it is neither.
+    """
+    try:
+        return from_dict(values, DistillConfig)
+    except ValueError:
+        return from_dict(values)

@@ -23,7 +23,7 @@ from play_lmp_ros.core.policy import InferenceError, OnnxPolicy
 from play_lmp_ros.core.sim.pybullet_sim import PlayTableSim
 from play_lmp_ros.core.skills.experts import Expert, ExpertError
 from play_lmp_ros.core.tasks import TASK_NAMES, TaskOracle
-from play_lmp_training.distillation.aggregate import shard_path, write_shard
+from play_lmp_training.distillation.aggregate import SHARD_KEYS, shard_path, write_shard
 from play_lmp_training.evaluation.episodes import derived_seed, imagined_episodes, make_chain
 from play_lmp_training.evaluation.rollouts import CHECK_EVERY
 
@@ -75,9 +75,7 @@ class _Recorder:
 
     def __init__(self):
         """Start empty."""
-        self.rows: Dict[str, List[np.ndarray]] = {
-            key: [] for key in ('obs', 'goal', 'student_action', 'expert_action', 'labelled',
-                                'expert_executed', 'segment_step', 'task')}
+        self.rows: Dict[str, List[np.ndarray]] = {key: [] for key in SHARD_KEYS}
 
     def add(self, **row) -> None:
         """Append one visited state's row."""
@@ -86,13 +84,8 @@ class _Recorder:
 
     def arrays(self) -> Dict[str, np.ndarray]:
         """Return the rows as the shard's arrays."""
-        types = {'obs': np.float32, 'goal': np.float32, 'student_action': np.float32,
-                 'expert_action': np.float32, 'labelled': bool, 'expert_executed': bool,
-                 'segment_step': np.int32, 'task': np.int16}
-        shapes = {'obs': (layout.OBS_DIM,), 'goal': (layout.OBS_DIM,),
-                  'student_action': (layout.ACTION_DIM,), 'expert_action': (layout.ACTION_DIM,)}
-        return {key: np.asarray(value, dtype=types[key]).reshape(-1, *shapes.get(key, ()))
-                for key, value in self.rows.items()}
+        return {key: np.asarray(self.rows[key], dtype=dtype).reshape(-1, *shape)
+                for key, (shape, dtype) in SHARD_KEYS.items()}
 
 
 def drive(sim: PlayTableSim, policy, task: str, goal: np.ndarray, job: RolloutJob,
@@ -224,7 +217,7 @@ def init_worker(backend: str, student_path: str, sampled: bool, seed: int) -> No
         return
     import torch
     from play_lmp_training import checkpoint as ckpt
-    from play_lmp_training.distillation.training import parse_any_config
+    from play_lmp_training.distillation.configuration import parse_any_config
     from play_lmp_training.play_lmp.torch_policy import TorchPolicy
     torch.set_num_threads(1)
     model = ckpt.model_from_checkpoint(ckpt.load_checkpoint(student_path, parse_any_config))

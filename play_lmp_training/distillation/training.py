@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 from play_lmp_ros.core.tasks import TASK_NAMES
@@ -27,10 +27,10 @@ from play_lmp_training.calvin_dataset.windows import ACTIONS_KEY, GOAL_KEY, MASK
 from play_lmp_training.distillation import rollouts
 from play_lmp_training.distillation.aggregate import (
     Aggregate, iteration_dir, read_infos, shard_path, shard_paths)
-from play_lmp_training.distillation.configuration import DistillConfig
+from play_lmp_training.distillation.configuration import DistillConfig, parse_any_config
 from play_lmp_training.evaluation.pool import pool_map
 from play_lmp_training.export import export_model
-from play_lmp_training.play_lmp.configuration import from_dict, to_dict
+from play_lmp_training.play_lmp.configuration import to_dict
 from play_lmp_training.play_lmp.modeling import batch_to_torch, normalization_from_data, PlayLMP
 import torch
 from torch import nn
@@ -38,20 +38,6 @@ from tqdm import tqdm
 
 STUDENTS_DIR = 'students'
 LOG_EVERY = 50
-
-
-def parse_any_config(values: Dict[str, Any]) -> Any:
-    """
-    Build the configuration stored in a distillation or a training.train checkpoint.
-
-    :param values: the stored plain values.
-    :return: a DistillConfig or a play_lmp ExperimentConfig (both have .model).
-    :raises ValueError: when it is neither.
-    """
-    try:
-        return from_dict(values, DistillConfig)
-    except ValueError:
-        return from_dict(values)
 
 
 def _merge(batches: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
@@ -147,18 +133,8 @@ class Distiller:
 
     def _restore(self, state: dict) -> None:
         """Load model, optimizer, counters and generators, checking the configuration."""
-        saved, current = to_dict(state['config']), to_dict(self.config)
-        saved['dagger'] = dict(saved['dagger'], iterations=current['dagger']['iterations'],
-                               workers=current['dagger']['workers'])
-        if saved != current:
-            differences = [f'{section}.{key}' for section in ('model', 'dagger', 'train')
-                           for key in current[section]
-                           if saved[section].get(key) != current[section][key]]
-            differences += [key for key in ('data_path', 'replay_from', 'output_dir')
-                            if saved[key] != current[key]]
-            raise ValueError(f'the checkpoint in {self.output_dir} was made with another '
-                             f'configuration (differs in {", ".join(differences)}); only '
-                             f'dagger.iterations and dagger.workers may change on --resume')
+        ckpt.check_resume_config(to_dict(state['config']), to_dict(self.config),
+                                 ('dagger.iterations', 'dagger.workers'), self.output_dir)
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.iteration = int(state['iteration'])
