@@ -17,11 +17,11 @@ from play_lmp_ros.core.tasks import TASK_NAMES
 from play_lmp_training import checkpoint as ckpt
 from play_lmp_training import distill
 from play_lmp_training.distillation.aggregate import (
-    Aggregate, AggregateError, read_shard, shard_path, write_shard)
+    Aggregate, AggregateError, read_infos, read_shard, shard_path, write_shard)
 from play_lmp_training.distillation.configuration import DistillConfig, parse_any_config
 from play_lmp_training.distillation.relabel import relabel_run
 from play_lmp_training.distillation.rollouts import _Recorder, COUNT_KEYS, drive, RolloutJob
-from play_lmp_training.distillation.training import Distiller
+from play_lmp_training.distillation.training import Distiller, iteration_summary
 from play_lmp_training.play_lmp.configuration import from_dict, load_config
 import pytest
 import torch
@@ -131,6 +131,58 @@ def test_a_tipped_block_is_rolled_out_but_never_labelled():
     assert counts['steps'] == 6 and counts['dropped_labels'] == 6 and counts['labelled'] == 0
     assert not arrays['labelled'].any() and np.isnan(arrays['expert_action']).all()
     assert not arrays['expert_executed'].any()
+
+
+def test_a_takeover_hands_the_episode_to_the_expert_from_its_step():
+    """Beta 0 with a takeover at step 5: the student drives 5 steps, the expert the rest."""
+    with PlayTableSim(seed=0) as sim:
+        sim.reset_random(4)
+        job = RolloutJob(0, 0, 'single', 'turn_on_led', (), 0.0, 0.0, 12, 0, '',
+                         takeover_step=5)
+        counts = dict.fromkeys(COUNT_KEYS, 0.0)
+        recorder = _Recorder()
+        policy = OnnxPolicy(str(REPO_ROOT / 'play_lmp_ros' / 'models' / 'default'),
+                            deterministic=True)
+        drive(sim, policy, 'turn_on_led', sim.observe(), job, np.random.default_rng(0),
+              recorder, counts, 0)
+    arrays = recorder.arrays()
+    assert arrays['labelled'].all() and counts['expert_steps'] == 7
+    assert arrays['expert_executed'].tolist() == [False] * 5 + [True] * 7
+
+
+def _iteration_infos(run: Path, iteration: int, outcomes: dict, takeover: int = -1) -> None:
+    """Write one shard per (task, successes) of an iteration, as single-goal rollouts."""
+    for index, (task, successes) in enumerate(outcomes.items()):
+        info = {'kind': 'single', 'tasks': [task] * len(successes), 'successes': successes,
+                'takeover_step': takeover, 'skipped': ''}
+        write_shard(shard_path(run, iteration, index), _rows([0, 1], [True, True]), info)
+
+
+def test_failure_episodes_follow_the_students_failures_and_takeovers_count_apart(tmp_path):
+    """Extra episodes go to the tasks failed last iteration; expert-finished ones are apart."""
+    run = tmp_path / 'run'
+    config = load_config(CONFIG, [*TINY, _only(KEPT), f'output_dir={run}',
+                                  'dagger.failure_episodes=5', 'dagger.takeover_fraction=1.0',
+                                  'dagger.takeover_max_step=3'], DistillConfig)
+    distiller = Distiller(config, progress=False)
+    assert distiller.failure_tasks(0) == []
+    # open_drawer always solved, turn_on_led failed 1 in 2, push_red_block_left always failed;
+    # the takeover shard's successes are the expert's and move nothing.
+    _iteration_infos(run, 0, {'open_drawer': [True, True], 'turn_on_led': [True, False],
+                              'push_red_block_left': [False, False]})
+    takeover = run / 'aggregate' / 'iter_000' / 'rollout_00009.npz'
+    write_shard(takeover, _rows([0], [True]), {
+        'kind': 'single', 'tasks': ['open_drawer'], 'successes': [False], 'takeover_step': 2,
+        'skipped': ''})
+    assert distiller.failure_tasks(1) == ['push_red_block_left'] * 3 + ['turn_on_led'] * 2
+    summary = iteration_summary(read_infos(sorted(takeover.parent.glob('*.npz'))))
+    assert summary['success/open_drawer'] == 1.0 and summary['takeover_episodes'] == 1.0
+    jobs = distiller.jobs(1)
+    singles = [job for job in jobs if job.kind == 'single']
+    assert [job.task for job in singles][len(KEPT):] == distiller.failure_tasks(1)
+    assert all(0 <= job.takeover_step <= 3 for job in singles)
+    assert [job.takeover_step for job in distiller.jobs(1)] == [job.takeover_step
+                                                                for job in jobs]
 
 
 def test_a_tiny_distillation_labels_trains_and_exports(tmp_path):

@@ -59,6 +59,15 @@ class DaggerConfig:
       nodes run by default).
     - student_backend: 'onnx' (the exported graphs, as the nodes run them) or 'torch'.
     - exclude_tasks: tasks never rolled out or labelled (the lifelong split's held-out tasks).
+    - failure_episodes: extra single-goal episodes per iteration, shared among the tasks in
+      proportion to how often the student failed them in the previous iteration's own
+      episodes (none in the first iteration): the labels go where the student still fails.
+    - takeover_fraction: the share of single-goal episodes in which the expert takes over for
+      good after a random number of student steps, so that the aggregate also holds the
+      states between where the student gets stuck and the goal (contact, grip, slide), which
+      a student that never gets through them does not visit.  These episodes' successes are
+      the expert's: the summary counts them apart from the student's.
+    - takeover_max_step: the takeover step is drawn uniformly from 0..takeover_max_step.
     - seed: seed of the scenes, chains and noise (its own streams: no evaluation seed makes the
       same scenes).
     - workers: rollout processes.
@@ -75,6 +84,9 @@ class DaggerConfig:
     sampled_student: bool = False
     student_backend: str = 'onnx'
     exclude_tasks: Tuple[str, ...] = ()
+    failure_episodes: int = 0
+    takeover_fraction: float = 0.0
+    takeover_max_step: int = 120
     seed: int = 0
     workers: int = 2
 
@@ -86,11 +98,12 @@ class DaggerConfig:
         """
         for name in ('iterations', 'max_steps', 'chain_max_steps', 'workers'):
             _require_positive_int(f'dagger.{name}', getattr(self, name))
-        for name in ('episodes_per_task', 'chains', 'seed'):
+        for name in ('episodes_per_task', 'chains', 'seed', 'failure_episodes',
+                     'takeover_max_step'):
             value = getattr(self, name)
             _require(_is_int(value) and value >= 0,
                      f'dagger.{name} must be an integer >= 0, got {value!r}')
-        for name in ('expert_fraction', 'expert_decay'):
+        for name in ('expert_fraction', 'expert_decay', 'takeover_fraction'):
             value = getattr(self, name)
             _require(_is_number(value) and 0.0 <= value <= 1.0,
                      f'dagger.{name} must lie in [0, 1], got {value!r}')

@@ -7,7 +7,8 @@ previous subtask left).  Each job runs in a fresh simulator, draws from its own 
 and writes its own shard (distillation.aggregate), so that the aggregate depends neither on the
 number of workers nor on a resume.  At every step the student acts, the task's Expert
 (core.skills.experts) labels the state, and the expert's action (with DART noise) is executed
-with probability beta, the student's otherwise.  A state the expert has no action for keeps
+with probability beta, the student's otherwise; in a takeover episode the expert drives every
+step from the job's takeover step on.  A state the expert has no action for keeps
 the student's action and no label; a goal whose start leaves the expert nothing to act on is
 rolled out by the student alone, unlabelled, and counted.
 """
@@ -34,6 +35,7 @@ SCENE_STREAM = 101
 CHAIN_STREAM = 102
 MIXING_STREAM = 103
 GOAL_STREAM = 104
+TAKEOVER_STREAM = 105
 # What a rollout counts, in its shard's info: states visited, labelled, driven by the expert;
 # labels dropped (the expert had no action), goals without an expert, failed student steps, and
 # the seconds spent in the experts (the labelling's share of the rollout's time).
@@ -56,6 +58,8 @@ class RolloutJob:
     :param max_steps: step budget per goal.
     :param seed: the run's dagger.seed.
     :param output_dir: the run's output directory.
+    :param takeover_step: from this step of a single-goal episode on, the expert drives (with
+        DART noise) wherever it has an action; -1: never.
     """
 
     iteration: int
@@ -68,6 +72,7 @@ class RolloutJob:
     max_steps: int
     seed: int
     output_dir: str
+    takeover_step: int = -1
 
 
 class _Recorder:
@@ -130,7 +135,8 @@ def drive(sim: PlayTableSim, policy, task: str, goal: np.ndarray, job: RolloutJo
                 counts['dropped_labels'] += 1
             counts['expert_s'] += time.perf_counter() - started
         labelled = bool(np.all(np.isfinite(label)))
-        use_expert = labelled and rng.random() < job.beta
+        taken_over = 0 <= job.takeover_step <= step
+        use_expert = labelled and (taken_over or rng.random() < job.beta)
         action = student
         if use_expert:
             action = label.copy()
@@ -162,7 +168,8 @@ def run_job(job: RolloutJob, policy) -> dict:
     recorder = _Recorder()
     counts = dict.fromkeys(COUNT_KEYS, 0.0)
     info = {'iteration': job.iteration, 'index': job.index, 'kind': job.kind,
-            'beta': job.beta, 'tasks': [], 'successes': [], 'skipped': ''}
+            'beta': job.beta, 'takeover_step': job.takeover_step, 'tasks': [],
+            'successes': [], 'skipped': ''}
     goal_seed = derived_seed(job.seed, GOAL_STREAM, job.iteration, job.index)
     with PlayTableSim(seed=goal_seed) as sim, GoalJudge(goal_seed) as judge:
         if job.kind == SINGLE:

@@ -28,6 +28,7 @@ from play_lmp_training.distillation import rollouts
 from play_lmp_training.distillation.aggregate import (
     Aggregate, iteration_dir, read_infos, shard_path, shard_paths)
 from play_lmp_training.distillation.configuration import DistillConfig, parse_any_config
+from play_lmp_training.evaluation.episodes import derived_seed
 from play_lmp_training.evaluation.pool import pool_map
 from play_lmp_training.export import export_model
 from play_lmp_training.play_lmp.configuration import to_dict
@@ -51,13 +52,18 @@ def iteration_summary(infos: List[dict]) -> Dict[str, float]:
     Summarize one iteration's rollouts.
 
     :param infos: the shards' info dicts.
-    :return: success of single goals (mean over tasks and per task), chain length, counts.
+    :return: the student's success on single goals (mean over tasks and per task, takeover
+        episodes apart), chain length, counts.
     """
     summary: Dict[str, float] = {}
     per_task: Dict[str, List[bool]] = {}
     chains = []
+    takeovers = []
     for info in infos:
-        if info['kind'] == rollouts.SINGLE:
+        if info['kind'] == rollouts.SINGLE and info.get('takeover_step', -1) >= 0:
+            # The expert finished these: they measure the expert, not the student.
+            takeovers += [bool(success) for success in info['successes']]
+        elif info['kind'] == rollouts.SINGLE:
             for task, success in zip(info['tasks'], info['successes']):
                 per_task.setdefault(task, []).append(bool(success))
         elif info['tasks']:
@@ -69,6 +75,9 @@ def iteration_summary(infos: List[dict]) -> Dict[str, float]:
     if per_task:
         summary['single_success'] = float(np.mean([np.mean(v) for v in per_task.values()]))
         summary['single_episodes'] = float(sum(len(v) for v in per_task.values()))
+    if takeovers:
+        summary['takeover_success'] = float(np.mean(takeovers))
+        summary['takeover_episodes'] = float(len(takeovers))
     if chains:
         summary['chain_length'] = float(np.mean(chains))
         summary['chains'] = float(len(chains))
@@ -196,7 +205,11 @@ class Distiller:
 
     def jobs(self, iteration: int) -> List[rollouts.RolloutJob]:
         """
-        List an iteration's rollouts: episodes_per_task single goals per task, then the chains.
+        List an iteration's rollouts: single goals, then the chains.
+
+        The single goals are episodes_per_task per task, then the failure_episodes shared by
+        the previous iteration's failures; each may be a takeover episode.  Every choice is
+        drawn from the run's seed and the iteration, so a resumed run lists the same jobs.
 
         :param iteration: 0-based iteration.
         :return: the jobs, their index the shard number.
@@ -205,16 +218,48 @@ class Distiller:
         common = {'iteration': iteration, 'tasks': dagger.tasks,
                   'beta': dagger.expert_probability(iteration), 'noise': dagger.expert_noise,
                   'seed': dagger.seed, 'output_dir': str(self.output_dir)}
+        single_tasks = list(dagger.tasks) * dagger.episodes_per_task
+        single_tasks += self.failure_tasks(iteration)
+        takeover = np.random.default_rng(
+            derived_seed(dagger.seed, rollouts.TAKEOVER_STREAM, iteration))
         jobs = []
-        for _ in range(dagger.episodes_per_task):
-            for task in dagger.tasks:
-                jobs.append(rollouts.RolloutJob(index=len(jobs), kind=rollouts.SINGLE,
-                                                task=task, max_steps=dagger.max_steps,
-                                                **common))
+        for task in single_tasks:
+            step = -1
+            if takeover.random() < dagger.takeover_fraction:
+                step = int(takeover.integers(dagger.takeover_max_step + 1))
+            jobs.append(rollouts.RolloutJob(index=len(jobs), kind=rollouts.SINGLE, task=task,
+                                            max_steps=dagger.max_steps, takeover_step=step,
+                                            **common))
         for _ in range(dagger.chains):
             jobs.append(rollouts.RolloutJob(index=len(jobs), kind=rollouts.CHAIN, task='',
                                             max_steps=dagger.chain_max_steps, **common))
         return jobs
+
+    def failure_tasks(self, iteration: int) -> List[str]:
+        """
+        Share dagger.failure_episodes among the tasks by the student's previous failures.
+
+        Each task gets its share of the failures (1 - success) of the previous iteration's
+        student-driven single goals, rounded by largest remainder; a task that was not measured
+        (random scenes rarely give its goal) gets none.
+
+        :param iteration: 0-based iteration.
+        :return: task names, in TASK_NAMES order, one per extra episode (none in iteration 0
+            or when nothing failed).
+        """
+        dagger = self.config.dagger
+        if iteration == 0 or dagger.failure_episodes == 0:
+            return []
+        summary = iteration_summary(read_infos(sorted(
+            iteration_dir(self.output_dir, iteration - 1).glob('*.npz'))))
+        failures = np.array([1.0 - summary.get(f'success/{task}', 1.0) for task in dagger.tasks])
+        if failures.sum() <= 0:
+            return []
+        share = dagger.failure_episodes * failures / failures.sum()
+        counts = np.floor(share).astype(int)
+        left = dagger.failure_episodes - counts.sum()
+        counts[np.argsort(-(share - counts), kind='stable')[:left]] += 1
+        return [task for task, count in zip(dagger.tasks, counts) for _ in range(count)]
 
     def student(self, iteration: int) -> str:
         """
