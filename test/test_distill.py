@@ -150,11 +150,11 @@ def test_a_takeover_hands_the_episode_to_the_expert_from_its_step():
     assert arrays['expert_executed'].tolist() == [False] * 5 + [True] * 7
 
 
-def _iteration_infos(run: Path, iteration: int, outcomes: dict, takeover: int = -1) -> None:
+def _iteration_infos(run: Path, iteration: int, outcomes: dict) -> None:
     """Write one shard per (task, successes) of an iteration, as single-goal rollouts."""
     for index, (task, successes) in enumerate(outcomes.items()):
         info = {'kind': 'single', 'tasks': [task] * len(successes), 'successes': successes,
-                'takeover_step': takeover, 'skipped': ''}
+                'takeover_step': -1, 'skipped': ''}
         write_shard(shard_path(run, iteration, index), _rows([0, 1], [True, True]), info)
 
 
